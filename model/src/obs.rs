@@ -1,0 +1,110 @@
+//! What the model says a step must produce: observations, each tagged with the rule that
+//! decides it, so a divergence names its rule.
+
+use crate::rules::RuleId;
+use crate::vocab::{ContextSnapshot, LockState, SessionRef};
+use serde::{Deserialize, Serialize};
+
+/// A value together with the rule that determines it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ruled<T> {
+    /// The expected value.
+    pub value: T,
+    /// The rule a different value would violate.
+    pub rule: RuleId,
+}
+
+impl<T> Ruled<T> {
+    /// Tags a value with its rule.
+    pub fn new(value: T, rule: RuleId) -> Self {
+        Ruled { value, rule }
+    }
+}
+
+/// What one action returns. Writes and the close command return `Done`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Read {
+    /// The action returns nothing.
+    Done,
+    /// A process variable's value; `None` when unassigned in this context.
+    Var(Option<i64>),
+    /// An interprocess variable's value; `None` when unassigned.
+    IpVar(Option<i64>),
+    /// The current selection, sorted and deduplicated.
+    Selection(Vec<u32>),
+    /// Whether the lock was obtained (or already held by this process).
+    Locked(bool),
+    /// Who holds the record's lock.
+    LockState(LockState),
+    /// WEB Get Current Session ID: the session, or `None` for `""`.
+    SessionId(Option<SessionRef>),
+    /// WEB LEGACY GET SESSION EXPIRATION, seconds on the virtual clock; `None` is the null date.
+    Expiration(Option<u64>),
+    /// Not compared (CLOSE-9: reads in scalable mode).
+    Unchecked,
+}
+
+/// What a response does to the session cookie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CookieEffect {
+    /// No new ID: no session Set-Cookie, or one that repeats the current value.
+    Keep,
+    /// A Set-Cookie under the session cookie name carrying the new session's ID.
+    Issue(SessionRef),
+    /// A Set-Cookie under the session cookie name that expires it (CLOSE-4).
+    Expire,
+}
+
+/// The end of a request as the client sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseObs {
+    /// The HTTP status.
+    pub status: Ruled<u16>,
+    /// The session cookie effect (meaningful for status 200 only).
+    pub cookie: Ruled<CookieEffect>,
+}
+
+/// One run of the On Web Legacy Close Session hook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookRun {
+    /// The session whose process ended.
+    pub session: SessionRef,
+    /// The process within the session (0 for a legacy session).
+    pub lane: u8,
+    /// What the hook could see: the context before the reset (CLOSE-6).
+    pub snapshot: ContextSnapshot,
+    /// Whether the hook failed (CLOSE-14).
+    pub failed: bool,
+    /// Why the process ended: CLOSE-5 (the command), TIME-2 (process timeout), LIMIT-1
+    /// (eviction), MOBILE-2 (a 4D Mobile process), CLOSE-11/12 (deferred to a request's end).
+    pub cause: RuleId,
+}
+
+/// Where a request ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RanIn {
+    /// The session.
+    pub session: SessionRef,
+    /// Whether the request opened it.
+    pub opened: bool,
+    /// The rule that routed the request there (REQ-1, REQ-2, REQ-3, CLOSE-8, TIME-1, ...).
+    pub rule: RuleId,
+}
+
+/// Everything one step must produce.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepObs {
+    /// `Some(reason)` when the step is not valid in the current state (its precondition does
+    /// not hold); the world is unchanged and the step is not sent to a system under test.
+    pub invalid: Option<String>,
+    /// For a request or a begin: the session it ran in (`None` when refused).
+    pub ran_in: Option<RanIn>,
+    /// For a request, an end, or a refused begin: the response.
+    pub response: Option<ResponseObs>,
+    /// What each action returned, in order (begin's then end's for a whole request).
+    pub reads: Vec<Ruled<Read>>,
+    /// The hook runs this step caused, in order.
+    pub hooks: Vec<HookRun>,
+    /// Every rule whose branch ran in this step, in order (repeats allowed).
+    pub fired: Vec<RuleId>,
+}

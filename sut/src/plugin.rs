@@ -1,0 +1,261 @@
+//! The plug-in trait a system under test implements, and the concrete (wire) vocabulary it
+//! speaks: real ID strings instead of the model's symbolic sessions.
+//!
+//! Architecture invariant: nothing here calls the model's `step`. The trait is what the
+//! harness sees of an implementation; the harness never reaches past it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use wlcs_model::vocab::{
+    ContextSnapshot, Ip, LockState, OptionSet, RecordRef, Slot, Table, VarName, WorldConfig,
+};
+
+/// The text a close or expiration call passes, resolved to bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireId {
+    /// This exact text.
+    Text(String),
+    /// `WEB Get Current Session ID` evaluated where the action runs (`""` outside a web
+    /// request's session).
+    Current,
+}
+
+/// One action, with IDs resolved to text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireAction {
+    /// Assigns a process variable.
+    SetVar { var: VarName, value: i64 },
+    /// Reads a process variable.
+    GetVar { var: VarName },
+    /// Assigns an interprocess variable.
+    SetIpVar { var: VarName, value: i64 },
+    /// Reads an interprocess variable.
+    GetIpVar { var: VarName },
+    /// Replaces the current selection of a table.
+    Select { table: Table, records: Vec<u32> },
+    /// Reads the current selection of a table.
+    GetSelection { table: Table },
+    /// Loads a record read-write, locking it unless another process holds it.
+    Lock { record: RecordRef },
+    /// Asks who holds a record's lock.
+    IsLocked { record: RecordRef },
+    /// WEB Get Current Session ID.
+    GetSessionId,
+    /// WEB LEGACY CLOSE SESSION.
+    Close { id: WireId },
+    /// WEB LEGACY GET SESSION EXPIRATION.
+    GetExpiration { id: WireId },
+}
+
+/// What one action returned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireRead {
+    /// Nothing (writes, the close command).
+    Done,
+    /// A process variable; `None` when unassigned.
+    Var(Option<i64>),
+    /// An interprocess variable; `None` when unassigned.
+    IpVar(Option<i64>),
+    /// A selection, sorted and deduplicated.
+    Selection(Vec<u32>),
+    /// Whether the lock was obtained (or was already this process's).
+    Locked(bool),
+    /// Who holds the lock, seen from the asking process.
+    LockState(LockState),
+    /// WEB Get Current Session ID (`""` outside a web request).
+    SessionId(String),
+    /// Expiration in seconds on the virtual clock since the last reset; `None` is the null date.
+    Expiration(Option<u64>),
+}
+
+/// A web request with its cookie resolved to text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireRequest {
+    /// The client address (index into 127.0.0.0/8: 0 is 127.0.0.1).
+    pub ip: Ip,
+    /// The session cookie value sent under the current cookie name, if any.
+    pub cookie: Option<String>,
+    /// `Some(lane)` for a 4D Mobile request.
+    pub mobile: Option<u8>,
+    /// The actions, in order.
+    pub actions: Vec<WireAction>,
+}
+
+/// A `Set-Cookie` header of a response, parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetCookie {
+    /// The cookie name.
+    pub name: String,
+    /// The cookie value.
+    pub value: String,
+    /// Whether it expires the cookie (`Max-Age` <= 0 or an `Expires` in the past).
+    pub expiring: bool,
+    /// The header as sent, for reports.
+    pub raw: String,
+}
+
+/// A finished request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// The HTTP status.
+    pub status: u16,
+    /// The ID of the session the request ran in (`None` when refused).
+    pub session_id: Option<String>,
+    /// The response's `Set-Cookie` headers, in order.
+    pub set_cookies: Vec<SetCookie>,
+    /// What the actions returned (for `end`, the end's actions only).
+    pub reads: Vec<WireRead>,
+}
+
+/// The result of beginning a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Begun {
+    /// The request runs and stays in flight in its slot.
+    Running {
+        /// The ID of the session it runs in.
+        session_id: String,
+        /// What the begin's actions returned.
+        reads: Vec<WireRead>,
+    },
+    /// The request was answered at once (refused: 400, 503) and occupies no slot.
+    Done(Response),
+}
+
+/// What the hook does, with IDs resolved to text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WireHook {
+    /// Records its snapshot.
+    Save,
+    /// Records its snapshot and fails.
+    Fail,
+    /// Records its snapshot and closes its own session.
+    CloseOwn,
+    /// Records its snapshot and closes this ID.
+    Close(String),
+    /// Records its snapshot slowly.
+    Slow,
+}
+
+/// A hook run as the implementation logged it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireHookRun {
+    /// The session ID the hook ran for.
+    pub session_id: String,
+    /// The process within the session (0 for a legacy session).
+    pub lane: u8,
+    /// The context the hook saw.
+    pub snapshot: ContextSnapshot,
+    /// Whether the hook failed.
+    pub failed: bool,
+}
+
+/// A lock owner as the implementation reports it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum WireProc {
+    /// A session's web process.
+    Web {
+        /// The session ID.
+        session_id: String,
+        /// The process within the session.
+        lane: u8,
+    },
+    /// A non-web process.
+    NonWeb(u8),
+}
+
+/// What an implementation can let the suite observe or control. Rules that need a missing
+/// capability are reported as skipped with the reason, never as passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// The suite controls the clock (`advance`).
+    pub clock: bool,
+    /// Requests can come from several client IPs.
+    pub multi_ip: bool,
+    /// 4D Mobile sessions.
+    pub mobile: bool,
+    /// The hook's behaviour can be set (failing hooks, closes from hooks).
+    pub hook_faults: bool,
+    /// Requests can be held in flight (`begin` / `end`).
+    pub in_flight: bool,
+    /// WEB SET OPTION can be called.
+    pub options: bool,
+}
+
+impl Capabilities {
+    /// Everything.
+    pub const ALL: Capabilities = Capabilities {
+        clock: true,
+        multi_ip: true,
+        mobile: true,
+        hook_faults: true,
+        in_flight: true,
+        options: true,
+    };
+}
+
+/// Why a call to an implementation failed. This is never a conformance verdict: the harness
+/// reports it as a harness error at the step it happened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum SutError {
+    /// The implementation could not be reached or dropped the connection.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The implementation did not answer in time.
+    #[error("timed out after {0} ms")]
+    Timeout(u64),
+    /// The implementation answered something the protocol does not allow.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The implementation panicked.
+    #[error("implementation panicked: {0}")]
+    Panic(String),
+    /// The call needs a capability the implementation does not declare, or the state does not
+    /// allow it (ending an empty slot).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+}
+
+/// An implementation of legacy web sessions and WEB LEGACY CLOSE SESSION, plugged into the
+/// suite. All methods take `&self`: implementations are shared between threads, as command
+/// 1208 is thread-safe.
+pub trait Sut: Send + Sync {
+    /// A short name for reports.
+    fn name(&self) -> String;
+
+    /// What the implementation supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Starts an empty world: no sessions, locks, variables or hook runs, default options for
+    /// `config`, hook behaviour `Save`, virtual clock at 0.
+    fn reset(&self, config: &WorldConfig) -> Result<(), SutError>;
+
+    /// Runs a whole request.
+    fn request(&self, request: &WireRequest) -> Result<Response, SutError>;
+
+    /// Begins a request in `slot` and runs its actions; it stays in flight until `end`.
+    fn begin(&self, slot: Slot, request: &WireRequest) -> Result<Begun, SutError>;
+
+    /// Runs more actions in the slot's request, then ends it.
+    fn end(&self, slot: Slot, actions: &[WireAction]) -> Result<Response, SutError>;
+
+    /// Runs actions in a non-web process.
+    fn non_web(&self, process: u8, actions: &[WireAction]) -> Result<Vec<WireRead>, SutError>;
+
+    /// WEB SET OPTION.
+    fn set_option(&self, option: &OptionSet) -> Result<(), SutError>;
+
+    /// Sets what the hook does from now on.
+    fn set_hook(&self, behavior: &WireHook) -> Result<(), SutError>;
+
+    /// Moves the virtual clock forward, running the timeouts that fall due.
+    fn advance(&self, seconds: u64) -> Result<(), SutError>;
+
+    /// Returns and forgets the hook runs logged since the last call, in order.
+    fn take_hook_runs(&self) -> Result<Vec<WireHookRun>, SutError>;
+
+    /// The lock table: record to owning process.
+    fn locks(&self) -> Result<BTreeMap<RecordRef, WireProc>, SutError>;
+
+    /// The assigned interprocess variables.
+    fn ipvars(&self) -> Result<BTreeMap<VarName, i64>, SutError>;
+}
