@@ -107,4 +107,7 @@ pub struct StepObs {
     pub hooks: Vec<HookRun>,
     /// Every rule whose branch ran in this step, in order (repeats allowed).
     pub fired: Vec<RuleId>,
+    /// A broken invariant of the model's own state: a bug in the model, reported by the
+    /// harness as a harness error, never as a verdict on a system under test.
+    pub model_fault: Option<String>,
 }
