@@ -644,6 +644,9 @@ impl Model {
                     // TIME-4: the cookie expired first; the old process still runs.
                     out.fire(RuleId::Time4);
                 }
+                // REQ-6: a new session is a new symbol; the checker holds the system under test
+                // to a never-seen ID for it.
+                out.fire(RuleId::Req6);
                 let session = SessionRef(self.sessions_opened());
                 let lane = request.mobile.unwrap_or(0);
                 let kind = if request.mobile.is_some() {

@@ -13,6 +13,15 @@ fn spec_rules() -> BTreeMap<String, Option<String>> {
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("- **") else { continue };
         let Some((id, after)) = rest.split_once("**") else { continue };
+        let is_rule_id = id.split_once('-').is_some_and(|(area, n)| {
+            !area.is_empty()
+                && area.bytes().all(|b| b.is_ascii_uppercase())
+                && !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+        });
+        if !is_rule_id {
+            continue;
+        }
         let grade = after.split_whitespace().next().map(str::to_string);
         let grade = grade.filter(|g| ["MUST", "SHOULD", "PROFILE"].contains(&g.as_str()));
         rules.insert(id.to_string(), grade);
