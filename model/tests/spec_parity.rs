@@ -22,7 +22,7 @@ fn spec_rules() -> BTreeMap<String, Option<String>> {
         if !is_rule_id {
             continue;
         }
-        let grade = after.split_whitespace().next().map(str::to_string);
+        let grade = after.split_whitespace().next().map(|g| g.trim_end_matches('.').to_string());
         let grade = grade.filter(|g| ["MUST", "SHOULD", "PROFILE"].contains(&g.as_str()));
         rules.insert(id.to_string(), grade);
     }
