@@ -1,1 +1,10 @@
-//! x
+//! `wlcs`: the conformance harness for 4D's WEB LEGACY CLOSE SESSION (command 1208): trace
+//! generation, the differential checker, fixtures, reports and the CLI's building blocks.
+//!
+//! Architecture invariant: the harness sees a system under test only through
+//! [`wlcs_sut::Sut`]. Only [`fixture`] and the CLI touch the filesystem; rendering a report is
+//! a pure function.
+
+pub mod checker;
+pub mod stats;
+pub mod transcript;

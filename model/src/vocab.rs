@@ -192,13 +192,17 @@ pub enum Action {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     /// The client address.
+    #[serde(default)]
     pub ip: Ip,
     /// The session cookie's value, or `None` when the request carries no session cookie.
+    #[serde(default)]
     pub cookie: Option<IdText>,
     /// `Some(lane)` for a 4D Mobile request: opens a 4D Mobile session when it needs a new
     /// session, and runs in that lane's process of a live 4D Mobile session.
+    #[serde(default)]
     pub mobile: Option<u8>,
     /// What the request does, in order.
+    #[serde(default)]
     pub actions: Vec<Action>,
 }
 
@@ -255,9 +259,17 @@ pub enum Step {
     /// Begins a request in a slot and runs its actions; the request stays in flight.
     Begin { slot: Slot, request: Request },
     /// Runs more actions in the slot's request, then ends it and sends its response.
-    End { slot: Slot, actions: Vec<Action> },
+    End {
+        slot: Slot,
+        #[serde(default)]
+        actions: Vec<Action>,
+    },
     /// A non-web process runs actions (typically a close).
-    NonWeb { process: u8, actions: Vec<Action> },
+    NonWeb {
+        #[serde(default)]
+        process: u8,
+        actions: Vec<Action>,
+    },
     /// WEB SET OPTION.
     SetOption(OptionSet),
     /// Sets what the hook does from now on.

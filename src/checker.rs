@@ -1,0 +1,860 @@
+//! The differential checker: replays a trace on the model and a system under test in
+//! lockstep, compares every observation, and checks the invariants on what the system under
+//! test shows. A divergence names its rule, its step, what was expected and what came back.
+//!
+//! Architecture invariant: the checker sees the system under test only through the `Sut`
+//! trait.
+
+use crate::stats::RuleStats;
+use crate::transcript;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use wlcs_model::vocab::{Action, HookBehavior, IdText, ProcRef, Request, SessionRef, Step};
+use wlcs_model::{CookieEffect, Model, Read, RuleId, Ruled, StepObs, Trace};
+use wlcs_sut::{
+    Begun, Capabilities, Response, SetCookie, Sut, SutError, WireAction, WireHook, WireHookRun,
+    WireId, WireProc, WireRead, WireRequest,
+};
+
+/// A behaviour of the system under test that the model says is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// The step index in the trace.
+    pub step: usize,
+    /// The rule the observation answers to.
+    pub rule: RuleId,
+    /// Other rules the same observation breaks (invariants).
+    pub also: Vec<RuleId>,
+    /// What was compared.
+    pub what: String,
+    /// What the model expected.
+    pub expected: String,
+    /// What the system under test did.
+    pub actual: String,
+}
+
+impl Divergence {
+    /// Whether this divergence is about `rule`, as its main rule or one it also breaks.
+    pub fn breaks(&self, rule: RuleId) -> bool {
+        self.rule == rule || self.also.contains(&rule)
+    }
+}
+
+/// Why a trace could not be checked: never a verdict on conformance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum HarnessError {
+    /// The system under test failed to answer (transport, timeout, panic, protocol).
+    #[error("step {step}: the system under test failed: {error}")]
+    Sut {
+        /// The step index.
+        step: usize,
+        /// What went wrong.
+        error: SutError,
+    },
+    /// The model broke one of its own invariants: a bug in wlcs.
+    #[error("step {step}: the model broke its own invariant ({what}); please report this")]
+    ModelFault {
+        /// The step index.
+        step: usize,
+        /// The invariant and what broke it.
+        what: String,
+    },
+}
+
+/// How checking a trace ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// Every step matched.
+    Pass,
+    /// The system under test diverged.
+    Diverged(Divergence),
+    /// The harness could not finish the trace.
+    Error(HarnessError),
+    /// The trace needs a capability the system under test lacks.
+    Skipped(String),
+}
+
+/// The result of checking one trace.
+#[derive(Clone, Debug)]
+pub struct TraceRun {
+    /// How it ended.
+    pub verdict: Verdict,
+    /// Steps sent to the system under test.
+    pub steps_run: usize,
+    /// Steps skipped because their precondition did not hold (hand-written fixtures only).
+    pub steps_invalid: Vec<(usize, String)>,
+    /// Per-rule counts for this trace.
+    pub stats: RuleStats,
+    /// One line per event, for reports and snapshots.
+    pub transcript: Vec<String>,
+}
+
+/// What a trace needs of the system under test; `None` when the capabilities cover it.
+pub fn missing_capability(trace: &Trace, caps: &Capabilities) -> Option<String> {
+    for step in &trace.steps {
+        let need = match step {
+            Step::Advance { .. } if !caps.clock => Some("clock control"),
+            Step::Begin { .. } | Step::End { .. } if !caps.in_flight => Some("requests in flight"),
+            Step::SetOption(_) if !caps.options => Some("WEB SET OPTION"),
+            Step::SetHook(b) if *b != HookBehavior::Save && !caps.hook_faults => {
+                Some("hook behaviour control")
+            }
+            Step::Request(r) | Step::Begin { request: r, .. } => {
+                if r.mobile.is_some() && !caps.mobile {
+                    Some("4D Mobile sessions")
+                } else if r.ip != 0 && !caps.multi_ip {
+                    Some("several client IPs")
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        if let Some(need) = need {
+            return Some(need.to_string());
+        }
+    }
+    None
+}
+
+/// The rules a missing capability leaves unchecked, with the reason.
+pub fn rules_needing(caps: &Capabilities) -> Vec<(RuleId, &'static str)> {
+    let mut out = Vec::new();
+    if !caps.clock {
+        for r in [RuleId::Time1, RuleId::Time2, RuleId::Time3, RuleId::Time4] {
+            out.push((r, "the target does not let the suite control its clock"));
+        }
+    }
+    if !caps.multi_ip {
+        out.push((RuleId::Req5, "the target cannot see several client IPs"));
+    }
+    if !caps.mobile {
+        for r in [RuleId::Mobile1, RuleId::Mobile2, RuleId::Mobile3] {
+            out.push((r, "the target has no 4D Mobile sessions"));
+        }
+    }
+    if !caps.hook_faults {
+        for r in [RuleId::Close13, RuleId::Close14] {
+            out.push((r, "the target cannot set the hook's behaviour"));
+        }
+    }
+    if !caps.in_flight {
+        out.push((RuleId::Close12, "the target cannot hold a request in flight"));
+    }
+    if !caps.options {
+        for r in [RuleId::Limit1, RuleId::Limit2, RuleId::Close9, RuleId::Inv5] {
+            out.push((r, "the target does not accept WEB SET OPTION"));
+        }
+    }
+    out
+}
+
+/// Real IDs of the model's symbolic sessions, both ways.
+#[derive(Default)]
+struct IdMap {
+    by_ref: Vec<Option<String>>,
+    by_id: HashMap<String, SessionRef>,
+}
+
+impl IdMap {
+    fn get(&self, s: SessionRef) -> Option<&str> {
+        self.by_ref.get(s.0 as usize).and_then(|o| o.as_deref())
+    }
+
+    fn find(&self, id: &str) -> Option<SessionRef> {
+        self.by_id.get(id).copied()
+    }
+
+    fn bind(&mut self, s: SessionRef, id: &str) {
+        let i = s.0 as usize;
+        if self.by_ref.len() <= i {
+            self.by_ref.resize(i + 1, None);
+        }
+        self.by_ref[i] = Some(id.to_string());
+        self.by_id.insert(id.to_string(), s);
+    }
+}
+
+/// Checks one trace against a system under test.
+pub struct Checker<'a> {
+    sut: &'a dyn Sut,
+    model: Model,
+    ids: IdMap,
+    /// IDs the command closed (INV-3).
+    closed_ids: BTreeSet<String>,
+    /// Variable values each session's requests wrote (INV-4: values are unique per trace in
+    /// generated traces, so a value seen elsewhere leaked).
+    written: BTreeMap<i64, SessionRef>,
+    stats: RuleStats,
+    transcript: Vec<String>,
+}
+
+type StepResult = Result<(), StepFailure>;
+
+enum StepFailure {
+    Diverged(Divergence),
+    Error(HarnessError),
+}
+
+impl<'a> Checker<'a> {
+    /// Checks `trace` against `sut`, from a reset.
+    pub fn run(sut: &'a dyn Sut, trace: &Trace) -> TraceRun {
+        let caps = sut.capabilities();
+        let mut checker = Checker {
+            sut,
+            model: Model::new(trace.config.clone()),
+            ids: IdMap::default(),
+            closed_ids: BTreeSet::new(),
+            written: BTreeMap::new(),
+            stats: RuleStats::default(),
+            transcript: Vec::new(),
+        };
+        let mut run = TraceRun {
+            verdict: Verdict::Pass,
+            steps_run: 0,
+            steps_invalid: Vec::new(),
+            stats: RuleStats::default(),
+            transcript: Vec::new(),
+        };
+        if let Some(need) = missing_capability(trace, &caps) {
+            run.verdict = Verdict::Skipped(format!("needs {need}"));
+            return run;
+        }
+        if let Err(error) = sut.reset(&trace.config) {
+            run.verdict = Verdict::Error(HarnessError::Sut { step: 0, error });
+            return run;
+        }
+        for (index, step) in trace.steps.iter().enumerate() {
+            let flight = match step {
+                Step::End { slot, .. } => checker
+                    .model
+                    .in_flight()
+                    .into_iter()
+                    .find(|f| f.0 == *slot)
+                    .map(|f| f.1),
+                _ => None,
+            };
+            let obs = checker.model.step(step);
+            let session = obs.ran_in.map(|r| r.session).or(flight);
+            if let Some(reason) = &obs.invalid {
+                checker
+                    .transcript
+                    .push(format!("#{index} skipped (not valid here: {reason})"));
+                run.steps_invalid.push((index, reason.clone()));
+                continue;
+            }
+            if let Some(what) = obs.model_fault.clone() {
+                run.verdict = Verdict::Error(HarnessError::ModelFault { step: index, what });
+                break;
+            }
+            checker.stats.fire_all(&obs.fired);
+            run.steps_run += 1;
+            let result = checker.check_step(index, step, &obs, session);
+            match result {
+                Ok(()) => {}
+                Err(StepFailure::Diverged(d)) => {
+                    checker.stats.diverge(d.rule);
+                    checker.transcript.push(format!(
+                        "   !! {} diverges: {}: expected {}, got {}",
+                        d.rule, d.what, d.expected, d.actual
+                    ));
+                    run.verdict = Verdict::Diverged(d);
+                    break;
+                }
+                Err(StepFailure::Error(e)) => {
+                    checker.transcript.push(format!("   !! harness error: {e}"));
+                    run.verdict = Verdict::Error(e);
+                    break;
+                }
+            }
+        }
+        run.stats = checker.stats;
+        run.transcript = checker.transcript;
+        run
+    }
+
+    fn sut_err(index: usize) -> impl Fn(SutError) -> StepFailure {
+        move |error| StepFailure::Error(HarnessError::Sut { step: index, error })
+    }
+
+    fn check_step(
+        &mut self,
+        index: usize,
+        step: &Step,
+        obs: &StepObs,
+        session: Option<SessionRef>,
+    ) -> StepResult {
+        let err = Self::sut_err(index);
+        let mut reads: Vec<WireRead> = Vec::new();
+        let mut response: Option<Response> = None;
+        let mut ran_in_id: Option<String> = None;
+        let mut sent_cookie: Option<String> = None;
+        match step {
+            Step::Request(request) => {
+                let wire = self.wire_request(request);
+                sent_cookie = wire.cookie.clone();
+                let resp = self.sut.request(&wire).map_err(err)?;
+                ran_in_id = resp.session_id.clone();
+                reads = resp.reads.clone();
+                response = Some(resp);
+            }
+            Step::Begin { slot, request } => {
+                let wire = self.wire_request(request);
+                sent_cookie = wire.cookie.clone();
+                match self.sut.begin(*slot, &wire).map_err(err)? {
+                    Begun::Running { session_id, reads: r } => {
+                        ran_in_id = Some(session_id);
+                        reads = r;
+                    }
+                    Begun::Done(resp) => {
+                        ran_in_id = resp.session_id.clone();
+                        reads = resp.reads.clone();
+                        response = Some(resp);
+                    }
+                }
+            }
+            Step::End { slot, actions } => {
+                let wire = self.wire_actions(actions);
+                let resp = self.sut.end(*slot, &wire).map_err(err)?;
+                reads = resp.reads.clone();
+                response = Some(resp);
+            }
+            Step::NonWeb { process, actions } => {
+                let wire = self.wire_actions(actions);
+                reads = self.sut.non_web(*process, &wire).map_err(err)?;
+            }
+            Step::SetOption(option) => self.sut.set_option(option).map_err(err)?,
+            Step::SetHook(behavior) => {
+                let wire = self.wire_hook(behavior);
+                self.sut.set_hook(&wire).map_err(err)?;
+            }
+            Step::Advance { seconds } => self.sut.advance(*seconds).map_err(err)?,
+        }
+        self.transcript
+            .push(transcript::step_line(index, step, obs));
+        self.check_routing(index, obs, response.as_ref(), ran_in_id.as_deref(), sent_cookie)?;
+        self.check_reads(index, step, obs, session, &reads)?;
+        self.check_response(index, obs, session, response.as_ref())?;
+        self.note_closes(step);
+        let hooks = self.sut.take_hook_runs().map_err(Self::sut_err(index))?;
+        self.check_hooks(index, obs, &hooks)?;
+        if touches_shared_state(step) {
+            self.check_locks(index)?;
+            self.check_ipvars(index)?;
+        }
+        Ok(())
+    }
+
+    fn diverge(
+        &self,
+        step: usize,
+        rule: RuleId,
+        what: impl Into<String>,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> StepFailure {
+        StepFailure::Diverged(Divergence {
+            step,
+            rule,
+            also: Vec::new(),
+            what: what.into(),
+            expected: expected.into(),
+            actual: actual.into(),
+        })
+    }
+
+    fn id_text(&self, text: &IdText) -> WireId {
+        match text {
+            IdText::Session(s) => WireId::Text(self.ids.get(*s).unwrap_or("").to_string()),
+            IdText::Respelled(s, spelling) => {
+                WireId::Text(spelling.apply(self.ids.get(*s).unwrap_or("")))
+            }
+            IdText::Forged(n) => WireId::Text(IdText::forged_id(*n)),
+            IdText::Malformed(t) => WireId::Text(t.clone()),
+            IdText::Empty => WireId::Text(String::new()),
+            IdText::Current => WireId::Current,
+        }
+    }
+
+    fn wire_actions(&self, actions: &[Action]) -> Vec<WireAction> {
+        actions.iter().map(|a| self.wire_action(a)).collect()
+    }
+
+    fn wire_action(&self, action: &Action) -> WireAction {
+        match action {
+            Action::SetVar { var, value } => WireAction::SetVar {
+                var: *var,
+                value: *value,
+            },
+            Action::GetVar { var } => WireAction::GetVar { var: *var },
+            Action::SetIpVar { var, value } => WireAction::SetIpVar {
+                var: *var,
+                value: *value,
+            },
+            Action::GetIpVar { var } => WireAction::GetIpVar { var: *var },
+            Action::Select { table, records } => WireAction::Select {
+                table: *table,
+                records: records.clone(),
+            },
+            Action::GetSelection { table } => WireAction::GetSelection { table: *table },
+            Action::Lock { record } => WireAction::Lock { record: *record },
+            Action::IsLocked { record } => WireAction::IsLocked { record: *record },
+            Action::GetSessionId => WireAction::GetSessionId,
+            Action::Close { id } => WireAction::Close {
+                id: self.id_text(id),
+            },
+            Action::GetExpiration { id } => WireAction::GetExpiration {
+                id: self.id_text(id),
+            },
+        }
+    }
+
+    fn wire_request(&self, request: &Request) -> WireRequest {
+        WireRequest {
+            ip: request.ip,
+            cookie: request.cookie.as_ref().map(|c| match self.id_text(c) {
+                WireId::Text(t) => t,
+                WireId::Current => String::new(),
+            }),
+            mobile: request.mobile,
+            actions: self.wire_actions(&request.actions),
+        }
+    }
+
+    fn wire_hook(&self, behavior: &HookBehavior) -> WireHook {
+        match behavior {
+            HookBehavior::Save => WireHook::Save,
+            HookBehavior::Fail => WireHook::Fail,
+            HookBehavior::CloseOwn => WireHook::CloseOwn,
+            HookBehavior::Slow => WireHook::Slow,
+            HookBehavior::Close(id) => match self.id_text(id) {
+                WireId::Text(t) => WireHook::Close(t),
+                WireId::Current => WireHook::CloseOwn,
+            },
+        }
+    }
+
+    /// Which session a request ran in: REQ-1/2/3, CLOSE-1, CLOSE-8, TIME-1/3, LIMIT-1,
+    /// MOBILE-3... as the model's routing says; INV-3 and REQ-6 on the IDs themselves.
+    fn check_routing(
+        &mut self,
+        index: usize,
+        obs: &StepObs,
+        response: Option<&Response>,
+        actual: Option<&str>,
+        sent_cookie: Option<String>,
+    ) -> StepResult {
+        let status_refused = response.is_some_and(|r| r.status != 200);
+        let Some(ran_in) = obs.ran_in else {
+            // Refused by the model: the status comparison reports it.
+            return Ok(());
+        };
+        if status_refused {
+            return Ok(());
+        }
+        self.stats.check(ran_in.rule);
+        let Some(actual) = actual else {
+            return Err(self.diverge(
+                index,
+                ran_in.rule,
+                "session the request ran in",
+                ran_in.session.to_string(),
+                "no session reported",
+            ));
+        };
+        let expected = if ran_in.opened {
+            "a new session".to_string()
+        } else {
+            format!("{} ({})", ran_in.session, self.ids.get(ran_in.session).unwrap_or("?"))
+        };
+        if ran_in.opened {
+            self.stats.check(RuleId::Req6);
+            self.stats.check(RuleId::Inv3);
+            if let Some(old) = self.ids.find(actual) {
+                let mut d = Divergence {
+                    step: index,
+                    rule: ran_in.rule,
+                    also: Vec::new(),
+                    what: "session the request ran in".into(),
+                    expected,
+                    actual: format!("{old} ({actual}), an existing session"),
+                };
+                if self.closed_ids.contains(actual) {
+                    d.also.push(RuleId::Inv3);
+                }
+                if sent_cookie.as_deref() != Some(actual) {
+                    d.also.push(RuleId::Req6);
+                }
+                return Err(StepFailure::Diverged(d));
+            }
+            if sent_cookie.as_deref() == Some(actual) {
+                // REQ-3 (SHOULD): the server mints the new ID; it never adopts the client's.
+                return Err(self.diverge(
+                    index,
+                    RuleId::Req3,
+                    "new session ID (session fixation)",
+                    "a server-minted ID",
+                    format!("the client's cookie value {actual:?}"),
+                ));
+            }
+            if !is_plausible_id(actual) {
+                return Err(self.diverge(
+                    index,
+                    RuleId::Req6,
+                    "new session ID",
+                    "a non-empty cookie-safe ID",
+                    format!("{actual:?}"),
+                ));
+            }
+            self.ids.bind(ran_in.session, actual);
+            Ok(())
+        } else if self.ids.get(ran_in.session) == Some(actual) {
+            Ok(())
+        } else {
+            let got = match self.ids.find(actual) {
+                Some(other) => format!("{other} ({actual})"),
+                None => format!("a new session ({actual})"),
+            };
+            Err(self.diverge(index, ran_in.rule, "session the request ran in", expected, got))
+        }
+    }
+
+    fn check_reads(
+        &mut self,
+        index: usize,
+        step: &Step,
+        obs: &StepObs,
+        session: Option<SessionRef>,
+        actual: &[WireRead],
+    ) -> StepResult {
+        if actual.len() != obs.reads.len() {
+            let refused = obs.response.as_ref().is_some_and(|r| r.status.value != 200);
+            if !refused {
+                return Err(StepFailure::Error(HarnessError::Sut {
+                    step: index,
+                    error: SutError::Protocol(format!(
+                        "{} action results for {} actions",
+                        actual.len(),
+                        obs.reads.len()
+                    )),
+                }));
+            }
+            return Ok(());
+        }
+        let ran_in = session;
+        for (i, (expected, got)) in obs.reads.iter().zip(actual).enumerate() {
+            if expected.value == Read::Unchecked {
+                continue;
+            }
+            self.stats.check(expected.rule);
+            let got_read = self.model_read(got);
+            if got_read.as_ref() != Some(&expected.value) {
+                let mut d = Divergence {
+                    step: index,
+                    rule: expected.rule,
+                    also: Vec::new(),
+                    what: format!("result of action {i}"),
+                    expected: transcript::read(&expected.value),
+                    actual: format!("{got:?}"),
+                };
+                if let WireRead::Var(Some(v)) = got
+                    && let Some(writer) = self.written.get(v)
+                    && Some(*writer) != ran_in
+                {
+                    d.also.push(RuleId::Inv4);
+                }
+                return Err(StepFailure::Diverged(d));
+            }
+            self.stats.check(RuleId::Inv4);
+        }
+        // Remember who wrote which value, for INV-4.
+        if let (Some(session), Some(actions)) = (ran_in, actions_of(step)) {
+            for a in actions {
+                if let Action::SetVar { value, .. } = a {
+                    self.written.insert(*value, session);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn model_read(&self, read: &WireRead) -> Option<Read> {
+        Some(match read {
+            WireRead::Done => Read::Done,
+            WireRead::Var(v) => Read::Var(*v),
+            WireRead::IpVar(v) => Read::IpVar(*v),
+            WireRead::Selection(s) => Read::Selection(s.clone()),
+            WireRead::Locked(b) => Read::Locked(*b),
+            WireRead::LockState(s) => Read::LockState(*s),
+            WireRead::SessionId(id) if id.is_empty() => Read::SessionId(None),
+            WireRead::SessionId(id) => Read::SessionId(Some(self.ids.find(id)?)),
+            WireRead::Expiration(e) => Read::Expiration(*e),
+        })
+    }
+
+    /// The response's status and session cookie effect.
+    fn check_response(
+        &mut self,
+        index: usize,
+        obs: &StepObs,
+        session: Option<SessionRef>,
+        actual: Option<&Response>,
+    ) -> StepResult {
+        let (Some(expected), Some(actual)) = (&obs.response, actual) else {
+            if obs.response.is_some() != actual.is_some() {
+                let rule = obs.response.as_ref().map_or(RuleId::Req2, |r| r.status.rule);
+                return Err(self.diverge(
+                    index,
+                    rule,
+                    "response",
+                    if obs.response.is_some() { "an immediate response" } else { "a request in flight" },
+                    if actual.is_some() { "an immediate response" } else { "a request in flight" },
+                ));
+            }
+            return Ok(());
+        };
+        self.stats.check(expected.status.rule);
+        if expected.status.value != actual.status {
+            return Err(self.diverge(
+                index,
+                expected.status.rule,
+                "HTTP status",
+                expected.status.value.to_string(),
+                actual.status.to_string(),
+            ));
+        }
+        if actual.status != 200 {
+            return Ok(());
+        }
+        let name = &self.model.options().cookie_name;
+        let got = last_session_cookie(name, &actual.set_cookies);
+        self.stats.check(expected.cookie.rule);
+        let own = session.and_then(|s| self.ids.get(s));
+        if !cookie_matches(&expected.cookie, &got, own, &self.ids) {
+            let shown = actual
+                .set_cookies
+                .iter()
+                .map(|c| c.raw.clone())
+                .collect::<Vec<_>>()
+                .join(" | ");
+            return Err(self.diverge(
+                index,
+                expected.cookie.rule,
+                format!("session cookie ({name})"),
+                transcript::cookie(&expected.cookie.value),
+                if shown.is_empty() { "no Set-Cookie".to_string() } else { shown },
+            ));
+        }
+        Ok(())
+    }
+
+    fn note_closes(&mut self, step: &Step) {
+        // IDs the model closed by command in this step are remembered for INV-3.
+        let Some(actions) = actions_of(step) else { return };
+        for a in actions {
+            if let Action::Close { id: IdText::Session(s) } = a
+                && self.model.id_state(*s) == Some(wlcs_model::world::IdState::Closed)
+                && let Some(id) = self.ids.get(*s)
+            {
+                self.closed_ids.insert(id.to_string());
+            }
+        }
+    }
+
+    /// Hook runs, compared as a multiset per step: CLOSE-5/6/14, MOBILE-2, TIME-2, LIMIT-1,
+    /// CLOSE-11/12 timing; INV-2 on every one.
+    fn check_hooks(&mut self, index: usize, obs: &StepObs, actual: &[WireHookRun]) -> StepResult {
+        self.stats.check(RuleId::Inv2);
+        let mut unmatched: Vec<&WireHookRun> = actual.iter().collect();
+        for expected in &obs.hooks {
+            self.stats.check(expected.cause);
+            let want_id = self.ids.get(expected.session).unwrap_or("");
+            let pos = unmatched
+                .iter()
+                .position(|h| h.session_id == want_id && h.lane == expected.lane);
+            let Some(pos) = pos else {
+                let mut d = Divergence {
+                    step: index,
+                    rule: expected.cause,
+                    also: vec![RuleId::Inv2],
+                    what: format!("hook run for {} lane {}", expected.session, expected.lane),
+                    expected: transcript::hook(expected),
+                    actual: "no hook run".into(),
+                };
+                if expected.cause == RuleId::Limit1 {
+                    d.also.push(RuleId::Inv5);
+                }
+                return Err(StepFailure::Diverged(d));
+            };
+            let got = unmatched.remove(pos);
+            self.stats.check(RuleId::Close6);
+            if got.snapshot != expected.snapshot {
+                return Err(self.diverge(
+                    index,
+                    RuleId::Close6,
+                    format!("context the hook of {} saw", expected.session),
+                    transcript::snapshot(&expected.snapshot),
+                    transcript::snapshot(&got.snapshot),
+                ));
+            }
+            if got.failed != expected.failed {
+                self.stats.check(RuleId::Close14);
+                return Err(self.diverge(
+                    index,
+                    RuleId::Close14,
+                    format!("hook failure of {}", expected.session),
+                    expected.failed.to_string(),
+                    got.failed.to_string(),
+                ));
+            }
+        }
+        if let Some(extra) = unmatched.first() {
+            let (rule, who) = match self.ids.find(&extra.session_id) {
+                Some(s) => (
+                    self.model.explain_extra_hook(s, extra.lane, &obs.fired),
+                    s.to_string(),
+                ),
+                None => (RuleId::Inv2, format!("unknown session {:?}", extra.session_id)),
+            };
+            return Err(StepFailure::Diverged(Divergence {
+                step: index,
+                rule,
+                also: if rule == RuleId::Inv2 { vec![] } else { vec![RuleId::Inv2] },
+                what: "hook runs".into(),
+                expected: format!("no hook run for {who} lane {}", extra.lane),
+                actual: format!("a hook run seeing {}", transcript::snapshot(&extra.snapshot)),
+            }));
+        }
+        Ok(())
+    }
+
+    /// The lock table: CLOSE-7, TIME-2, LIMIT-1 releases; INV-1 on every owner.
+    fn check_locks(&mut self, index: usize) -> StepResult {
+        if self.model.scalable() {
+            return Ok(());
+        }
+        let actual = self.sut.locks().map_err(Self::sut_err(index))?;
+        let expected = self.model.locks();
+        self.stats.check(RuleId::Inv1);
+        let mut records: BTreeSet<_> = expected.keys().copied().collect();
+        records.extend(actual.keys().copied());
+        for record in records {
+            let want = expected.get(&record).copied();
+            let got = actual.get(&record).map(|p| self.model_proc(p));
+            let rule = self.model.lock_rule(record);
+            self.stats.check(rule);
+            if want.map(Some) != got {
+                let mut also = Vec::new();
+                if let Some(Some(owner)) = got
+                    && !self.model.process_running(owner)
+                {
+                    also.push(RuleId::Inv1);
+                }
+                if let Some(None) = got {
+                    also.push(RuleId::Inv1);
+                }
+                return Err(StepFailure::Diverged(Divergence {
+                    step: index,
+                    rule,
+                    also,
+                    what: format!("lock of {record}"),
+                    expected: want.map_or("free".to_string(), |p| format!("held by {p}")),
+                    actual: match actual.get(&record) {
+                        None => "free".to_string(),
+                        Some(p) => format!("held by {}", self.show_proc(p)),
+                    },
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    fn model_proc(&self, p: &WireProc) -> Option<ProcRef> {
+        match p {
+            WireProc::NonWeb(n) => Some(ProcRef::NonWeb(*n)),
+            WireProc::Web { session_id, lane } => self.ids.find(session_id).map(|session| {
+                ProcRef::Web {
+                    session,
+                    lane: *lane,
+                }
+            }),
+        }
+    }
+
+    fn show_proc(&self, p: &WireProc) -> String {
+        match self.model_proc(p) {
+            Some(proc) => proc.to_string(),
+            None => format!("{p:?}"),
+        }
+    }
+
+    /// Interprocess variables: CLOSE-7's negative space.
+    fn check_ipvars(&mut self, index: usize) -> StepResult {
+        let actual = self.sut.ipvars().map_err(Self::sut_err(index))?;
+        let expected = self.model.ipvars();
+        let mut vars: BTreeSet<_> = expected.keys().copied().collect();
+        vars.extend(actual.keys().copied());
+        for var in vars {
+            let rule = self.model.ipvar_rule(var);
+            self.stats.check(rule);
+            if expected.get(&var) != actual.get(&var) {
+                return Err(self.diverge(
+                    index,
+                    rule,
+                    format!("interprocess variable <>v{var}"),
+                    format!("{:?}", expected.get(&var)),
+                    format!("{:?}", actual.get(&var)),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The session cookie a response set, as the last `Set-Cookie` under the cookie name says.
+enum GotCookie {
+    None,
+    Expire,
+    Value(String),
+}
+
+fn last_session_cookie(name: &str, cookies: &[SetCookie]) -> GotCookie {
+    match cookies.iter().rev().find(|c| c.name == name) {
+        None => GotCookie::None,
+        Some(c) if c.expiring => GotCookie::Expire,
+        Some(c) => GotCookie::Value(c.value.clone()),
+    }
+}
+
+fn cookie_matches(expected: &Ruled<CookieEffect>, got: &GotCookie, own: Option<&str>, ids: &IdMap) -> bool {
+    match (&expected.value, got) {
+        (CookieEffect::Expire, GotCookie::Expire) => true,
+        (CookieEffect::Issue(s), GotCookie::Value(v)) => ids.get(*s) == Some(v.as_str()),
+        (CookieEffect::Keep, GotCookie::None) => true,
+        // A refresh that repeats the current ID is still "no new ID".
+        (CookieEffect::Keep, GotCookie::Value(v)) => own.is_none() || own == Some(v.as_str()),
+        _ => false,
+    }
+}
+
+fn actions_of(step: &Step) -> Option<&[Action]> {
+    match step {
+        Step::Request(r) | Step::Begin { request: r, .. } => Some(&r.actions),
+        Step::End { actions, .. } | Step::NonWeb { actions, .. } => Some(actions),
+        _ => None,
+    }
+}
+
+fn touches_shared_state(step: &Step) -> bool {
+    !matches!(step, Step::SetHook(_))
+}
+
+/// A session ID a client can carry in a cookie (REQ-6's minimum).
+fn is_plausible_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 256
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'"' | b'\\'))
+}
+
