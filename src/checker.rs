@@ -251,7 +251,17 @@ impl<'a> Checker<'a> {
             run.steps_run += 1;
             let result = checker.check_step(index, step, &obs, session);
             match result {
-                Ok(()) => {}
+                Ok(()) => {
+                    // Every observation of the step matched: each rule whose branch ran in it
+                    // was checked once more.
+                    let mut seen = wlcs_model::RuleSet::EMPTY;
+                    for rule in &obs.fired {
+                        if !seen.contains(*rule) {
+                            seen.insert(*rule);
+                            checker.stats.check(*rule);
+                        }
+                    }
+                }
                 Err(StepFailure::Diverged(d)) => {
                     checker.stats.diverge(d.rule);
                     checker.transcript.push(format!(

@@ -6,5 +6,11 @@
 //! a pure function.
 
 pub mod checker;
+pub mod fixture;
+pub mod generate;
+pub mod guard;
+pub mod mutation;
+pub mod report;
+pub mod runner;
 pub mod stats;
 pub mod transcript;

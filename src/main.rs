@@ -1,1 +1,314 @@
-fn main(){}
+//! The `wlcs` command line: `run`, `replay`, `mutants`.
+//!
+//! Exit codes: 0 conformant, 1 a rule failed (a MUST divergence, or SHOULD under `--strict`,
+//! or a rule no check reached), 2 a harness or usage error.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use wlcs::fixture::{Fixture, Origin};
+use wlcs::mutation;
+use wlcs::report;
+use wlcs::runner::{self, RunConfig};
+use wlcs_model::vocab::{CookieNameProfile, Profile, TimeoutProfile, WorldConfig};
+use wlcs_sut::Sut;
+use wlcs_sut::memory::MemorySut;
+use wlcs_sut::mutants::Mutant;
+
+#[derive(Parser)]
+#[command(name = "wlcs", version, about = "Conformance suite for 4D's WEB LEGACY CLOSE SESSION (command 1208)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run fixtures and generated traces against a target and print the per-rule report.
+    Run(RunArgs),
+    /// Replay one fixture file (a saved counterexample) against a target.
+    Replay {
+        /// The fixture file.
+        path: PathBuf,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Run the suite against every mutant of the reference implementation.
+    Mutants(MutantsArgs),
+}
+
+#[derive(Args, Clone)]
+struct TargetArgs {
+    /// The target: `memory` (the embedded reference implementation).
+    #[arg(long, default_value = "memory")]
+    target: String,
+    /// Run against a deliberately broken variant of the reference implementation.
+    #[arg(long)]
+    mutant: Option<String>,
+    /// TIME-3 profile: `timeout-keeps-id` (default) or `timeout-new-id`.
+    #[arg(long, default_value = "timeout-keeps-id")]
+    profile: String,
+    /// Default cookie name profile: `cookie-4DSID_AppName` (default) or `cookie-4DSID`.
+    #[arg(long, default_value = "cookie-4DSID_AppName")]
+    cookie_profile: String,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The seed of the generated cases (decimal or 0x hex); random when absent, always printed.
+    #[arg(long, value_parser = parse_u64)]
+    seed: Option<u64>,
+    /// Generated cases.
+    #[arg(long, default_value_t = 256)]
+    cases: u64,
+    /// Steps per generated trace, at most.
+    #[arg(long, default_value_t = 40)]
+    steps: usize,
+    /// Only report and gate on these rules (prefix match, repeatable: `--rule CLOSE-1 --rule TIME`).
+    #[arg(long = "rule")]
+    rules: Vec<String>,
+    /// SHOULD divergences fail the run.
+    #[arg(long)]
+    strict: bool,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report_json: Option<PathBuf>,
+    /// The fixture directory.
+    #[arg(long, default_value = "fixtures")]
+    fixtures: PathBuf,
+    /// Run only the fixture with this name.
+    #[arg(long)]
+    fixture: Option<String>,
+    /// Skip fixtures.
+    #[arg(long)]
+    no_fixtures: bool,
+    /// Replay one generated case by its seed (printed with every counterexample).
+    #[arg(long, value_parser = parse_u64)]
+    case_seed: Option<u64>,
+    /// Save the first counterexample as a fixture file.
+    #[arg(long)]
+    save_counterexample: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct MutantsArgs {
+    /// Write the JSON mutants report here.
+    #[arg(long)]
+    report_json: Option<PathBuf>,
+    /// The seed (decimal or 0x hex).
+    #[arg(long, value_parser = parse_u64, default_value = "1")]
+    seed: u64,
+    /// Generated cases per mutant, at most.
+    #[arg(long, default_value_t = 2000)]
+    cases: u64,
+    /// Steps per generated trace, at most.
+    #[arg(long, default_value_t = 40)]
+    steps: usize,
+    /// The fixture directory.
+    #[arg(long, default_value = "fixtures")]
+    fixtures: PathBuf,
+    /// Only these mutants (by name, repeatable).
+    #[arg(long = "only")]
+    only: Vec<String>,
+}
+
+fn parse_u64(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse(),
+    };
+    parsed.map_err(|e| format!("{text:?} is not a u64 (decimal or 0x hex): {e}"))
+}
+
+fn world(args: &TargetArgs) -> Result<WorldConfig> {
+    let timeout = match args.profile.as_str() {
+        "timeout-keeps-id" => TimeoutProfile::KeepsId,
+        "timeout-new-id" => TimeoutProfile::NewId,
+        other => bail!("unknown profile {other:?} (timeout-keeps-id or timeout-new-id)"),
+    };
+    let cookie_name = match args.cookie_profile.as_str() {
+        "cookie-4DSID_AppName" => CookieNameProfile::WithAppName,
+        "cookie-4DSID" => CookieNameProfile::Bare,
+        other => bail!("unknown cookie profile {other:?} (cookie-4DSID_AppName or cookie-4DSID)"),
+    };
+    Ok(WorldConfig {
+        profile: Profile {
+            timeout,
+            cookie_name,
+        },
+        ..WorldConfig::default()
+    })
+}
+
+fn target(args: &TargetArgs) -> Result<(Box<dyn Sut>, String)> {
+    let mutant = match &args.mutant {
+        None => None,
+        Some(name) => Some(Mutant::parse(name).with_context(|| {
+            let names: Vec<&str> = Mutant::ALL.iter().map(|m| m.name()).collect();
+            format!("unknown mutant {name:?}; known: {}", names.join(", "))
+        })?),
+    };
+    match args.target.as_str() {
+        "memory" => {
+            let name = match mutant {
+                None => "memory (reference)".to_string(),
+                Some(m) => format!("memory (mutant {})", m.name()),
+            };
+            Ok((Box::new(MemorySut::with_mutant(mutant)), name))
+        }
+        other => bail!("unknown target {other:?}: this build supports `memory`"),
+    }
+}
+
+fn replay_base(args: &TargetArgs) -> String {
+    let mut cmd = "wlcs run".to_string();
+    if args.target != "memory" {
+        cmd.push_str(&format!(" --target {}", args.target));
+    }
+    if let Some(m) = &args.mutant {
+        cmd.push_str(&format!(" --mutant {m}"));
+    }
+    if args.profile != "timeout-keeps-id" {
+        cmd.push_str(&format!(" --profile {}", args.profile));
+    }
+    cmd
+}
+
+fn time_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn run(args: RunArgs) -> Result<i32> {
+    let (sut, name) = target(&args.target)?;
+    let seed = args.seed.unwrap_or_else(time_seed);
+    let mut fixtures = if args.no_fixtures {
+        Vec::new()
+    } else {
+        Fixture::load_dir(&args.fixtures)?
+    };
+    if let Some(only) = &args.fixture {
+        fixtures.retain(|f| &f.name == only);
+        if fixtures.is_empty() {
+            bail!("no fixture named {only:?} in {}", args.fixtures.display());
+        }
+    }
+    let cfg = RunConfig {
+        seed,
+        cases: if args.fixture.is_some() { 0 } else { args.cases },
+        steps: args.steps,
+        strict: args.strict,
+        rules: args.rules.clone(),
+        case_seed: args.case_seed,
+        world: world(&args.target)?,
+        replay_base: replay_base(&args.target),
+        ..RunConfig::default()
+    };
+    eprintln!(
+        "wlcs: seed {seed:#x} (replay the whole run: {} --seed {seed:#x} --cases {} --steps {})",
+        cfg.replay_base, cfg.cases, cfg.steps
+    );
+    let report = runner::run(sut.as_ref(), &fixtures, &cfg, &name);
+    print!("{}", report::render_text(&report));
+    if let Some(path) = &args.report_json {
+        std::fs::write(path, report::to_json(&report))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let (Some(path), Some(c)) = (&args.save_counterexample, report.counterexamples.first()) {
+        let fixture = Fixture {
+            format: wlcs::fixture::FORMAT,
+            name: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "counterexample".into()),
+            rules: vec![c.rule],
+            description: format!(
+                "Shrunk counterexample: {}: expected {}, got {}",
+                c.divergence.what, c.divergence.expected, c.divergence.actual
+            ),
+            trace: c.trace.clone(),
+            origin: Some(Origin {
+                seed,
+                case_seed: c.case_seed,
+                target: name.clone(),
+                divergence: format!("{} at step {}", c.rule, c.divergence.step),
+            }),
+        };
+        fixture.save(path)?;
+        eprintln!("wlcs: counterexample saved to {} (replay: wlcs replay {})", path.display(), path.display());
+    }
+    Ok(report.verdict.exit_code())
+}
+
+fn replay(path: PathBuf, target_args: TargetArgs) -> Result<i32> {
+    let (sut, name) = target(&target_args)?;
+    let fixture = Fixture::load(&path)?;
+    let cfg = RunConfig {
+        cases: 0,
+        rules: fixture.rules.iter().map(|r| r.as_str().to_string()).collect(),
+        replay_base: replay_base(&target_args),
+        ..RunConfig::default()
+    };
+    let run = wlcs::checker::Checker::run(sut.as_ref(), &fixture.trace);
+    for line in &run.transcript {
+        println!("{line}");
+    }
+    let report = runner::run(sut.as_ref(), std::slice::from_ref(&fixture), &cfg, &name);
+    println!();
+    print!("{}", report::render_text(&report));
+    Ok(report.verdict.exit_code())
+}
+
+fn mutants(args: MutantsArgs) -> Result<i32> {
+    let fixtures = Fixture::load_dir(&args.fixtures)?;
+    let selected: Vec<Mutant> = if args.only.is_empty() {
+        Mutant::ALL.to_vec()
+    } else {
+        args.only
+            .iter()
+            .map(|n| Mutant::parse(n).with_context(|| format!("unknown mutant {n:?}")))
+            .collect::<Result<_>>()?
+    };
+    let cfg = mutation::MutationConfig {
+        seed: args.seed,
+        cases: args.cases,
+        steps: args.steps,
+    };
+    let report = mutation::run_all(&selected, &fixtures, &cfg, &mut |row| {
+        eprintln!("{}", mutation::render_row(row));
+    });
+    print!("{}", mutation::render_text(&report));
+    if let Some(path) = &args.report_json {
+        std::fs::write(path, mutation::to_json(&report))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(mutation::exit_code(&report))
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Replay { path, target } => replay(path, target),
+        Command::Mutants(args) => mutants(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),
+        Err(e) => {
+            eprintln!("wlcs: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -7,6 +7,7 @@
 //! tautology.
 
 pub mod memory;
+pub mod mutants;
 pub mod plugin;
 
 pub use plugin::*;

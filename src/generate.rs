@@ -1,0 +1,386 @@
+//! Trace generation. A trace is generated as a sequence of abstract [`Choice`]s (plain
+//! numbers, which proptest generates and shrinks) and *interpreted* against the model's state:
+//! "request with the cookie of session a mod n". Interpretation only emits steps whose
+//! preconditions hold in the state reached so far, so every shrunk trace is valid by
+//! construction: deleting a choice never leaves a step that names a session that no longer
+//! exists (proptest-state-machine re-checks preconditions for the same reason).
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use wlcs_model::vocab::{
+    Action, HookBehavior, IdText, OptionSet, RecordRef, Request, SessionMode, SessionRef,
+    Spelling, Step, Trace, WorldConfig,
+};
+use wlcs_model::Model;
+use wlcs_sut::Capabilities;
+
+/// In-flight slots the generator uses.
+pub const SLOTS_MAX: u8 = 3;
+/// Actions per request, at most.
+pub const ACTIONS_PER_REQUEST_MAX: usize = 4;
+
+/// One abstract generation decision. `kind` picks the step kind, `a` and `b` its parameters,
+/// `acts` the request's actions; all shrink toward 0, which is the simplest choice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Choice {
+    /// Which kind of step (scaled over the weight table).
+    pub kind: u8,
+    /// First parameter.
+    pub a: u16,
+    /// Second parameter.
+    pub b: u16,
+    /// The actions: (kind, parameter).
+    pub acts: Vec<(u8, u16)>,
+}
+
+/// The strategy for one choice.
+pub fn choice() -> impl Strategy<Value = Choice> {
+    (
+        any::<u8>(),
+        any::<u16>(),
+        any::<u16>(),
+        vec((any::<u8>(), any::<u16>()), 0..=ACTIONS_PER_REQUEST_MAX),
+    )
+        .prop_map(|(kind, a, b, acts)| Choice { kind, a, b, acts })
+}
+
+/// The strategy for a trace of up to `steps_max` choices.
+pub fn choices(steps_max: usize) -> impl Strategy<Value = Vec<Choice>> {
+    vec(choice(), 1..=steps_max.max(1))
+}
+
+/// Step kinds, in shrink order (the first is the simplest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    RequestNew,
+    RequestSession,
+    CloseNonWeb,
+    End,
+    Begin,
+    Advance,
+    SetOption,
+    SetHook,
+    RequestBadCookie,
+    RequestOtherIp,
+    Mobile,
+    NonWebOther,
+}
+
+/// How often each step kind is chosen, relative to the others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Weights {
+    table: Vec<(Kind, u32)>,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights {
+            table: vec![
+                (Kind::RequestNew, 12),
+                (Kind::RequestSession, 26),
+                (Kind::CloseNonWeb, 12),
+                (Kind::End, 9),
+                (Kind::Begin, 7),
+                (Kind::Advance, 6),
+                (Kind::SetOption, 7),
+                (Kind::SetHook, 4),
+                (Kind::RequestBadCookie, 5),
+                (Kind::RequestOtherIp, 3),
+                (Kind::Mobile, 6),
+                (Kind::NonWebOther, 5),
+            ],
+        }
+    }
+}
+
+/// What the generator may produce.
+#[derive(Clone, Debug)]
+pub struct GenConfig {
+    /// The world traces start from.
+    pub world: WorldConfig,
+    /// What the system under test supports: steps needing more are never generated.
+    pub caps: Capabilities,
+    /// Step kind weights.
+    pub weights: Weights,
+}
+
+impl GenConfig {
+    fn allowed(&self, kind: Kind) -> bool {
+        let c = &self.caps;
+        match kind {
+            Kind::Begin | Kind::End => c.in_flight,
+            Kind::Advance => c.clock,
+            Kind::SetOption => c.options,
+            Kind::SetHook => c.hook_faults,
+            Kind::RequestOtherIp => c.multi_ip,
+            Kind::Mobile => c.mobile,
+            _ => true,
+        }
+    }
+}
+
+const ADVANCE_S: [u64; 12] = [1, 30, 59, 60, 61, 119, 120, 299, 300, 600, 3600, 28800];
+
+/// Interprets choices into a valid trace.
+pub fn interpret(choices: &[Choice], cfg: &GenConfig) -> Trace {
+    let mut model = Model::new(cfg.world.clone());
+    let mut steps = Vec::with_capacity(choices.len());
+    for (i, c) in choices.iter().enumerate() {
+        let Some(step) = make_step(i, c, &model, cfg) else {
+            continue;
+        };
+        let obs = model.step(&step);
+        if obs.invalid.is_none() {
+            steps.push(step);
+        }
+    }
+    Trace {
+        config: cfg.world.clone(),
+        steps,
+    }
+}
+
+fn pick_kind(c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Kind> {
+    let in_flight = !model.in_flight().is_empty();
+    let usable: Vec<(Kind, u32)> = cfg
+        .weights
+        .table
+        .iter()
+        .copied()
+        .filter(|(k, w)| *w > 0 && cfg.allowed(*k) && (*k != Kind::End || in_flight))
+        .collect();
+    let total: u32 = usable.iter().map(|(_, w)| w).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut at = u32::from(c.kind) * total / 256;
+    for (k, w) in usable {
+        if at < w {
+            return Some(k);
+        }
+        at -= w;
+    }
+    None
+}
+
+/// A known session, preferring ones a request can still reach.
+fn pick_session(model: &Model, a: u16, b: u16) -> Option<SessionRef> {
+    let n = model.sessions_opened();
+    if n == 0 {
+        return None;
+    }
+    if b % 4 != 0 {
+        let live: Vec<SessionRef> = (0..n)
+            .map(SessionRef)
+            .filter(|s| model.routable(*s))
+            .collect();
+        if !live.is_empty() {
+            return Some(live[usize::from(a) % live.len()]);
+        }
+    }
+    Some(SessionRef(u32::from(a) % n))
+}
+
+fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Step> {
+    let kind = pick_kind(c, model, cfg)?;
+    let session = pick_session(model, c.a, c.b);
+    let request = |cookie: Option<IdText>, ip: u8, mobile: Option<u8>| Request {
+        ip,
+        cookie,
+        mobile,
+        actions: actions(i, &c.acts, model),
+    };
+    Some(match kind {
+        Kind::RequestNew => Step::Request(request(None, 0, None)),
+        Kind::RequestSession => {
+            let s = session?;
+            let ip = model.session_ip(s).unwrap_or(0);
+            Step::Request(request(Some(IdText::Session(s)), ip, None))
+        }
+        Kind::RequestOtherIp => {
+            let s = session?;
+            let ip = 1 - model.session_ip(s).unwrap_or(0).min(1);
+            Step::Request(request(Some(IdText::Session(s)), ip, None))
+        }
+        Kind::RequestBadCookie => Step::Request(request(Some(bad_id(c.a, c.b, session)), 0, None)),
+        Kind::Mobile => {
+            let mobile_sessions: Vec<SessionRef> = (0..model.sessions_opened())
+                .map(SessionRef)
+                .filter(|s| {
+                    model.session_kind(*s) == Some(wlcs_model::world::SessionKind::Mobile)
+                })
+                .collect();
+            let cookie = if c.b % 3 == 0 || mobile_sessions.is_empty() {
+                None
+            } else {
+                Some(IdText::Session(
+                    mobile_sessions[usize::from(c.a) % mobile_sessions.len()],
+                ))
+            };
+            let lane = u8::try_from(c.a % 3).unwrap_or(0);
+            Step::Request(request(cookie, 0, Some(lane)))
+        }
+        Kind::Begin => {
+            let busy: Vec<u8> = model.in_flight().iter().map(|f| f.0).collect();
+            let slot = (0..SLOTS_MAX).find(|s| !busy.contains(s))?;
+            let cookie = if c.b % 3 == 0 {
+                None
+            } else {
+                session.map(IdText::Session)
+            };
+            let ip = match &cookie {
+                Some(IdText::Session(s)) => model.session_ip(*s).unwrap_or(0),
+                _ => 0,
+            };
+            Step::Begin {
+                slot,
+                request: request(cookie, ip, None),
+            }
+        }
+        Kind::End => {
+            let flights = model.in_flight();
+            let slot = flights.get(usize::from(c.a) % flights.len().max(1))?.0;
+            Step::End {
+                slot,
+                actions: actions(i, &c.acts, model),
+            }
+        }
+        Kind::CloseNonWeb => {
+            let id = if c.b % 8 == 0 {
+                bad_id(c.a, c.b / 8, session)
+            } else {
+                IdText::Session(session?)
+            };
+            let mut acts = vec![Action::Close { id }];
+            if c.b % 5 == 1 {
+                acts.push(Action::Close {
+                    id: IdText::Session(session?),
+                });
+            }
+            Step::NonWeb {
+                process: u8::try_from(c.b % 2).unwrap_or(0),
+                actions: acts,
+            }
+        }
+        Kind::NonWebOther => Step::NonWeb {
+            process: u8::try_from(c.b % 2).unwrap_or(0),
+            actions: nonweb_actions(i, &c.acts, model),
+        },
+        Kind::Advance => Step::Advance {
+            seconds: ADVANCE_S[usize::from(c.a) % ADVANCE_S.len()],
+        },
+        Kind::SetOption => Step::SetOption(match c.b % 9 {
+            0 | 1 => OptionSet::MaxSessions(1 + u32::from(c.a % 4)),
+            2 => OptionSet::CookieTimeoutMin(1 + u32::from(c.a % 10)),
+            3 | 4 => OptionSet::ProcessTimeoutMin(1 + u32::from(c.a % 10)),
+            5 => OptionSet::IpValidation(c.a % 2 == 0),
+            6 => OptionSet::MaxProcesses([5, 10, 12, 100][usize::from(c.a % 4)]),
+            7 => OptionSet::CookieName(["4DSID_wlcs", "SID2", "4DSID"][usize::from(c.a % 3)].into()),
+            _ => OptionSet::Mode(if c.a % 3 == 0 && !model.scalable() {
+                SessionMode::Scalable
+            } else {
+                SessionMode::Legacy
+            }),
+        }),
+        Kind::SetHook => Step::SetHook(match c.b % 6 {
+            0 => HookBehavior::Save,
+            1 => HookBehavior::Fail,
+            2 => HookBehavior::CloseOwn,
+            3 => HookBehavior::Close(IdText::Session(session?)),
+            4 => HookBehavior::Slow,
+            _ => HookBehavior::Close(bad_id(c.a, c.b, session)),
+        }),
+    })
+}
+
+fn bad_id(a: u16, b: u16, session: Option<SessionRef>) -> IdText {
+    match (b % 7, session) {
+        (0, _) => IdText::Forged(u32::from(a % 16)),
+        (1, _) => IdText::Malformed(["not-a-uuid", "x;y", "  ", "ZZZZ"][usize::from(a % 4)].into()),
+        (2, _) => IdText::Empty,
+        (3, Some(s)) => IdText::Respelled(s, Spelling::SwapCase),
+        (4, Some(s)) => IdText::Respelled(s, Spelling::Hyphens),
+        (5, Some(s)) => IdText::Respelled(s, Spelling::Padded),
+        _ => IdText::Forged(u32::from(a % 16)),
+    }
+}
+
+/// A value unique to its place in the trace, so a value seen in the wrong context is a leak
+/// (INV-4) and never a coincidence.
+fn unique_value(step: usize, action: usize) -> i64 {
+    (step as i64 + 1) * 100 + action as i64
+}
+
+fn record(x: u16) -> RecordRef {
+    RecordRef {
+        table: 1,
+        record: u32::from(x % 5),
+    }
+}
+
+fn actions(step: usize, acts: &[(u8, u16)], model: &Model) -> Vec<Action> {
+    acts.iter()
+        .enumerate()
+        .map(|(j, (k, x))| {
+            let var = u8::try_from(x % 3).unwrap_or(0);
+            match u32::from(*k) * 100 / 256 {
+                0..=15 => Action::SetVar {
+                    var,
+                    value: unique_value(step, j),
+                },
+                16..=29 => Action::GetVar { var },
+                30..=37 => Action::Select {
+                    table: 2,
+                    records: vec![u32::from(x % 7), u32::from((x / 7) % 7)],
+                },
+                38..=45 => Action::GetSelection { table: 2 },
+                46..=55 => Action::Lock { record: record(*x) },
+                56..=63 => Action::IsLocked { record: record(*x) },
+                64..=67 => Action::SetIpVar {
+                    var,
+                    value: unique_value(step, j),
+                },
+                68..=71 => Action::GetIpVar { var },
+                72..=75 => Action::GetSessionId,
+                76..=85 => Action::Close {
+                    id: IdText::Current,
+                },
+                86..=93 => match pick_session(model, *x, x / 3) {
+                    Some(s) => Action::Close {
+                        id: IdText::Session(s),
+                    },
+                    None => Action::Close {
+                        id: IdText::Current,
+                    },
+                },
+                _ => Action::GetExpiration {
+                    id: match pick_session(model, *x, 1) {
+                        Some(s) if x % 2 == 0 => IdText::Session(s),
+                        _ => IdText::Current,
+                    },
+                },
+            }
+        })
+        .collect()
+}
+
+fn nonweb_actions(step: usize, acts: &[(u8, u16)], model: &Model) -> Vec<Action> {
+    acts.iter()
+        .enumerate()
+        .map(|(j, (k, x))| match k % 6 {
+            0 => Action::Lock { record: record(*x) },
+            1 => Action::IsLocked { record: record(*x) },
+            2 => Action::SetIpVar {
+                var: u8::try_from(x % 3).unwrap_or(0),
+                value: unique_value(step, j),
+            },
+            3 => Action::GetIpVar {
+                var: u8::try_from(x % 3).unwrap_or(0),
+            },
+            4 => Action::GetSessionId,
+            _ => Action::GetExpiration {
+                id: pick_session(model, *x, 1).map_or(IdText::Current, IdText::Session),
+            },
+        })
+        .collect()
+}

@@ -1,0 +1,190 @@
+//! Mutation testing of the suite itself: run it against every deliberately broken variant of
+//! the reference implementation and report, per mutant, whether it was killed, by which
+//! rule, with how short a counterexample and how fast. The reference implementation and the
+//! canary must pass: a suite that fails them has false failures.
+
+use crate::fixture::Fixture;
+use crate::report::Counterexample;
+use crate::runner::{self, RunConfig};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use wlcs_model::RuleId;
+use wlcs_sut::memory::MemorySut;
+use wlcs_sut::mutants::Mutant;
+
+/// How hard to try per mutant.
+#[derive(Clone, Debug)]
+pub struct MutationConfig {
+    /// The seed of the generated cases.
+    pub seed: u64,
+    /// Generated cases per mutant, at most (a kill stops early).
+    pub cases: u64,
+    /// Steps per generated trace, at most.
+    pub steps: usize,
+}
+
+/// One mutant's result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MutantRow {
+    /// The mutant's name (`reference` for the unmutated implementation).
+    pub name: String,
+    /// The rule it declares it breaks (`None`: the reference and the canary).
+    pub breaks: Option<RuleId>,
+    /// Whether the suite caught it.
+    pub killed: bool,
+    /// The rule of the divergence that caught it.
+    pub caught_by: Option<RuleId>,
+    /// Whether the divergence names the declared rule (as its rule or one it also breaks).
+    pub caught_by_declared: bool,
+    /// Steps of the shrunk counterexample.
+    pub steps: Option<usize>,
+    /// Time to kill (or to give up), milliseconds.
+    pub millis: u64,
+    /// The counterexample's transcript.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub transcript: Vec<String>,
+    /// Harness errors met (a panicking mutant).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub errors: Vec<String>,
+}
+
+impl MutantRow {
+    /// Whether this row is what it should be: mutants killed, reference and canary not.
+    pub fn as_expected(&self) -> bool {
+        match self.breaks {
+            Some(_) => self.killed,
+            None => !self.killed && self.errors.is_empty(),
+        }
+    }
+}
+
+/// Every mutant's result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MutationReport {
+    /// The schema version (1).
+    pub schema: u32,
+    /// The rows, the reference first.
+    pub mutants: Vec<MutantRow>,
+}
+
+fn check_one(mutant: Option<Mutant>, fixtures: &[Fixture], cfg: &MutationConfig) -> MutantRow {
+    let started = Instant::now();
+    let sut = MemorySut::with_mutant(mutant);
+    let name = mutant.map_or("reference".to_string(), |m| m.name().to_string());
+    let run_cfg = RunConfig {
+        seed: cfg.seed,
+        cases: cfg.cases,
+        steps: cfg.steps,
+        strict: true,
+        stop_at_first_failure: true,
+        counterexamples_max: 1,
+        replay_base: format!("wlcs run --mutant {name}"),
+        ..RunConfig::default()
+    };
+    let report = runner::run(&sut, fixtures, &run_cfg, &name);
+    let first: Option<&Counterexample> = report.counterexamples.first();
+    let breaks = mutant.and_then(|m| m.expected_break());
+    MutantRow {
+        name,
+        breaks,
+        killed: first.is_some(),
+        caught_by: first.map(|c| c.rule),
+        caught_by_declared: match (first, breaks) {
+            (Some(c), Some(rule)) => c.divergence.breaks(rule),
+            _ => false,
+        },
+        steps: first.map(|c| c.steps),
+        millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        transcript: first.map(|c| c.transcript.clone()).unwrap_or_default(),
+        errors: report.errors,
+    }
+}
+
+/// Runs the reference and then each mutant, calling `progress` after each.
+pub fn run_all(
+    mutants: &[Mutant],
+    fixtures: &[Fixture],
+    cfg: &MutationConfig,
+    progress: &mut dyn FnMut(&MutantRow),
+) -> MutationReport {
+    let mut rows = Vec::with_capacity(mutants.len() + 1);
+    let reference = check_one(None, fixtures, cfg);
+    progress(&reference);
+    rows.push(reference);
+    for m in mutants {
+        let row = check_one(Some(*m), fixtures, cfg);
+        progress(&row);
+        rows.push(row);
+    }
+    MutationReport {
+        schema: 1,
+        mutants: rows,
+    }
+}
+
+/// One line per mutant.
+pub fn render_row(row: &MutantRow) -> String {
+    let verdict = match (row.breaks, row.killed) {
+        (None, false) => "passes (as it must)".to_string(),
+        (None, true) => "FALSE FAILURE".to_string(),
+        (Some(_), true) => "killed".to_string(),
+        (Some(_), false) => "SURVIVED".to_string(),
+    };
+    format!(
+        "{:<36} breaks {:<9} {:<20} by {:<9}{} {:>3} steps {:>7} ms",
+        row.name,
+        row.breaks.map_or("-", |r| r.as_str()),
+        verdict,
+        row.caught_by.map_or("-", |r| r.as_str()),
+        if row.killed && !row.caught_by_declared && row.breaks.is_some() {
+            "*"
+        } else {
+            " "
+        },
+        row.steps.map_or("-".to_string(), |s| s.to_string()),
+        row.millis
+    )
+}
+
+/// The whole table with a summary.
+pub fn render_text(report: &MutationReport) -> String {
+    let mut out = String::new();
+    for row in &report.mutants {
+        out.push_str(&render_row(row));
+        out.push('\n');
+    }
+    let mutants: Vec<&MutantRow> = report.mutants.iter().filter(|r| r.breaks.is_some()).collect();
+    let killed = mutants.iter().filter(|r| r.killed).count();
+    let declared = mutants.iter().filter(|r| r.caught_by_declared).count();
+    let mut steps: Vec<usize> = mutants.iter().filter_map(|r| r.steps).collect();
+    steps.sort_unstable();
+    let median = steps.get(steps.len() / 2).copied().unwrap_or(0);
+    out.push_str(&format!(
+        "\n{killed}/{} mutants killed, {declared} by the rule they declare (* marks another rule), median counterexample {median} steps\n",
+        mutants.len()
+    ));
+    let bad: Vec<&str> = report
+        .mutants
+        .iter()
+        .filter(|r| !r.as_expected())
+        .map(|r| r.name.as_str())
+        .collect();
+    if bad.is_empty() {
+        out.push_str("verdict: PASS\n");
+    } else {
+        out.push_str(&format!("verdict: FAIL ({})\n", bad.join(", ")));
+    }
+    out
+}
+
+/// The report as JSON.
+pub fn to_json(report: &MutationReport) -> String {
+    let mut s = serde_json::to_string_pretty(report).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// 0 when every row is as expected, 1 otherwise.
+pub fn exit_code(report: &MutationReport) -> i32 {
+    i32::from(!report.mutants.iter().all(MutantRow::as_expected))
+}

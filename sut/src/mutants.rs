@@ -1,0 +1,215 @@
+//! Deliberately broken variants of the reference implementation ([`crate::memory`]).
+//!
+//! Each mutant is one small, clearly marked deviation inside `memory.rs` (look for
+//! `self.is(Mutant::X)`) that breaks exactly one documented behaviour of SPEC.md. The suite is
+//! run against every mutant to show that it detects the break and blames the right rule: a
+//! mutant that survives, or is blamed on another rule, points at a gap in the suite.
+//!
+//! [`Mutant::Canary`] is the control: it changes internal iteration only, nothing observable.
+//! A run that reports a divergence against the canary has a false positive.
+
+use serde::Serialize;
+use wlcs_model::rules::RuleId;
+
+macro_rules! mutants {
+    ($( $variant:ident = $name:literal, $rule:ident, $desc:literal; )*) => {
+        /// A deliberate deviation of the reference implementation from SPEC.md.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        pub enum Mutant {
+            $(
+                #[doc = $desc]
+                #[serde(rename = $name)]
+                $variant,
+            )*
+        }
+
+        impl Mutant {
+            /// Every mutant, grouped by the rule it breaks in SPEC.md order, the canary last.
+            pub const ALL: &'static [Mutant] = &[$(Mutant::$variant),*];
+
+            /// The mutant's stable kebab-case name (used on the command line and in reports).
+            pub fn name(self) -> &'static str {
+                match self { $(Mutant::$variant => $name,)* }
+            }
+
+            /// The one rule the mutant violates. For [`Mutant::Canary`], which violates none,
+            /// this is the rule whose code path it perturbs (MOBILE-1: the close's loop over a
+            /// session's processes); callers must check [`Mutant::is_canary`] first, or use
+            /// [`Mutant::expected_break`].
+            pub fn breaks(self) -> RuleId {
+                match self { $(Mutant::$variant => RuleId::$rule,)* }
+            }
+
+            /// What the mutant does wrong, in one line.
+            pub fn description(self) -> &'static str {
+                match self { $(Mutant::$variant => $desc,)* }
+            }
+
+            /// Parses a name as [`Mutant::name`] spells it.
+            pub fn parse(name: &str) -> Option<Mutant> {
+                match name { $($name => Some(Mutant::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+mutants! {
+    CloseKeepsIdRoutable = "close-keeps-id-routable", Close1,
+        "The command ends the session's processes but leaves its ID routable: the old cookie reaches it again.";
+    CaseInsensitiveIds = "case-insensitive-ids", Close2,
+        "The command matches IDs case-insensitively, so a respelled ID closes the live session.";
+    TrimsIdSpaces = "trims-id-spaces", Close2,
+        "The command trims spaces around the ID, so a padded ID closes the live session.";
+    NonWebCloseIgnored = "non-web-close-ignored", Close3,
+        "A close called from a non-web process (stored procedure, worker) does nothing.";
+    SelfCloseKeepsCookie = "self-close-keeps-cookie", Close4,
+        "A self-close's response carries no expiring Set-Cookie.";
+    ExpirationSurvivesClose = "expiration-survives-close", Close4,
+        "WEB LEGACY GET SESSION EXPIRATION still returns the old expiration of a closed ID.";
+    CloseSkipsHook = "close-skips-hook", Close5,
+        "A close by the command ends the session's processes without running the hook.";
+    HookAfterReset = "hook-after-reset", Close6,
+        "The hook runs after the reset and sees an empty context.";
+    CloseKeepsLocks = "close-keeps-locks", Close7,
+        "A close by the command resets variables and selections but leaves the records locked.";
+    CloseResetsIpVars = "close-resets-ipvars", Close7,
+        "A close by the command also clears the interprocess variables.";
+    ClosedCookieNoSetCookie = "closed-cookie-no-set-cookie", Close8,
+        "A request carrying a closed session's cookie gets a new session but no Set-Cookie for it.";
+    ActsInScalableMode = "acts-in-scalable-mode", Close9,
+        "The command closes sessions (and runs the hook) in scalable sessions mode.";
+    SecondCloseRerunsHook = "second-close-reruns-hook", Close10,
+        "A second close arriving while the first is pending runs the hook again.";
+    SelfCloseResetsMidRequest = "self-close-resets-mid-request", Close11,
+        "A self-close runs the hook and the reset at once; the rest of the request sees an empty context.";
+    RemoteCloseResetsMidRequest = "remote-close-resets-mid-request", Close12,
+        "A close from elsewhere during the target's request runs the hook and reset at once.";
+    HookCloseOwnRerunsHook = "hook-close-own-reruns-hook", Close13,
+        "The hook's close of its own session runs the hook a second time.";
+    FailingHookAbortsClose = "failing-hook-aborts-close", Close14,
+        "A failing hook aborts the cleanup: the ended process's records stay locked.";
+    NoCookieJoinsIpSession = "no-cookie-joins-ip-session", Req1,
+        "A request without a cookie joins the last legacy session opened from the same IP.";
+    SelectionsDroppedBetweenRequests = "selections-dropped-between-requests", Req2,
+        "Current selections are cleared at the end of every request.";
+    AdoptsClientId = "adopts-client-id", Req3,
+        "An unknown cookie value is adopted as the new session's ID (session fixation).";
+    ExpirationDoesNotSlide = "expiration-does-not-slide", Req4,
+        "The expiration is set when the session opens and never slides.";
+    IpValidationSkipped = "ip-validation-skipped", Req5,
+        "A live cookie from another IP is accepted even with IP validation on.";
+    RefusedRequestSlides = "refused-request-slides-expiration", Req5,
+        "A request refused with 400 still slides the session's expiration.";
+    IdsRepeatAfterRestart = "ids-repeat-after-restart", Req6,
+        "IDs come from a counter that restarts with the server: IDs repeat and are predictable.";
+    ExpiredCookieAccepted = "expired-cookie-accepted", Time1,
+        "An expired cookie still reaches its session while the session's process runs.";
+    ExpiryBoundaryOffByOne = "expiry-boundary-off-by-one", Time1,
+        "A cookie counts as expired only when now > expiration (not now >= expiration).";
+    TimeoutSkipsHook = "timeout-skips-hook", Time2,
+        "A process timeout ends the process without running the hook.";
+    WrongTimeoutProfile = "wrong-timeout-profile", Time3,
+        "After a process timeout, behaves as the other TIME-3 profile (keeps-id <-> new-id).";
+    ProcessTimeoutFollowsCookie = "process-timeout-follows-cookie", Time4,
+        "Processes time out after the cookie timeout instead of the process timeout.";
+    EvictsMostRecent = "evicts-most-recent", Limit1,
+        "At the limit, the most recently active idle session is evicted instead of the least.";
+    Never503 = "never-503", Limit2,
+        "When no session can be evicted the request still opens a session (no 503).";
+    LimitIgnoresMaxProcesses = "limit-ignores-max-processes", Limit2,
+        "The session limit is max sessions alone, not capped by max concurrent processes.";
+    MobileCloseEndsOneLane = "mobile-close-ends-one-lane", Mobile1,
+        "Closing a 4D Mobile session ends only its first process; the others keep running.";
+    MobileOneHook = "mobile-one-hook", Mobile2,
+        "Closing a 4D Mobile session runs the hook for its first process only.";
+    MobileLaneOwnCookie = "mobile-lane-own-cookie", Mobile3,
+        "A new process of a 4D Mobile session gets its own Set-Cookie value.";
+    TimeoutKeepsLocks = "timeout-keeps-locks", Inv1,
+        "A process timeout forgets to release the process's locks.";
+    EvictionSkipsHook = "eviction-skips-hook", Inv2,
+        "An evicted session's processes end without the hook.";
+    RecyclesClosedIds = "recycles-closed-ids", Inv3,
+        "A new session reuses the ID of a session the command closed.";
+    VarsLeakToNewSession = "vars-leak-to-new-session", Inv4,
+        "A reset process's variables are recycled into the next new session's context.";
+    LimitOffByOne = "limit-off-by-one", Inv5,
+        "Eviction starts only when live sessions exceed the limit: one session too many.";
+    Canary = "canary", Mobile1,
+        "Control: iterates a closed session's processes in another internal order; nothing observable changes.";
+}
+
+impl Mutant {
+    /// Whether this is the control mutant that changes nothing observable.
+    pub fn is_canary(self) -> bool {
+        self == Mutant::Canary
+    }
+
+    /// The rule the suite must blame for this mutant: `None` for the canary (no divergence
+    /// expected), else `Some(self.breaks())`.
+    pub fn expected_break(self) -> Option<RuleId> {
+        if self.is_canary() {
+            None
+        } else {
+            Some(self.breaks())
+        }
+    }
+
+    /// Whether the mutant needs memory.rs to remember explicitly closed IDs (tombstones).
+    pub(crate) fn needs_tombstones(self) -> bool {
+        matches!(
+            self,
+            Mutant::ExpirationSurvivesClose
+                | Mutant::ClosedCookieNoSetCookie
+                | Mutant::SecondCloseRerunsHook
+                | Mutant::RecyclesClosedIds
+        )
+    }
+}
+
+impl std::fmt::Display for Mutant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut seen = BTreeSet::new();
+        for m in Mutant::ALL {
+            assert_eq!(Mutant::parse(m.name()), Some(*m));
+            assert!(seen.insert(m.name()), "duplicate name {}", m.name());
+            assert!(
+                m.name()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            );
+            assert_eq!(
+                serde_json::to_string(m).ok(),
+                Some(format!("\"{}\"", m.name()))
+            );
+        }
+        assert_eq!(Mutant::parse("no-such-mutant"), None);
+    }
+
+    #[test]
+    fn every_rule_has_a_mutant() {
+        for rule in RuleId::ALL {
+            assert!(
+                Mutant::ALL
+                    .iter()
+                    .any(|m| m.expected_break() == Some(*rule)),
+                "no mutant breaks {rule}"
+            );
+        }
+        assert_eq!(
+            Mutant::ALL.iter().filter(|m| m.is_canary()).count(),
+            1,
+            "exactly one canary"
+        );
+    }
+}

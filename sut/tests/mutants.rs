@@ -1,0 +1,396 @@
+//! Each mutant must be observable through the `Sut` trait, and the canary must not be.
+//!
+//! A small self-contained differential: fixed scenarios run against the correct
+//! `MemorySut` and against each mutant; transcripts are compared after replacing every ID by
+//! the order in which it first appeared (inputs included, so an adopted client value shows).
+//! This does not replace the suite's model-based check; it guards the mutants themselves.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use wlcs_model::vocab::{
+    CookieNameProfile, IdText, OptionSet, Profile, RecordRef, SessionMode, TimeoutProfile,
+    WorldConfig,
+};
+use wlcs_sut::memory::MemorySut;
+use wlcs_sut::mutants::Mutant;
+use wlcs_sut::{Begun, Sut, WireAction, WireHook, WireId, WireRequest};
+
+/// Drives a SUT and records a normalized transcript of everything observable.
+struct Recorder {
+    sut: MemorySut,
+    lines: Mutex<Vec<String>>,
+    symbols: Mutex<HashMap<String, usize>>,
+}
+
+impl Recorder {
+    fn new(mutant: Option<Mutant>, config: &WorldConfig) -> Recorder {
+        let sut = MemorySut::with_mutant(mutant);
+        sut.reset(config).expect("reset");
+        Recorder {
+            sut,
+            lines: Mutex::new(Vec::new()),
+            symbols: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Replaces ID-like strings (32+ characters) by their order of first appearance, and
+    /// drops raw Set-Cookie headers (informational only).
+    fn normalize(&self, value: &mut Value) {
+        match value {
+            Value::String(s) if s.len() >= 32 => {
+                let mut symbols = self.symbols.lock().expect("symbols");
+                let n = symbols.len();
+                let sym = *symbols.entry(s.clone()).or_insert(n);
+                *s = format!("ID{sym}");
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.normalize(v)),
+            Value::Object(map) => {
+                map.remove("raw");
+                map.values_mut().for_each(|v| self.normalize(v));
+            }
+            _ => {}
+        }
+    }
+
+    fn log<T: serde::Serialize>(&self, tag: &str, value: &T) {
+        let mut v = serde_json::to_value(value).expect("json");
+        self.normalize(&mut v);
+        self.lines.lock().expect("lines").push(format!("{tag} {v}"));
+    }
+
+    fn observe(&self) {
+        self.log("hooks", &self.sut.take_hook_runs().expect("hooks"));
+        let locks: Vec<_> = self.sut.locks().expect("locks").into_iter().collect();
+        self.log("locks", &locks);
+        self.log("ipvars", &self.sut.ipvars().expect("ipvars"));
+    }
+
+    fn request(&self, r: WireRequest) -> Option<String> {
+        self.log("request", &r);
+        // A mutant can make a later step invalid (a busy process): log the error, go on.
+        let resp = self.sut.request(&r);
+        self.log("response", &resp);
+        self.observe();
+        resp.ok().and_then(|r| r.session_id)
+    }
+
+    fn begin(&self, slot: u8, r: WireRequest) -> Option<String> {
+        self.log("begin", &r);
+        let b = self.sut.begin(slot, &r);
+        self.log("begun", &b);
+        self.observe();
+        match b {
+            Ok(Begun::Running { session_id, .. }) => Some(session_id),
+            _ => None,
+        }
+    }
+
+    fn end(&self, slot: u8, actions: Vec<WireAction>) {
+        let resp = self.sut.end(slot, &actions);
+        self.log("end", &resp);
+        self.observe();
+    }
+
+    fn non_web(&self, actions: Vec<WireAction>) {
+        self.log("non-web", &actions);
+        let reads = self.sut.non_web(0, &actions);
+        self.log("reads", &reads);
+        self.observe();
+    }
+
+    fn option(&self, o: OptionSet) {
+        let result = self.sut.set_option(&o);
+        self.log("option", &result);
+    }
+
+    fn hook(&self, h: WireHook) {
+        self.log("set-hook", &h);
+        self.sut.set_hook(&h).expect("hook");
+    }
+
+    fn advance(&self, s: u64) {
+        self.sut.advance(s).expect("advance");
+        self.log("advanced", &s);
+        self.observe();
+    }
+
+    fn transcript(&self) -> Vec<String> {
+        self.lines.lock().expect("lines").clone()
+    }
+}
+
+fn req(ip: u8, cookie: Option<&str>, actions: Vec<WireAction>) -> WireRequest {
+    WireRequest {
+        ip,
+        cookie: cookie.map(str::to_string),
+        mobile: None,
+        actions,
+    }
+}
+
+fn mreq(lane: u8, cookie: Option<&str>, actions: Vec<WireAction>) -> WireRequest {
+    WireRequest {
+        mobile: Some(lane),
+        ..req(0, cookie, actions)
+    }
+}
+
+fn close(id: &str) -> WireAction {
+    WireAction::Close {
+        id: WireId::Text(id.to_string()),
+    }
+}
+
+fn exp(id: &str) -> WireAction {
+    WireAction::GetExpiration {
+        id: WireId::Text(id.to_string()),
+    }
+}
+
+fn set(var: u8, value: i64) -> WireAction {
+    WireAction::SetVar { var, value }
+}
+
+fn get(var: u8) -> WireAction {
+    WireAction::GetVar { var }
+}
+
+fn lock(record: u32) -> WireAction {
+    WireAction::Lock {
+        record: RecordRef { table: 0, record },
+    }
+}
+
+fn context() -> Vec<WireAction> {
+    vec![
+        get(1),
+        WireAction::GetSelection { table: 1 },
+        WireAction::IsLocked {
+            record: RecordRef {
+                table: 0,
+                record: 1,
+            },
+        },
+    ]
+}
+
+fn fill(n: i64) -> Vec<WireAction> {
+    vec![
+        set(1, n),
+        WireAction::Select {
+            table: 1,
+            records: vec![3, 1],
+        },
+        lock(1),
+        WireAction::SetIpVar { var: 0, value: n },
+    ]
+}
+
+type Scenario = fn(&Recorder);
+
+fn basic_close(r: &Recorder) {
+    let a = r.request(req(0, None, fill(1))).expect("a");
+    r.request(req(0, None, vec![get(1)]));
+    r.non_web(vec![close(&a), exp(&a)]);
+    r.non_web(vec![close(&a)]);
+    r.request(req(0, Some(&a), context()));
+    r.request(req(0, None, context()));
+}
+
+fn respelled(r: &Recorder) {
+    let a = r.request(req(0, None, vec![set(1, 1)])).expect("a");
+    r.non_web(vec![
+        close(&a.to_ascii_lowercase()),
+        close(&format!(" {a} ")),
+    ]);
+    r.request(req(0, Some(&a), vec![get(1)]));
+}
+
+fn self_close(r: &Recorder) {
+    let a = r.request(req(0, None, vec![set(1, 1)])).expect("a");
+    r.request(req(
+        0,
+        Some(&a),
+        vec![
+            WireAction::Close {
+                id: WireId::Current,
+            },
+            get(1),
+            set(2, 2),
+            WireAction::Select {
+                table: 1,
+                records: vec![1],
+            },
+        ],
+    ));
+}
+
+fn remote_close(r: &Recorder) {
+    let a = r.request(req(0, None, vec![])).expect("a");
+    r.begin(0, req(0, Some(&a), vec![set(1, 1)]));
+    r.non_web(vec![close(&a)]);
+    r.non_web(vec![close(&a)]);
+    r.end(0, vec![get(1)]);
+}
+
+fn hooks(r: &Recorder) {
+    r.hook(WireHook::CloseOwn);
+    let a = r.request(req(0, None, vec![])).expect("a");
+    r.non_web(vec![close(&a)]);
+    r.hook(WireHook::Fail);
+    let b = r.request(req(0, None, vec![lock(1)])).expect("b");
+    r.non_web(vec![close(&b)]);
+}
+
+fn requests(r: &Recorder) {
+    let a = r.request(req(0, None, fill(1))).expect("a");
+    r.advance(100);
+    r.request(req(0, Some(&a), context()));
+    r.request(req(0, Some(&IdText::forged_id(1)), vec![]));
+    r.advance(100);
+    r.request(req(1, Some(&a), vec![get(1)]));
+    r.non_web(vec![exp(&a)]);
+}
+
+fn timeouts(r: &Recorder) {
+    r.option(OptionSet::CookieTimeoutMin(1));
+    r.option(OptionSet::ProcessTimeoutMin(2));
+    let a = r.request(req(0, None, fill(1))).expect("a");
+    r.advance(59);
+    r.request(req(0, Some(&a), vec![]));
+    r.advance(60);
+    r.request(req(0, Some(&a), vec![]));
+    r.non_web(vec![exp(&a)]);
+    r.advance(60);
+    r.advance(120);
+}
+
+fn keeps_id(r: &Recorder) {
+    r.option(OptionSet::ProcessTimeoutMin(1));
+    let a = r.request(req(0, None, fill(1))).expect("a");
+    r.advance(60);
+    r.request(req(0, Some(&a), context()));
+}
+
+fn eviction(r: &Recorder) {
+    r.option(OptionSet::MaxSessions(2));
+    let a = r.request(req(0, None, vec![set(1, 1)])).expect("a");
+    r.advance(1);
+    let b = r.request(req(0, None, vec![set(1, 2)])).expect("b");
+    r.advance(1);
+    r.request(req(0, Some(&a), vec![]));
+    r.advance(1);
+    let c = r.request(req(0, None, vec![])).expect("c");
+    r.request(req(0, Some(&b), vec![get(1)]));
+    r.begin(0, req(0, Some(&a), vec![]));
+    r.begin(1, req(0, Some(&c), vec![]));
+    r.request(req(0, None, vec![]));
+}
+
+fn max_processes(r: &Recorder) {
+    r.option(OptionSet::MaxSessions(11));
+    r.option(OptionSet::MaxProcesses(10));
+    for _ in 0..11 {
+        r.request(req(0, None, vec![]));
+    }
+}
+
+fn mobile(r: &Recorder) {
+    let m = r.request(mreq(0, None, vec![set(1, 1)])).expect("m");
+    r.request(mreq(1, Some(&m), vec![set(1, 2)]));
+    r.non_web(vec![close(&m)]);
+    r.request(mreq(1, Some(&m), vec![get(1)]));
+}
+
+fn scalable(r: &Recorder) {
+    let a = r.request(req(0, None, vec![])).expect("a");
+    r.option(OptionSet::Mode(SessionMode::Scalable));
+    let b = r.request(req(0, None, vec![])).expect("b");
+    r.request(req(0, Some(&a), vec![]));
+    r.non_web(vec![close(&b)]);
+    r.request(req(0, Some(&b), vec![]));
+}
+
+fn reissue(r: &Recorder) {
+    let a = r.request(req(0, None, vec![set(1, 1)])).expect("a");
+    r.non_web(vec![close(&a)]);
+    r.request(req(0, None, vec![get(1)]));
+    r.request(req(0, None, vec![get(1)]));
+}
+
+const SCENARIOS: &[(&str, Scenario)] = &[
+    ("basic_close", basic_close),
+    ("respelled", respelled),
+    ("self_close", self_close),
+    ("remote_close", remote_close),
+    ("hooks", hooks),
+    ("requests", requests),
+    ("timeouts", timeouts),
+    ("keeps_id", keeps_id),
+    ("eviction", eviction),
+    ("max_processes", max_processes),
+    ("mobile", mobile),
+    ("scalable", scalable),
+    ("reissue", reissue),
+];
+
+fn run(mutant: Option<Mutant>, config: &WorldConfig, scenario: Scenario) -> Vec<String> {
+    let r = Recorder::new(mutant, config);
+    scenario(&r);
+    r.transcript()
+}
+
+fn configs() -> [WorldConfig; 2] {
+    [
+        WorldConfig::default(),
+        WorldConfig {
+            profile: Profile {
+                timeout: TimeoutProfile::NewId,
+                cookie_name: CookieNameProfile::Bare,
+            },
+            ..WorldConfig::default()
+        },
+    ]
+}
+
+#[test]
+fn correct_transcripts_are_deterministic_after_normalization() {
+    for config in configs() {
+        for (name, scenario) in SCENARIOS {
+            assert_eq!(
+                run(None, &config, *scenario),
+                run(None, &config, *scenario),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_mutant_is_observable_and_the_canary_is_not() {
+    let mut survivors = Vec::new();
+    for mutant in Mutant::ALL {
+        let mut killed_by = Vec::new();
+        for config in configs() {
+            for (name, scenario) in SCENARIOS {
+                if run(None, &config, *scenario) != run(Some(*mutant), &config, *scenario) {
+                    killed_by.push(*name);
+                }
+            }
+        }
+        eprintln!("{:<40} {killed_by:?}", mutant.name());
+        if mutant.is_canary() {
+            assert!(
+                killed_by.is_empty(),
+                "the canary is observable in {killed_by:?}"
+            );
+        } else if killed_by.is_empty() {
+            survivors.push(mutant.name());
+        }
+    }
+    assert!(
+        survivors.is_empty(),
+        "mutants no scenario observes: {survivors:?}"
+    );
+}
