@@ -244,6 +244,9 @@ impl<'a> Checker<'a> {
                 continue;
             }
             if let Some(what) = obs.model_fault.clone() {
+                checker
+                    .transcript
+                    .push(transcript::step_line(index, step, &obs));
                 run.verdict = Verdict::Error(HarnessError::ModelFault { step: index, what });
                 break;
             }
@@ -342,9 +345,10 @@ impl<'a> Checker<'a> {
         }
         self.transcript
             .push(transcript::step_line(index, step, obs));
+        self.check_status(index, obs, response.as_ref())?;
         self.check_routing(index, obs, response.as_ref(), ran_in_id.as_deref(), sent_cookie)?;
         self.check_reads(index, step, obs, session, &reads)?;
-        self.check_response(index, obs, session, response.as_ref())?;
+        self.check_cookie(index, obs, session, response.as_ref())?;
         self.note_closes(step);
         let hooks = self.sut.take_hook_runs().map_err(Self::sut_err(index))?;
         self.check_hooks(index, obs, &hooks)?;
@@ -602,14 +606,8 @@ impl<'a> Checker<'a> {
         })
     }
 
-    /// The response's status and session cookie effect.
-    fn check_response(
-        &mut self,
-        index: usize,
-        obs: &StepObs,
-        session: Option<SessionRef>,
-        actual: Option<&Response>,
-    ) -> StepResult {
+    /// The response's status, and whether there is a response at all.
+    fn check_status(&mut self, index: usize, obs: &StepObs, actual: Option<&Response>) -> StepResult {
         let (Some(expected), Some(actual)) = (&obs.response, actual) else {
             if obs.response.is_some() != actual.is_some() {
                 let rule = obs.response.as_ref().map_or(RuleId::Req2, |r| r.status.rule);
@@ -633,6 +631,20 @@ impl<'a> Checker<'a> {
                 actual.status.to_string(),
             ));
         }
+        Ok(())
+    }
+
+    /// The session cookie effect of a 200 response.
+    fn check_cookie(
+        &mut self,
+        index: usize,
+        obs: &StepObs,
+        session: Option<SessionRef>,
+        actual: Option<&Response>,
+    ) -> StepResult {
+        let (Some(expected), Some(actual)) = (&obs.response, actual) else {
+            return Ok(());
+        };
         if actual.status != 200 {
             return Ok(());
         }

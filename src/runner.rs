@@ -284,9 +284,10 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
                 &mut counterexamples,
             ),
             TraceVerdict::Error(e) => errors.push(format!(
-                "case {case_seed:#x} (replay: {} --case-seed {case_seed:#x} --steps {}): {e}",
+                "case {case_seed:#x} (replay: {} --case-seed {case_seed:#x} --steps {}): {e}\n  | {}",
                 replay_cmd(cfg),
-                cfg.steps
+                cfg.steps,
+                run.transcript.join("\n  | ")
             )),
             _ => {}
         }

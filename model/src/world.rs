@@ -180,7 +180,8 @@ pub struct Model {
     resets: u64,
     hook: HookBehavior,
     in_flight: BTreeMap<Slot, Flight>,
-    hook_stack: Vec<SessionRef>,
+    /// Processes whose hook is running, innermost last.
+    hook_stack: Vec<(SessionRef, u8)>,
 }
 
 /// Accumulates one step's observations.
@@ -525,7 +526,7 @@ impl Model {
             };
         };
         if self.session_exists(s) && self.now < s.expiration {
-            if self.options.ip_validation && s.ip != request.ip && !self.scalable() {
+            if self.options.ip_validation && s.ip != request.ip {
                 return Route::Refused400;
             }
             let lane = match s.kind {
@@ -794,15 +795,27 @@ impl Model {
     /// Runs an action in a caller's context.
     fn act(&mut self, caller: Caller, action: &Action, out: &mut Out) -> Ruled<Read> {
         if self.scalable() {
-            // CLOSE-9: in scalable mode reads are not compared and the command does nothing.
-            if let Action::Close { id } = action {
-                out.fire(RuleId::Close9);
-                if let Some(s) = self.resolve(id, caller) {
-                    self.sessions[s.0 as usize].scalable_close_attempted = true;
+            // CLOSE-9: in scalable mode the command does nothing and reads are not compared
+            // (scalable sessions keep data elsewhere and pool their processes); other actions
+            // still run so shared state (interprocess variables) stays comparable.
+            match action {
+                Action::Close { id } => {
+                    out.fire(RuleId::Close9);
+                    if let Some(s) = self.resolve(id, caller) {
+                        self.sessions[s.0 as usize].scalable_close_attempted = true;
+                    }
+                }
+                Action::GetExpiration { .. } => {}
+                other => {
+                    self.act_legacy(caller, other, out);
                 }
             }
             return Ruled::new(Read::Unchecked, RuleId::Close9);
         }
+        self.act_legacy(caller, action, out)
+    }
+
+    fn act_legacy(&mut self, caller: Caller, action: &Action, out: &mut Out) -> Ruled<Read> {
         let proc = caller.proc();
         let pending = self.lane(caller).and_then(|l| l.pending);
         let context_rule = |assigned: bool, lane: Option<&Lane>| -> RuleId {
@@ -960,22 +973,19 @@ impl Model {
             out.fire(RuleId::Close2);
             return;
         };
-        let exists = self.exists(target);
-        if !exists {
-            let rule = if self.hook_stack.contains(&target) {
-                // CLOSE-13: a close from inside the session's own hook is a no-op.
-                RuleId::Close13
-            } else if self
-                .session(target)
-                .is_some_and(|s| s.lanes.values().any(|l| l.pending.is_some()))
-            {
-                // CLOSE-10: the session's close is already under way: its hook runs once.
-                RuleId::Close10
-            } else {
-                // CLOSE-2: closed, evicted, timed out or dropped: nothing happens.
-                RuleId::Close2
-            };
-            out.fire(rule);
+        if matches!(caller, Caller::Hook { session, .. } if session == target) {
+            // CLOSE-13: a close from inside the session's own hook is a no-op.
+            out.fire(RuleId::Close13);
+            return;
+        }
+        if !self.exists(target) {
+            let under_way = self.hook_stack.iter().any(|(s, _)| *s == target)
+                || self
+                    .session(target)
+                    .is_some_and(|s| s.lanes.values().any(|l| l.pending.is_some()));
+            // CLOSE-10: the session's close is already under way: its hook runs once.
+            // CLOSE-2: closed, evicted, timed out or dropped: nothing happens.
+            out.fire(if under_way { RuleId::Close10 } else { RuleId::Close2 });
             return;
         }
         // CLOSE-1: the ID is invalid from now on.
@@ -996,6 +1006,13 @@ impl Model {
             out.fire(RuleId::Time3);
         }
         for (lane, busy) in lanes {
+            if self.hook_stack.contains(&(target, lane)) {
+                // The process is running its hook right now (a timeout or an eviction whose
+                // hook closed another session whose hook closed this one): the ID goes, the
+                // hook does not run twice (INV-2); the outer reset ends the process.
+                out.fire(RuleId::Close10);
+                continue;
+            }
             if busy {
                 let own = caller
                     == Caller::Web {
@@ -1049,7 +1066,7 @@ impl Model {
             cause,
         });
         if self.hook_stack.len() < HOOK_DEPTH_MAX {
-            self.hook_stack.push(session);
+            self.hook_stack.push((session, lane));
             let hook = Caller::Hook { session, lane };
             match &behavior {
                 HookBehavior::Save | HookBehavior::Slow => {}
