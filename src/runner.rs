@@ -296,12 +296,19 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
     let skipped = rules_needing(&caps);
     let mut rows = report::rule_rows(&stats, &|r| cfg.selected(r), &skipped, cfg.strict);
     // A generated trace that diverged early leaves later rules unchecked: when the target
-    // failed, "unreached" would blame the generator for the target's failure.
-    if failed {
+    // failed, "unreached" would blame the generator for the target's failure. A replay of one
+    // case or one fixture is not meant to reach every rule.
+    let targeted = cfg.case_seed.is_some() || (cfg.cases == 0 && fixtures_run <= 1);
+    if failed || targeted {
+        let why = if failed {
+            "not reached: traces stopped at earlier divergences"
+        } else {
+            "not reached by this replay"
+        };
         for row in &mut rows {
             if row.status == report::Status::Unreached {
                 row.status = report::Status::Skip;
-                row.skip_reason = Some("not reached: traces stopped at earlier divergences".into());
+                row.skip_reason = Some(why.into());
             }
         }
     }

@@ -565,37 +565,46 @@ impl Model {
     /// Begins a request: routing, limits, the expiration slide, the begin's actions. Returns
     /// where it runs, or `None` when it was refused (the response is then in `out`).
     fn begin(&mut self, slot: Option<Slot>, request: &Request, out: &mut Out) -> Option<Flight> {
-        let route = self.route(request);
         let scalable = self.scalable();
-        let needs_process = match &route {
-            Route::New { .. } => true,
-            Route::Existing {
-                session,
-                new_context,
-                ..
-            } => {
-                new_context.is_some() && self.session(*session).is_some_and(|s| !s.running())
+        // Route, making room first when the request needs a new process. An eviction's hook
+        // may close the very session the cookie names, so the route is computed again after
+        // each round of evictions (each round evicts at least one session: bounded).
+        let route = loop {
+            let route = self.route(request);
+            let needs_process = match &route {
+                Route::New { .. } => true,
+                Route::Existing {
+                    session,
+                    new_context,
+                    ..
+                } => {
+                    new_context.is_some() && self.session(*session).is_some_and(|s| !s.running())
+                }
+                Route::Refused400 => false,
+            };
+            if let Route::Refused400 = route {
+                // REQ-5: another client IP with IP validation on: 400, nothing changes.
+                out.fire(RuleId::Req5);
+                out.obs.response = Some(ResponseObs {
+                    status: Ruled::new(400, RuleId::Req5),
+                    cookie: Ruled::new(CookieEffect::Keep, RuleId::Req5),
+                });
+                return None;
             }
-            Route::Refused400 => false,
+            let full = self.live_sessions() >= self.options.effective_max_sessions() as usize;
+            if !needs_process || scalable || !full {
+                break route;
+            }
+            if !self.make_room(out) {
+                // LIMIT-2: nothing can be evicted: 503, nothing changes.
+                out.fire(RuleId::Limit2);
+                out.obs.response = Some(ResponseObs {
+                    status: Ruled::new(503, RuleId::Limit2),
+                    cookie: Ruled::new(CookieEffect::Keep, RuleId::Limit2),
+                });
+                return None;
+            }
         };
-        if let Route::Refused400 = route {
-            // REQ-5: another client IP with IP validation on: 400, nothing changes.
-            out.fire(RuleId::Req5);
-            out.obs.response = Some(ResponseObs {
-                status: Ruled::new(400, RuleId::Req5),
-                cookie: Ruled::new(CookieEffect::Keep, RuleId::Req5),
-            });
-            return None;
-        }
-        if needs_process && !scalable && !self.make_room(out) {
-            // LIMIT-2: nothing can be evicted: 503, nothing changes.
-            out.fire(RuleId::Limit2);
-            out.obs.response = Some(ResponseObs {
-                status: Ruled::new(503, RuleId::Limit2),
-                cookie: Ruled::new(CookieEffect::Keep, RuleId::Limit2),
-            });
-            return None;
-        }
         let now = self.now;
         let (session, lane, ran_in) = match route {
             Route::Existing {
