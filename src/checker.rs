@@ -10,7 +10,7 @@ use crate::transcript;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use wlcs_model::vocab::{Action, HookBehavior, IdText, ProcRef, Request, SessionRef, Step};
-use wlcs_model::{CookieEffect, Model, Read, RuleId, Ruled, StepObs, Trace};
+use wlcs_model::{CookieEffect, Model, Read, RuleId, RuleSet, Ruled, StepObs, Trace};
 use wlcs_sut::{
     Begun, Capabilities, Response, SetCookie, Sut, SutError, WireAction, WireHook, WireHookRun,
     WireId, WireProc, WireRead, WireRequest,
@@ -139,7 +139,10 @@ pub fn rules_needing(caps: &Capabilities) -> Vec<(RuleId, &'static str)> {
         }
     }
     if !caps.in_flight {
-        out.push((RuleId::Close12, "the target cannot hold a request in flight"));
+        out.push((
+            RuleId::Close12,
+            "the target cannot hold a request in flight",
+        ));
     }
     if !caps.options {
         for r in [RuleId::Limit1, RuleId::Limit2, RuleId::Close9, RuleId::Inv5] {
@@ -315,7 +318,10 @@ impl<'a> Checker<'a> {
                 let wire = self.wire_request(request);
                 sent_cookie = wire.cookie.clone();
                 match self.sut.begin(*slot, &wire).map_err(err)? {
-                    Begun::Running { session_id, reads: r } => {
+                    Begun::Running {
+                        session_id,
+                        reads: r,
+                    } => {
                         ran_in_id = Some(session_id);
                         reads = r;
                     }
@@ -346,12 +352,18 @@ impl<'a> Checker<'a> {
         self.transcript
             .push(transcript::step_line(index, step, obs));
         self.check_status(index, obs, response.as_ref())?;
-        self.check_routing(index, obs, response.as_ref(), ran_in_id.as_deref(), sent_cookie)?;
+        self.check_routing(
+            index,
+            obs,
+            response.as_ref(),
+            ran_in_id.as_deref(),
+            sent_cookie,
+        )?;
         self.check_reads(index, step, obs, session, &reads)?;
         self.check_cookie(index, obs, session, response.as_ref())?;
-        self.note_closes(step);
+        self.note_closes(obs);
         let hooks = self.sut.take_hook_runs().map_err(Self::sut_err(index))?;
-        self.check_hooks(index, obs, &hooks)?;
+        self.check_hooks(index, step, obs, &hooks)?;
         if touches_shared_state(step) {
             self.check_locks(index)?;
             self.check_ipvars(index)?;
@@ -367,10 +379,22 @@ impl<'a> Checker<'a> {
         expected: impl Into<String>,
         actual: impl Into<String>,
     ) -> StepFailure {
+        self.diverge_also(step, rule, RuleSet::EMPTY, what, expected, actual)
+    }
+
+    fn diverge_also(
+        &self,
+        step: usize,
+        rule: RuleId,
+        also: RuleSet,
+        what: impl Into<String>,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> StepFailure {
         StepFailure::Diverged(Divergence {
             step,
             rule,
-            also: Vec::new(),
+            also: also.iter().filter(|r| *r != rule).collect(),
             what: what.into(),
             expected: expected.into(),
             actual: actual.into(),
@@ -479,7 +503,11 @@ impl<'a> Checker<'a> {
         let expected = if ran_in.opened {
             "a new session".to_string()
         } else {
-            format!("{} ({})", ran_in.session, self.ids.get(ran_in.session).unwrap_or("?"))
+            format!(
+                "{} ({})",
+                ran_in.session,
+                self.ids.get(ran_in.session).unwrap_or("?")
+            )
         };
         if ran_in.opened {
             self.stats.check(RuleId::Req6);
@@ -496,9 +524,8 @@ impl<'a> Checker<'a> {
                 if self.closed_ids.contains(actual) {
                     d.also.push(RuleId::Inv3);
                 }
-                if sent_cookie.as_deref() != Some(actual) {
-                    d.also.push(RuleId::Req6);
-                }
+                // REQ-6: an ID is never issued twice, whatever the client sent.
+                d.also.push(RuleId::Req6);
                 return Err(StepFailure::Diverged(d));
             }
             if sent_cookie.as_deref() == Some(actual) {
@@ -529,7 +556,13 @@ impl<'a> Checker<'a> {
                 Some(other) => format!("{other} ({actual})"),
                 None => format!("a new session ({actual})"),
             };
-            Err(self.diverge(index, ran_in.rule, "session the request ran in", expected, got))
+            Err(self.diverge(
+                index,
+                ran_in.rule,
+                "session the request ran in",
+                expected,
+                got,
+            ))
         }
     }
 
@@ -566,7 +599,7 @@ impl<'a> Checker<'a> {
                 let mut d = Divergence {
                     step: index,
                     rule: expected.rule,
-                    also: Vec::new(),
+                    also: expected.also.iter().collect(),
                     what: format!("result of action {i}"),
                     expected: transcript::read(&expected.value),
                     actual: format!("{got:?}"),
@@ -607,25 +640,42 @@ impl<'a> Checker<'a> {
     }
 
     /// The response's status, and whether there is a response at all.
-    fn check_status(&mut self, index: usize, obs: &StepObs, actual: Option<&Response>) -> StepResult {
+    fn check_status(
+        &mut self,
+        index: usize,
+        obs: &StepObs,
+        actual: Option<&Response>,
+    ) -> StepResult {
         let (Some(expected), Some(actual)) = (&obs.response, actual) else {
             if obs.response.is_some() != actual.is_some() {
-                let rule = obs.response.as_ref().map_or(RuleId::Req2, |r| r.status.rule);
+                let rule = obs
+                    .response
+                    .as_ref()
+                    .map_or(RuleId::Req2, |r| r.status.rule);
                 return Err(self.diverge(
                     index,
                     rule,
                     "response",
-                    if obs.response.is_some() { "an immediate response" } else { "a request in flight" },
-                    if actual.is_some() { "an immediate response" } else { "a request in flight" },
+                    if obs.response.is_some() {
+                        "an immediate response"
+                    } else {
+                        "a request in flight"
+                    },
+                    if actual.is_some() {
+                        "an immediate response"
+                    } else {
+                        "a request in flight"
+                    },
                 ));
             }
             return Ok(());
         };
         self.stats.check(expected.status.rule);
         if expected.status.value != actual.status {
-            return Err(self.diverge(
+            return Err(self.diverge_also(
                 index,
                 expected.status.rule,
+                expected.status.also,
                 "HTTP status",
                 expected.status.value.to_string(),
                 actual.status.to_string(),
@@ -653,31 +703,49 @@ impl<'a> Checker<'a> {
         self.stats.check(expected.cookie.rule);
         let own = session.and_then(|s| self.ids.get(s));
         if !cookie_matches(&expected.cookie, &got, own, &self.ids) {
+            let mut also = expected.cookie.also;
+            if matches!(got, GotCookie::Expire) {
+                // The target closed a session the model did not: the step's no-op close is
+                // what it got wrong.
+                if let Some(rule) = noop_close_rule(&obs.fired) {
+                    also.insert(rule);
+                }
+            }
             let shown = actual
                 .set_cookies
                 .iter()
                 .map(|c| c.raw.clone())
                 .collect::<Vec<_>>()
                 .join(" | ");
-            return Err(self.diverge(
+            return Err(self.diverge_also(
                 index,
                 expected.cookie.rule,
+                also,
                 format!("session cookie ({name})"),
                 transcript::cookie(&expected.cookie.value),
-                if shown.is_empty() { "no Set-Cookie".to_string() } else { shown },
+                if shown.is_empty() {
+                    "no Set-Cookie".to_string()
+                } else {
+                    shown
+                },
             ));
         }
         Ok(())
     }
 
-    fn note_closes(&mut self, step: &Step) {
-        // IDs the model closed by command in this step are remembered for INV-3.
-        let Some(actions) = actions_of(step) else { return };
-        for a in actions {
-            if let Action::Close { id: IdText::Session(s) } = a
-                && self.model.id_state(*s) == Some(wlcs_model::world::IdState::Closed)
-                && let Some(id) = self.ids.get(*s)
+    /// Remembers the IDs the command closed in this step, for INV-3.
+    fn note_closes(&mut self, obs: &StepObs) {
+        if !obs.fired.contains(&RuleId::Close1) {
+            return;
+        }
+        for i in 0..self.model.sessions_opened() {
+            let s = SessionRef(i);
+            if self.model.id_state(s) == Some(wlcs_model::world::IdState::Closed)
+                && let Some(id) = self.ids.get(s)
             {
+                if self.closed_ids.contains(id) {
+                    continue;
+                }
                 self.closed_ids.insert(id.to_string());
             }
         }
@@ -685,35 +753,53 @@ impl<'a> Checker<'a> {
 
     /// Hook runs, compared as a multiset per step: CLOSE-5/6/14, MOBILE-2, TIME-2, LIMIT-1,
     /// CLOSE-11/12 timing; INV-2 on every one.
-    fn check_hooks(&mut self, index: usize, obs: &StepObs, actual: &[WireHookRun]) -> StepResult {
+    fn check_hooks(
+        &mut self,
+        index: usize,
+        step: &Step,
+        obs: &StepObs,
+        actual: &[WireHookRun],
+    ) -> StepResult {
         self.stats.check(RuleId::Inv2);
         let mut unmatched: Vec<&WireHookRun> = actual.iter().collect();
         for expected in &obs.hooks {
             self.stats.check(expected.cause);
             let want_id = self.ids.get(expected.session).unwrap_or("");
+            // Prefer the run that saw exactly the expected context: with two runs for one
+            // process (one too many), the wrong one is the extra.
+            let same = |h: &&WireHookRun| h.session_id == want_id && h.lane == expected.lane;
             let pos = unmatched
                 .iter()
-                .position(|h| h.session_id == want_id && h.lane == expected.lane);
+                .position(|h| same(h) && h.snapshot == expected.snapshot)
+                .or_else(|| unmatched.iter().position(same));
             let Some(pos) = pos else {
-                let mut d = Divergence {
-                    step: index,
-                    rule: expected.cause,
-                    also: vec![RuleId::Inv2],
-                    what: format!("hook run for {} lane {}", expected.session, expected.lane),
-                    expected: transcript::hook(expected),
-                    actual: "no hook run".into(),
-                };
-                if expected.cause == RuleId::Limit1 {
-                    d.also.push(RuleId::Inv5);
-                }
-                return Err(StepFailure::Diverged(d));
+                return Err(self.diverge_also(
+                    index,
+                    expected.cause,
+                    expected.also.with(RuleId::Inv2),
+                    format!("hook run for {} lane {}", expected.session, expected.lane),
+                    transcript::hook(expected),
+                    "no hook run",
+                ));
             };
             let got = unmatched.remove(pos);
             self.stats.check(RuleId::Close6);
             if got.snapshot != expected.snapshot {
-                return Err(self.diverge(
+                // The hook saw the wrong context: CLOSE-6, and the rule that ended the
+                // process says the hook sees the context as its last request left it.
+                let mut also = expected.also.with(expected.cause);
+                let leaked = got.snapshot.vars.values().any(|v| {
+                    self.written
+                        .get(v)
+                        .is_some_and(|writer| *writer != expected.session)
+                });
+                if leaked {
+                    also.insert(RuleId::Inv4);
+                }
+                return Err(self.diverge_also(
                     index,
                     RuleId::Close6,
+                    also,
                     format!("context the hook of {} saw", expected.session),
                     transcript::snapshot(&expected.snapshot),
                     transcript::snapshot(&got.snapshot),
@@ -732,19 +818,40 @@ impl<'a> Checker<'a> {
         }
         if let Some(extra) = unmatched.first() {
             let (rule, who) = match self.ids.find(&extra.session_id) {
+                Some(s)
+                    if matches!(step, Step::Advance { .. })
+                        && self.model.process_running(ProcRef::Web {
+                            session: s,
+                            lane: extra.lane,
+                        }) =>
+                {
+                    // A clock move ended a process the model keeps running: it timed out on
+                    // another clock than its own idle time (TIME-4).
+                    (RuleId::Time4, s.to_string())
+                }
                 Some(s) => (
                     self.model.explain_extra_hook(s, extra.lane, &obs.fired),
                     s.to_string(),
                 ),
-                None => (RuleId::Inv2, format!("unknown session {:?}", extra.session_id)),
+                None => (
+                    RuleId::Inv2,
+                    format!("unknown session {:?}", extra.session_id),
+                ),
             };
             return Err(StepFailure::Diverged(Divergence {
                 step: index,
                 rule,
-                also: if rule == RuleId::Inv2 { vec![] } else { vec![RuleId::Inv2] },
+                also: if rule == RuleId::Inv2 {
+                    vec![]
+                } else {
+                    vec![RuleId::Inv2]
+                },
                 what: "hook runs".into(),
                 expected: format!("no hook run for {who} lane {}", extra.lane),
-                actual: format!("a hook run seeing {}", transcript::snapshot(&extra.snapshot)),
+                actual: format!(
+                    "a hook run seeing {}",
+                    transcript::snapshot(&extra.snapshot)
+                ),
             }));
         }
         Ok(())
@@ -763,10 +870,10 @@ impl<'a> Checker<'a> {
         for record in records {
             let want = expected.get(&record).copied();
             let got = actual.get(&record).map(|p| self.model_proc(p));
-            let rule = self.model.lock_rule(record);
+            let (rule, rule_also) = self.model.lock_rule(record);
             self.stats.check(rule);
             if want.map(Some) != got {
-                let mut also = Vec::new();
+                let mut also: Vec<RuleId> = rule_also.iter().collect();
                 if let Some(Some(owner)) = got
                     && !self.model.process_running(owner)
                 {
@@ -794,12 +901,12 @@ impl<'a> Checker<'a> {
     fn model_proc(&self, p: &WireProc) -> Option<ProcRef> {
         match p {
             WireProc::NonWeb(n) => Some(ProcRef::NonWeb(*n)),
-            WireProc::Web { session_id, lane } => self.ids.find(session_id).map(|session| {
-                ProcRef::Web {
+            WireProc::Web { session_id, lane } => {
+                self.ids.find(session_id).map(|session| ProcRef::Web {
                     session,
                     lane: *lane,
-                }
-            }),
+                })
+            }
         }
     }
 
@@ -848,7 +955,12 @@ fn last_session_cookie(name: &str, cookies: &[SetCookie]) -> GotCookie {
     }
 }
 
-fn cookie_matches(expected: &Ruled<CookieEffect>, got: &GotCookie, own: Option<&str>, ids: &IdMap) -> bool {
+fn cookie_matches(
+    expected: &Ruled<CookieEffect>,
+    got: &GotCookie,
+    own: Option<&str>,
+    ids: &IdMap,
+) -> bool {
     match (&expected.value, got) {
         (CookieEffect::Expire, GotCookie::Expire) => true,
         (CookieEffect::Issue(s), GotCookie::Value(v)) => ids.get(*s) == Some(v.as_str()),
@@ -857,6 +969,18 @@ fn cookie_matches(expected: &Ruled<CookieEffect>, got: &GotCookie, own: Option<&
         (CookieEffect::Keep, GotCookie::Value(v)) => own.is_none() || own == Some(v.as_str()),
         _ => false,
     }
+}
+
+/// The no-op close a step ran, if any: what a target that closed anyway got wrong.
+fn noop_close_rule(fired: &[RuleId]) -> Option<RuleId> {
+    [
+        RuleId::Close9,
+        RuleId::Close13,
+        RuleId::Close10,
+        RuleId::Close2,
+    ]
+    .into_iter()
+    .find(|r| fired.contains(r))
 }
 
 fn actions_of(step: &Step) -> Option<&[Action]> {
@@ -879,4 +1003,3 @@ fn is_plausible_id(id: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'"' | b'\\'))
 }
-

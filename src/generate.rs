@@ -7,11 +7,11 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use wlcs_model::vocab::{
-    Action, HookBehavior, IdText, OptionSet, RecordRef, Request, SessionMode, SessionRef,
-    Spelling, Step, Trace, WorldConfig,
-};
 use wlcs_model::Model;
+use wlcs_model::vocab::{
+    Action, HookBehavior, IdText, OptionSet, RecordRef, Request, SessionMode, SessionRef, Spelling,
+    Step, Trace, WorldConfig,
+};
 use wlcs_sut::Capabilities;
 
 /// In-flight slots the generator uses.
@@ -169,7 +169,7 @@ fn pick_session(model: &Model, a: u16, b: u16) -> Option<SessionRef> {
     if n == 0 {
         return None;
     }
-    if b % 4 != 0 {
+    if !b.is_multiple_of(4) {
         let live: Vec<SessionRef> = (0..n)
             .map(SessionRef)
             .filter(|s| model.routable(*s))
@@ -206,11 +206,9 @@ fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Ste
         Kind::Mobile => {
             let mobile_sessions: Vec<SessionRef> = (0..model.sessions_opened())
                 .map(SessionRef)
-                .filter(|s| {
-                    model.session_kind(*s) == Some(wlcs_model::world::SessionKind::Mobile)
-                })
+                .filter(|s| model.session_kind(*s) == Some(wlcs_model::world::SessionKind::Mobile))
                 .collect();
-            let cookie = if c.b % 3 == 0 || mobile_sessions.is_empty() {
+            let cookie = if c.b.is_multiple_of(3) || mobile_sessions.is_empty() {
                 None
             } else {
                 Some(IdText::Session(
@@ -223,7 +221,7 @@ fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Ste
         Kind::Begin => {
             let busy: Vec<u8> = model.in_flight().iter().map(|f| f.0).collect();
             let slot = (0..SLOTS_MAX).find(|s| !busy.contains(s))?;
-            let cookie = if c.b % 3 == 0 {
+            let cookie = if c.b.is_multiple_of(3) {
                 None
             } else {
                 session.map(IdText::Session)
@@ -246,7 +244,7 @@ fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Ste
             }
         }
         Kind::CloseNonWeb => {
-            let id = if c.b % 8 == 0 {
+            let id = if c.b.is_multiple_of(8) {
                 bad_id(c.a, c.b / 8, session)
             } else {
                 IdText::Session(session?)
@@ -273,10 +271,12 @@ fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Ste
             0 | 1 => OptionSet::MaxSessions(1 + u32::from(c.a % 4)),
             2 => OptionSet::CookieTimeoutMin(1 + u32::from(c.a % 10)),
             3 | 4 => OptionSet::ProcessTimeoutMin(1 + u32::from(c.a % 10)),
-            5 => OptionSet::IpValidation(c.a % 2 == 0),
+            5 => OptionSet::IpValidation(c.a.is_multiple_of(2)),
             6 => OptionSet::MaxProcesses([5, 10, 12, 100][usize::from(c.a % 4)]),
-            7 => OptionSet::CookieName(["4DSID_wlcs", "SID2", "4DSID"][usize::from(c.a % 3)].into()),
-            _ => OptionSet::Mode(if c.a % 3 == 0 && !model.scalable() {
+            7 => {
+                OptionSet::CookieName(["4DSID_wlcs", "SID2", "4DSID"][usize::from(c.a % 3)].into())
+            }
+            _ => OptionSet::Mode(if c.a.is_multiple_of(3) && !model.scalable() {
                 SessionMode::Scalable
             } else {
                 SessionMode::Legacy
@@ -355,7 +355,7 @@ fn actions(step: usize, acts: &[(u8, u16)], model: &Model) -> Vec<Action> {
                 },
                 _ => Action::GetExpiration {
                     id: match pick_session(model, *x, 1) {
-                        Some(s) if x % 2 == 0 => IdText::Session(s),
+                        Some(s) if x.is_multiple_of(2) => IdText::Session(s),
                         _ => IdText::Current,
                     },
                 },

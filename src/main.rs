@@ -17,7 +17,11 @@ use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 
 #[derive(Parser)]
-#[command(name = "wlcs", version, about = "Conformance suite for 4D's WEB LEGACY CLOSE SESSION (command 1208)")]
+#[command(
+    name = "wlcs",
+    version,
+    about = "Conformance suite for 4D's WEB LEGACY CLOSE SESSION (command 1208)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -201,7 +205,11 @@ fn run(args: RunArgs) -> Result<i32> {
     }
     let cfg = RunConfig {
         seed,
-        cases: if args.fixture.is_some() { 0 } else { args.cases },
+        cases: if args.fixture.is_some() {
+            0
+        } else {
+            args.cases
+        },
         steps: args.steps,
         strict: args.strict,
         rules: args.rules.clone(),
@@ -241,7 +249,11 @@ fn run(args: RunArgs) -> Result<i32> {
             }),
         };
         fixture.save(path)?;
-        eprintln!("wlcs: counterexample saved to {} (replay: wlcs replay {})", path.display(), path.display());
+        eprintln!(
+            "wlcs: counterexample saved to {} (replay: wlcs replay {})",
+            path.display(),
+            path.display()
+        );
     }
     Ok(report.verdict.exit_code())
 }
@@ -251,7 +263,11 @@ fn replay(path: PathBuf, target_args: TargetArgs) -> Result<i32> {
     let fixture = Fixture::load(&path)?;
     let cfg = RunConfig {
         cases: 0,
-        rules: fixture.rules.iter().map(|r| r.as_str().to_string()).collect(),
+        rules: fixture
+            .rules
+            .iter()
+            .map(|r| r.as_str().to_string())
+            .collect(),
         replay_base: replay_base(&target_args),
         ..RunConfig::default()
     };

@@ -153,7 +153,11 @@ pub fn render_text(report: &MutationReport) -> String {
         out.push_str(&render_row(row));
         out.push('\n');
     }
-    let mutants: Vec<&MutantRow> = report.mutants.iter().filter(|r| r.breaks.is_some()).collect();
+    let mutants: Vec<&MutantRow> = report
+        .mutants
+        .iter()
+        .filter(|r| r.breaks.is_some())
+        .collect();
     let killed = mutants.iter().filter(|r| r.killed).count();
     let declared = mutants.iter().filter(|r| r.caught_by_declared).count();
     let mut steps: Vec<usize> = mutants.iter().filter_map(|r| r.steps).collect();

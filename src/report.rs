@@ -170,7 +170,11 @@ pub fn rule_rows(
                 fired: c.fired,
                 divergences: c.divergences,
                 status,
-                skip_reason: if status == Status::Skip { skip_reason } else { None },
+                skip_reason: if status == Status::Skip {
+                    skip_reason
+                } else {
+                    None
+                },
             }
         })
         .collect()

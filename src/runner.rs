@@ -240,7 +240,9 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
             break;
         }
         let Some(mut tree) = case_tree(case_seed, cfg.steps) else {
-            errors.push(format!("case {case_seed:#x}: the generator could not start"));
+            errors.push(format!(
+                "case {case_seed:#x}: the generator could not start"
+            ));
             continue;
         };
         let trace = interpret(&tree.current(), &gen_cfg);
@@ -263,7 +265,14 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
             continue;
         }
         let before = trace.steps.len();
-        let (trace, run) = shrink(sut, &mut tree, &gen_cfg, key, (trace, run), cfg.shrink_iters_max);
+        let (trace, run) = shrink(
+            sut,
+            &mut tree,
+            &gen_cfg,
+            key,
+            (trace, run),
+            cfg.shrink_iters_max,
+        );
         match &run.verdict {
             TraceVerdict::Diverged(d) => keep(
                 Counterexample {

@@ -1,7 +1,7 @@
 //! What the model says a step must produce: observations, each tagged with the rule that
 //! decides it, so a divergence names its rule.
 
-use crate::rules::RuleId;
+use crate::rules::{RuleId, RuleSet};
 use crate::vocab::{ContextSnapshot, LockState, SessionRef};
 use serde::{Deserialize, Serialize};
 
@@ -12,12 +12,26 @@ pub struct Ruled<T> {
     pub value: T,
     /// The rule a different value would violate.
     pub rule: RuleId,
+    /// Other rules a different value would violate too (a lock kept after a failing hook
+    /// breaks CLOSE-7 and CLOSE-14).
+    #[serde(default, skip_serializing_if = "RuleSet::is_empty")]
+    pub also: RuleSet,
 }
 
 impl<T> Ruled<T> {
     /// Tags a value with its rule.
     pub fn new(value: T, rule: RuleId) -> Self {
-        Ruled { value, rule }
+        Ruled {
+            value,
+            rule,
+            also: RuleSet::EMPTY,
+        }
+    }
+
+    /// Adds rules a different value would also violate.
+    pub fn also(mut self, also: RuleSet) -> Self {
+        self.also = self.also.union(also);
+        self
     }
 }
 
@@ -78,6 +92,11 @@ pub struct HookRun {
     /// Why the process ended: CLOSE-5 (the command), TIME-2 (process timeout), LIMIT-1
     /// (eviction), MOBILE-2 (a 4D Mobile process), CLOSE-11/12 (deferred to a request's end).
     pub cause: RuleId,
+    /// Other rules a missing or different run would violate (CLOSE-5 "exactly once", CLOSE-3
+    /// for a non-web caller, MOBILE-1 for a 4D Mobile close, TIME-4 for a timeout while the
+    /// cookie is valid).
+    #[serde(default, skip_serializing_if = "RuleSet::is_empty")]
+    pub also: RuleSet,
 }
 
 /// Where a request ran.

@@ -138,12 +138,44 @@ impl RuleSet {
 
     /// The rules in SPEC.md order.
     pub fn iter(self) -> impl Iterator<Item = RuleId> {
-        RuleId::ALL.iter().copied().filter(move |r| self.contains(*r))
+        RuleId::ALL
+            .iter()
+            .copied()
+            .filter(move |r| self.contains(*r))
     }
 
     /// Whether no rule is in the set.
-    pub fn is_empty(self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.0 == 0
+    }
+
+    /// The set with one more rule.
+    pub fn with(mut self, rule: RuleId) -> RuleSet {
+        self.insert(rule);
+        self
+    }
+
+    /// The union of two sets.
+    pub fn union(self, other: RuleSet) -> RuleSet {
+        RuleSet(self.0 | other.0)
+    }
+
+    /// A set of the given rules.
+    pub fn of(rules: &[RuleId]) -> RuleSet {
+        rules.iter().fold(RuleSet::EMPTY, |set, r| set.with(*r))
+    }
+}
+
+impl Serialize for RuleSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleSet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let rules = Vec::<RuleId>::deserialize(deserializer)?;
+        Ok(RuleSet::of(&rules))
     }
 }
 

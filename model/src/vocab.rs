@@ -279,7 +279,9 @@ pub enum Step {
 }
 
 /// Which of two documented readings of TIME-3 a run checks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum TimeoutProfile {
     /// After a process timeout a valid cookie gets a new context under the same ID (D3).
     #[default]
@@ -291,7 +293,9 @@ pub enum TimeoutProfile {
 }
 
 /// The default session cookie name's spelling.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum CookieNameProfile {
     /// `4DSID_<AppName>` (D4).
     #[default]
@@ -435,7 +439,9 @@ impl Options {
     /// ignored (selector 18 outside 10..=32000, a zero limit or timeout, an empty name).
     pub fn apply(&mut self, option: &OptionSet) -> bool {
         match option {
-            OptionSet::MaxProcesses(n) if MAX_PROCESSES_RANGE.contains(n) => self.max_processes = *n,
+            OptionSet::MaxProcesses(n) if MAX_PROCESSES_RANGE.contains(n) => {
+                self.max_processes = *n
+            }
             OptionSet::Mode(m) => self.mode = *m,
             OptionSet::MaxSessions(n) if *n > 0 => self.max_sessions = *n,
             OptionSet::CookieTimeoutMin(n) if *n > 0 => self.cookie_timeout_min = *n,

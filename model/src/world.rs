@@ -5,7 +5,7 @@
 //! it (`Ruled`), so a divergence names its rule.
 
 use crate::obs::{CookieEffect, HookRun, RanIn, Read, ResponseObs, Ruled, StepObs};
-use crate::rules::RuleId;
+use crate::rules::{RuleId, RuleSet};
 use crate::vocab::{
     Action, ContextSnapshot, HookBehavior, IdText, Ip, LockState, OptionSet, Options, ProcRef,
     RecordRef, Request, SessionMode, SessionRef, Slot, Step, Table, TimeoutProfile, VarName,
@@ -71,6 +71,8 @@ struct Lane {
     last_active: u64,
     /// Set when the session was closed while this lane ran a request: CLOSE-11 or CLOSE-12.
     pending: Option<RuleId>,
+    /// Other rules the pending close's hook answers to (CLOSE-3 for a non-web closer...).
+    pending_also: RuleSet,
     /// The rule that made this context (what reads of never-assigned values answer to).
     fresh_rule: RuleId,
     /// Hook runs of the current process (INV-2 self-check).
@@ -85,6 +87,7 @@ impl Lane {
             busy: None,
             last_active: now,
             pending: None,
+            pending_also: RuleSet::EMPTY,
             fresh_rule,
             hook_runs: 0,
         }
@@ -100,6 +103,9 @@ struct Session {
     lanes: BTreeMap<u8, Lane>,
     /// A close call named this session in scalable mode (CLOSE-9 decides its routing).
     scalable_close_attempted: bool,
+    /// A request was refused (REQ-5) since the last slide: an expiration that moved anyway
+    /// breaks REQ-5 too.
+    refused_since_slide: bool,
 }
 
 impl Session {
@@ -126,6 +132,8 @@ struct Flight {
     lane: u8,
     opened: bool,
     ran_rule: RuleId,
+    /// The rule a new session's cookie answers to (CLOSE-8 after a closed cookie...).
+    context_rule: RuleId,
 }
 
 /// Who runs an action: it decides `Current`, the context and the lock owner.
@@ -173,7 +181,7 @@ pub struct Model {
     sessions: Vec<Session>,
     nonweb: BTreeMap<u8, Context>,
     locks: BTreeMap<RecordRef, (ProcRef, u64)>,
-    released_by: BTreeMap<RecordRef, RuleId>,
+    released_by: BTreeMap<RecordRef, (RuleId, RuleSet)>,
     ipvars: BTreeMap<VarName, (i64, u64)>,
     /// How many resets (process ends) happened: reads of things set before a later reset are
     /// CLOSE-7's negative space.
@@ -261,7 +269,8 @@ impl Model {
 
     /// Whether a session exists for the command (SPEC.md "When a session exists").
     pub fn exists(&self, session: SessionRef) -> bool {
-        self.session(session).is_some_and(|s| self.session_exists(s))
+        self.session(session)
+            .is_some_and(|s| self.session_exists(s))
     }
 
     /// Whether a request with this session's cookie would reach it.
@@ -317,16 +326,16 @@ impl Model {
         self.ipvars.iter().map(|(k, (v, _))| (*k, *v)).collect()
     }
 
-    /// The rule that decides a record's lock entry (who holds it, or why it is free).
-    pub fn lock_rule(&self, record: RecordRef) -> RuleId {
+    /// The rules that decide a record's lock entry (who holds it, or why it is free).
+    pub fn lock_rule(&self, record: RecordRef) -> (RuleId, RuleSet) {
         match self.locks.get(&record) {
-            Some((_, epoch)) if *epoch < self.resets => RuleId::Close7,
-            Some(_) => RuleId::Req2,
+            Some((_, epoch)) if *epoch < self.resets => (RuleId::Close7, RuleSet::EMPTY),
+            Some(_) => (RuleId::Req2, RuleSet::EMPTY),
             None => self
                 .released_by
                 .get(&record)
                 .copied()
-                .unwrap_or(RuleId::Req2),
+                .unwrap_or((RuleId::Req2, RuleSet::EMPTY)),
         }
     }
 
@@ -421,7 +430,13 @@ impl Model {
         }
         // INV-1..5 are checked after every step: here on the model's own state (a failure is
         // a model bug), and by the differential checker on the system under test's.
-        for rule in [RuleId::Inv1, RuleId::Inv2, RuleId::Inv3, RuleId::Inv4, RuleId::Inv5] {
+        for rule in [
+            RuleId::Inv1,
+            RuleId::Inv2,
+            RuleId::Inv3,
+            RuleId::Inv4,
+            RuleId::Inv5,
+        ] {
             out.fire(rule);
         }
         if let Err((rule, what)) = self.self_check(out.opened) {
@@ -496,7 +511,9 @@ impl Model {
                 .and_then(|s| s.lanes.get(&lane))
                 .is_some_and(|l| l.busy.is_some())
         {
-            return Some(format!("{session} lane {lane} is already running a request"));
+            return Some(format!(
+                "{session} lane {lane} is already running a request"
+            ));
         }
         None
     }
@@ -577,14 +594,15 @@ impl Model {
                     session,
                     new_context,
                     ..
-                } => {
-                    new_context.is_some() && self.session(*session).is_some_and(|s| !s.running())
-                }
+                } => new_context.is_some() && self.session(*session).is_some_and(|s| !s.running()),
                 Route::Refused400 => false,
             };
             if let Route::Refused400 = route {
                 // REQ-5: another client IP with IP validation on: 400, nothing changes.
                 out.fire(RuleId::Req5);
+                if let Some(IdText::Session(named)) = &request.cookie {
+                    self.sessions[named.0 as usize].refused_since_slide = true;
+                }
                 out.obs.response = Some(ResponseObs {
                     status: Ruled::new(400, RuleId::Req5),
                     cookie: Ruled::new(CookieEffect::Keep, RuleId::Req5),
@@ -606,6 +624,7 @@ impl Model {
             }
         };
         let now = self.now;
+        let mut context_rule = RuleId::Req2;
         let (session, lane, ran_in) = match route {
             Route::Existing {
                 session,
@@ -642,7 +661,11 @@ impl Model {
                     },
                 )
             }
-            Route::New { rule, context_rule } => {
+            Route::New {
+                rule,
+                context_rule: fresh,
+            } => {
+                context_rule = fresh;
                 out.fire(rule);
                 if context_rule != rule {
                     out.fire(context_rule);
@@ -673,6 +696,7 @@ impl Model {
                     expiration: now,
                     lanes,
                     scalable_close_attempted: false,
+                    refused_since_slide: false,
                 });
                 out.opened = true;
                 (
@@ -691,6 +715,7 @@ impl Model {
         let cookie_timeout_s = self.options.cookie_timeout_s();
         let sess = &mut self.sessions[session.0 as usize];
         sess.expiration = now + cookie_timeout_s;
+        sess.refused_since_slide = false;
         out.fire(RuleId::Req4);
         if let Some(l) = sess.lanes.get_mut(&lane) {
             l.busy = Some(slot.unwrap_or(u8::MAX));
@@ -702,6 +727,7 @@ impl Model {
             lane,
             opened: ran_in.opened,
             ran_rule: ran_in.rule,
+            context_rule,
         };
         if let Some(slot) = slot {
             self.in_flight.insert(slot, flight);
@@ -720,6 +746,7 @@ impl Model {
             lane,
             opened,
             ran_rule,
+            context_rule,
         } = flight;
         for action in actions {
             let read = self.act(Caller::Web { session, lane }, action, out);
@@ -739,7 +766,9 @@ impl Model {
             out.fire(rule);
             Ruled::new(CookieEffect::Expire, RuleId::Close4)
         } else if opened {
-            Ruled::new(CookieEffect::Issue(session), ran_rule_for_cookie(ran_rule))
+            // The new session's Set-Cookie answers to the rule that made its context (CLOSE-8
+            // after a closed cookie) and to the routing rule.
+            Ruled::new(CookieEffect::Issue(session), context_rule).also(RuleSet::of(&[ran_rule]))
         } else {
             Ruled::new(CookieEffect::Keep, ran_rule)
         };
@@ -749,12 +778,16 @@ impl Model {
         });
         if let Some(rule) = pending {
             // CLOSE-11 / CLOSE-12: hook and reset run when the request ends.
-            let cause = if self.sessions[session.0 as usize].kind == SessionKind::Mobile {
-                RuleId::Mobile2
+            let pending_also = self.sessions[session.0 as usize]
+                .lanes
+                .get(&lane)
+                .map_or(RuleSet::EMPTY, |l| l.pending_also);
+            let (cause, also) = if self.sessions[session.0 as usize].kind == SessionKind::Mobile {
+                (RuleId::Mobile2, pending_also.with(rule))
             } else {
-                rule
+                (rule, pending_also)
             };
-            self.end_process(session, lane, cause, RuleId::Close7, out);
+            self.end_process(session, lane, cause, RuleId::Close7, also, out);
         }
     }
 
@@ -783,7 +816,14 @@ impl Model {
             out.fire(RuleId::Limit1);
             self.sessions[victim.0 as usize].id = IdState::Evicted;
             for lane in self.running_lane_ids(victim) {
-                self.end_process(victim, lane, RuleId::Limit1, RuleId::Limit1, out);
+                self.end_process(
+                    victim,
+                    lane,
+                    RuleId::Limit1,
+                    RuleId::Limit1,
+                    RuleSet::of(&[RuleId::Inv5]),
+                    out,
+                );
             }
         }
         true
@@ -877,32 +917,35 @@ impl Model {
                 Ruled::new(Read::Selection(sel.unwrap_or_default()), rule)
             }
             Action::Lock { record } => {
-                let rule = pending.unwrap_or_else(|| self.lock_rule(*record));
-                match self.locks.get(record) {
-                    Some((owner, _)) if *owner == proc => Ruled::new(Read::Locked(true), rule),
-                    Some(_) => Ruled::new(Read::Locked(false), rule),
+                let (rule, also) = self.lock_rule(*record);
+                let rule = pending.unwrap_or(rule);
+                let locked = match self.locks.get(record) {
+                    Some((owner, _)) => *owner == proc,
                     None => {
                         self.locks.insert(*record, (proc, self.resets));
                         if let Some(ctx) = self.ctx_mut(caller) {
                             ctx.locks.insert(*record);
                         }
-                        Ruled::new(Read::Locked(true), rule)
+                        true
                     }
-                }
+                };
+                Ruled::new(Read::Locked(locked), rule).also(also)
             }
             Action::IsLocked { record } => {
-                let rule = pending.unwrap_or_else(|| self.lock_rule(*record));
+                let (rule, also) = self.lock_rule(*record);
+                let rule = pending.unwrap_or(rule);
                 let state = match self.locks.get(record) {
                     None => LockState::Free,
                     Some((owner, _)) if *owner == proc => LockState::Mine,
                     Some(_) => LockState::Other,
                 };
-                Ruled::new(Read::LockState(state), rule)
+                Ruled::new(Read::LockState(state), rule).also(also)
             }
             Action::GetSessionId => match caller {
-                Caller::Web { session, .. } | Caller::Hook { session, .. } => {
-                    Ruled::new(Read::SessionId(Some(session)), pending.unwrap_or(RuleId::Req2))
-                }
+                Caller::Web { session, .. } | Caller::Hook { session, .. } => Ruled::new(
+                    Read::SessionId(Some(session)),
+                    pending.unwrap_or(RuleId::Req2),
+                ),
                 // D6: "" outside a web request.
                 Caller::NonWeb(_) => Ruled::new(Read::SessionId(None), RuleId::Close3),
             },
@@ -919,7 +962,12 @@ impl Model {
                         } else {
                             RuleId::Req4
                         };
-                        Ruled::new(Read::Expiration(Some(sess.expiration)), rule)
+                        let also = if sess.refused_since_slide {
+                            RuleSet::of(&[RuleId::Req5])
+                        } else {
+                            RuleSet::EMPTY
+                        };
+                        Ruled::new(Read::Expiration(Some(sess.expiration)), rule).also(also)
                     }
                     Some((_, sess)) if sess.id == IdState::Closed => {
                         // CLOSE-4 (SHOULD reading): a closed ID's expiration is the null date.
@@ -994,7 +1042,11 @@ impl Model {
                     .is_some_and(|s| s.lanes.values().any(|l| l.pending.is_some()));
             // CLOSE-10: the session's close is already under way: its hook runs once.
             // CLOSE-2: closed, evicted, timed out or dropped: nothing happens.
-            out.fire(if under_way { RuleId::Close10 } else { RuleId::Close2 });
+            out.fire(if under_way {
+                RuleId::Close10
+            } else {
+                RuleId::Close2
+            });
             return;
         }
         // CLOSE-1: the ID is invalid from now on.
@@ -1008,6 +1060,14 @@ impl Model {
         if kind == SessionKind::Mobile {
             // MOBILE-1: every process of the 4D Mobile session ends.
             out.fire(RuleId::Mobile1);
+        }
+        // What every hook of this close answers to besides its cause.
+        let mut close_also = RuleSet::of(&[RuleId::Close5]);
+        if matches!(caller, Caller::NonWeb(_)) {
+            close_also.insert(RuleId::Close3);
+        }
+        if kind == SessionKind::Mobile {
+            close_also.insert(RuleId::Mobile1);
         }
         let lanes = self.running_lanes(target);
         if lanes.is_empty() {
@@ -1028,10 +1088,15 @@ impl Model {
                         session: target,
                         lane,
                     };
-                let rule = if own { RuleId::Close11 } else { RuleId::Close12 };
+                let rule = if own {
+                    RuleId::Close11
+                } else {
+                    RuleId::Close12
+                };
                 out.fire(rule);
                 if let Some(l) = self.sessions[target.0 as usize].lanes.get_mut(&lane) {
                     l.pending = Some(rule);
+                    l.pending_also = close_also;
                 }
             } else {
                 let cause = match (kind, caller) {
@@ -1039,7 +1104,7 @@ impl Model {
                     (_, Caller::NonWeb(_)) => RuleId::Close3,
                     _ => RuleId::Close5,
                 };
-                self.end_process(target, lane, cause, RuleId::Close7, out);
+                self.end_process(target, lane, cause, RuleId::Close7, close_also, out);
             }
         }
     }
@@ -1051,6 +1116,7 @@ impl Model {
         lane: u8,
         cause: RuleId,
         release_rule: RuleId,
+        also: RuleSet,
         out: &mut Out,
     ) {
         let Some(l) = self.sessions[session.0 as usize].lanes.get_mut(&lane) else {
@@ -1073,6 +1139,7 @@ impl Model {
             snapshot,
             failed,
             cause,
+            also,
         });
         if self.hook_stack.len() < HOOK_DEPTH_MAX {
             self.hook_stack.push((session, lane));
@@ -1096,10 +1163,21 @@ impl Model {
         let Some(l) = sess.lanes.get_mut(&lane) else {
             return;
         };
+        // CLOSE-14: a release after a failing hook is that rule's too.
+        let release_also = if failed {
+            RuleSet::of(&[RuleId::Close14])
+        } else {
+            RuleSet::EMPTY
+        };
         for record in std::mem::take(&mut l.ctx.locks) {
-            if self.locks.get(&record).is_some_and(|(owner, _)| *owner == proc) {
+            if self
+                .locks
+                .get(&record)
+                .is_some_and(|(owner, _)| *owner == proc)
+            {
                 self.locks.remove(&record);
-                self.released_by.insert(record, release_rule);
+                self.released_by
+                    .insert(record, (release_rule, release_also));
             }
         }
         l.ctx = Context::default();
@@ -1128,7 +1206,10 @@ impl Model {
             self.nonweb.clear();
             self.resets += 1;
         }
-        if matches!(option, OptionSet::MaxProcesses(_) | OptionSet::MaxSessions(_)) {
+        if matches!(
+            option,
+            OptionSet::MaxProcesses(_) | OptionSet::MaxSessions(_)
+        ) {
             out.fire(RuleId::Limit2);
         }
         self.options.apply(option);
@@ -1148,8 +1229,11 @@ impl Model {
                 .enumerate()
                 .flat_map(|(i, s)| {
                     s.lanes.iter().filter_map(move |(lane, l)| {
-                        (l.running && l.busy.is_none())
-                            .then_some((l.last_active + timeout_s, SessionRef(i as u32), *lane))
+                        (l.running && l.busy.is_none()).then_some((
+                            l.last_active + timeout_s,
+                            SessionRef(i as u32),
+                            *lane,
+                        ))
                     })
                 })
                 .filter(|(at, _, _)| *at <= self.now)
@@ -1158,11 +1242,13 @@ impl Model {
                 break;
             };
             // TIME-2: an idle process reaching the process timeout ends, with its hook.
+            let mut also = RuleSet::EMPTY;
             if self.now < self.sessions[session.0 as usize].expiration {
                 // TIME-4: the process timeout fired while the cookie is still valid.
                 out.fire(RuleId::Time4);
+                also.insert(RuleId::Time4);
             }
-            self.end_process(session, lane, RuleId::Time2, RuleId::Time2, out);
+            self.end_process(session, lane, RuleId::Time2, RuleId::Time2, also, out);
             let sess = &mut self.sessions[session.0 as usize];
             if !sess.running() && sess.id == IdState::Valid {
                 // TIME-3: under timeout-new-id the ID goes with its last process; under
@@ -1186,7 +1272,9 @@ impl Model {
         for (i, s) in self.sessions.iter().enumerate() {
             for (lane, l) in &s.lanes {
                 let expected = u32::from(!l.running);
-                if l.hook_runs > 1 || (!l.running && l.hook_runs != expected && s.id != IdState::Dropped) {
+                if l.hook_runs > 1
+                    || (!l.running && l.hook_runs != expected && s.id != IdState::Dropped)
+                {
                     return Err((
                         RuleId::Inv2,
                         format!("S{i} lane {lane} had {} hook runs", l.hook_runs),
@@ -1218,14 +1306,5 @@ impl Model {
             ));
         }
         Ok(())
-    }
-}
-
-/// The rule an `Issue` cookie answers to: the routing rule, except that a closed cookie's new
-/// session is CLOSE-8's ("a new ID in a new Set-Cookie").
-fn ran_rule_for_cookie(ran_rule: RuleId) -> RuleId {
-    match ran_rule {
-        RuleId::Close1 | RuleId::Close11 | RuleId::Close12 => RuleId::Close8,
-        other => other,
     }
 }

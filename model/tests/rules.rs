@@ -31,11 +31,24 @@ fn id(n: u32) -> IdText {
 }
 
 fn req(cookie: Option<IdText>, actions: Vec<Action>) -> Step {
-    Step::Request(Request { ip: 0, cookie, mobile: None, actions })
+    Step::Request(Request {
+        ip: 0,
+        cookie,
+        mobile: None,
+        actions,
+    })
 }
 
 fn begin(slot: Slot, cookie: Option<IdText>, actions: Vec<Action>) -> Step {
-    Step::Begin { slot, request: Request { ip: 0, cookie, mobile: None, actions } }
+    Step::Begin {
+        slot,
+        request: Request {
+            ip: 0,
+            cookie,
+            mobile: None,
+            actions,
+        },
+    }
 }
 
 fn end(slot: Slot, actions: Vec<Action>) -> Step {
@@ -43,7 +56,10 @@ fn end(slot: Slot, actions: Vec<Action>) -> Step {
 }
 
 fn nonweb(actions: Vec<Action>) -> Step {
-    Step::NonWeb { process: 0, actions }
+    Step::NonWeb {
+        process: 0,
+        actions,
+    }
 }
 
 fn close(text: IdText) -> Action {
@@ -59,7 +75,9 @@ fn get(var: VarName) -> Action {
 }
 
 fn lock(table: Table, record: u32) -> Action {
-    Action::Lock { record: RecordRef { table, record } }
+    Action::Lock {
+        record: RecordRef { table, record },
+    }
 }
 
 fn rec(table: Table, record: u32) -> RecordRef {
@@ -84,7 +102,10 @@ fn status(obs: &StepObs) -> u16 {
 }
 
 fn hooks(obs: &StepObs) -> Vec<(SessionRef, u8)> {
-    obs.hooks.iter().map(|h: &HookRun| (h.session, h.lane)).collect()
+    obs.hooks
+        .iter()
+        .map(|h: &HookRun| (h.session, h.lane))
+        .collect()
 }
 
 fn fired(obs: &StepObs, rule: RuleId) -> bool {
@@ -97,7 +118,10 @@ fn with_context() -> Vec<Step> {
         None,
         vec![
             set(1, 11),
-            Action::Select { table: 2, records: vec![5, 3, 5] },
+            Action::Select {
+                table: 2,
+                records: vec![5, 3, 5],
+            },
             lock(1, 7),
         ],
     )]
@@ -137,10 +161,21 @@ fn close_2_unknown_ids_do_nothing() {
     }
     // A second close is a no-op too, as is "" from a non-web process's Current.
     let mut steps = with_context();
-    steps.push(nonweb(vec![close(id(0)), close(id(0)), close(IdText::Current)]));
+    steps.push(nonweb(vec![
+        close(id(0)),
+        close(id(0)),
+        close(IdText::Current),
+    ]));
     let (_, obs) = check(&steps);
     assert_eq!(hooks(&obs[1]), vec![(s(0), 0)]);
-    assert_eq!(obs[1].fired.iter().filter(|r| **r == RuleId::Close2).count(), 2);
+    assert_eq!(
+        obs[1]
+            .fired
+            .iter()
+            .filter(|r| **r == RuleId::Close2)
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -166,19 +201,30 @@ fn close_4_cookie_expires_and_expiration_is_null() {
         req(
             Some(id(0)),
             vec![
-                Action::GetExpiration { id: IdText::Current },
+                Action::GetExpiration {
+                    id: IdText::Current,
+                },
                 close(IdText::Current),
-                Action::GetExpiration { id: IdText::Current },
+                Action::GetExpiration {
+                    id: IdText::Current,
+                },
             ],
         ),
     ]);
     assert_eq!(cookie(&obs[0]), CookieEffect::Issue(s(0)));
     assert_eq!(
         reads(&obs[1]),
-        vec![Read::Expiration(Some(480 * 60)), Read::Done, Read::Expiration(None)]
+        vec![
+            Read::Expiration(Some(480 * 60)),
+            Read::Done,
+            Read::Expiration(None)
+        ]
     );
     assert_eq!(cookie(&obs[1]), CookieEffect::Expire);
-    assert_eq!(obs[1].response.as_ref().map(|r| r.cookie.rule), Some(RuleId::Close4));
+    assert_eq!(
+        obs[1].response.as_ref().map(|r| r.cookie.rule),
+        Some(RuleId::Close4)
+    );
 }
 
 #[test]
@@ -207,17 +253,34 @@ fn close_6_hook_sees_context_before_reset() {
 #[test]
 fn close_7_reset_clears_only_the_session() {
     let (model, obs) = check(&[
-        req(None, vec![set(1, 1), lock(1, 1), Action::SetIpVar { var: 4, value: 44 }]),
+        req(
+            None,
+            vec![
+                set(1, 1),
+                lock(1, 1),
+                Action::SetIpVar { var: 4, value: 44 },
+            ],
+        ),
         req(None, vec![set(1, 2), lock(1, 2)]),
         nonweb(vec![lock(1, 3)]),
         nonweb(vec![close(id(0))]),
-        req(Some(id(1)), vec![get(1), lock(1, 1), Action::IsLocked { record: rec(1, 2) }]),
-        nonweb(vec![Action::GetIpVar { var: 4 }, Action::IsLocked { record: rec(1, 3) }]),
+        req(
+            Some(id(1)),
+            vec![get(1), lock(1, 1), Action::IsLocked { record: rec(1, 2) }],
+        ),
+        nonweb(vec![
+            Action::GetIpVar { var: 4 },
+            Action::IsLocked { record: rec(1, 3) },
+        ]),
     ]);
     assert!(fired(&obs[3], RuleId::Close7));
     assert_eq!(
         reads(&obs[4]),
-        vec![Read::Var(Some(2)), Read::Locked(true), Read::LockState(LockState::Mine)]
+        vec![
+            Read::Var(Some(2)),
+            Read::Locked(true),
+            Read::LockState(LockState::Mine)
+        ]
     );
     assert_eq!(obs[4].reads[1].rule, RuleId::Close7);
     assert_eq!(
@@ -234,14 +297,25 @@ fn close_8_closed_cookie_opens_new_empty_session() {
     steps.push(nonweb(vec![close(id(0))]));
     steps.push(req(
         Some(id(0)),
-        vec![get(1), Action::GetSelection { table: 2 }, Action::IsLocked { record: rec(1, 7) }],
+        vec![
+            get(1),
+            Action::GetSelection { table: 2 },
+            Action::IsLocked { record: rec(1, 7) },
+        ],
     ));
     let (_, obs) = check(&steps);
     assert_eq!(cookie(&obs[2]), CookieEffect::Issue(s(1)));
-    assert_eq!(obs[2].response.as_ref().map(|r| r.cookie.rule), Some(RuleId::Close8));
+    assert_eq!(
+        obs[2].response.as_ref().map(|r| r.cookie.rule),
+        Some(RuleId::Close8)
+    );
     assert_eq!(
         reads(&obs[2]),
-        vec![Read::Var(None), Read::Selection(vec![]), Read::LockState(LockState::Free)]
+        vec![
+            Read::Var(None),
+            Read::Selection(vec![]),
+            Read::LockState(LockState::Free)
+        ]
     );
     assert_eq!(obs[2].reads[0].rule, RuleId::Close8);
 }
@@ -267,7 +341,10 @@ fn close_10_repeated_closes_while_pending_run_one_hook() {
     let (_, obs) = check(&[
         begin(0, None, vec![set(1, 1)]),
         nonweb(vec![close(id(0))]),
-        Step::NonWeb { process: 1, actions: vec![close(id(0))] },
+        Step::NonWeb {
+            process: 1,
+            actions: vec![close(id(0))],
+        },
         req(None, vec![close(id(0))]),
         end(0, vec![]),
     ]);
@@ -281,11 +358,24 @@ fn close_10_repeated_closes_while_pending_run_one_hook() {
 fn close_11_self_close_finishes_request_then_hooks() {
     let (_, obs) = check(&[
         req(None, vec![set(1, 1)]),
-        req(Some(id(0)), vec![close(IdText::Current), get(1), Action::GetSessionId, set(2, 2)]),
+        req(
+            Some(id(0)),
+            vec![
+                close(IdText::Current),
+                get(1),
+                Action::GetSessionId,
+                set(2, 2),
+            ],
+        ),
     ]);
     assert_eq!(
         reads(&obs[1]),
-        vec![Read::Done, Read::Var(Some(1)), Read::SessionId(Some(s(0))), Read::Done]
+        vec![
+            Read::Done,
+            Read::Var(Some(1)),
+            Read::SessionId(Some(s(0))),
+            Read::Done
+        ]
     );
     assert_eq!(obs[1].reads[1].rule, RuleId::Close11);
     assert_eq!(cookie(&obs[1]), CookieEffect::Expire);
@@ -333,7 +423,10 @@ fn close_13_close_from_own_hook_is_noop() {
 fn close_14_failing_hook_still_completes_close() {
     let mut steps = vec![Step::SetHook(HookBehavior::Fail)];
     steps.extend(with_context());
-    steps.push(nonweb(vec![close(id(0)), Action::IsLocked { record: rec(1, 7) }]));
+    steps.push(nonweb(vec![
+        close(id(0)),
+        Action::IsLocked { record: rec(1, 7) },
+    ]));
     steps.push(req(Some(id(0)), vec![]));
     let (model, obs) = check(&steps);
     assert!(obs[2].hooks[0].failed);
@@ -348,19 +441,29 @@ fn req_1_no_cookie_opens_session() {
     let (_, obs) = check(&[req(None, vec![Action::GetSessionId, get(1)])]);
     assert_eq!(ran_in(&obs[0]), (s(0), true, RuleId::Req1));
     assert_eq!(cookie(&obs[0]), CookieEffect::Issue(s(0)));
-    assert_eq!(reads(&obs[0]), vec![Read::SessionId(Some(s(0))), Read::Var(None)]);
+    assert_eq!(
+        reads(&obs[0]),
+        vec![Read::SessionId(Some(s(0))), Read::Var(None)]
+    );
 }
 
 #[test]
 fn req_2_live_cookie_runs_in_its_context() {
     let mut steps = with_context();
-    steps.push(req(Some(id(0)), vec![get(1), Action::GetSelection { table: 2 }, lock(1, 7)]));
+    steps.push(req(
+        Some(id(0)),
+        vec![get(1), Action::GetSelection { table: 2 }, lock(1, 7)],
+    ));
     let (_, obs) = check(&steps);
     assert_eq!(ran_in(&obs[1]), (s(0), false, RuleId::Req2));
     assert_eq!(cookie(&obs[1]), CookieEffect::Keep);
     assert_eq!(
         reads(&obs[1]),
-        vec![Read::Var(Some(11)), Read::Selection(vec![3, 5]), Read::Locked(true)]
+        vec![
+            Read::Var(Some(11)),
+            Read::Selection(vec![3, 5]),
+            Read::Locked(true)
+        ]
     );
 }
 
@@ -387,7 +490,12 @@ fn req_4_each_request_slides_expiration() {
         Step::SetOption(OptionSet::CookieTimeoutMin(10)),
         Step::Advance { seconds: 50 },
         nonweb(vec![Action::GetExpiration { id: id(0) }]),
-        req(Some(id(0)), vec![Action::GetExpiration { id: IdText::Current }]),
+        req(
+            Some(id(0)),
+            vec![Action::GetExpiration {
+                id: IdText::Current,
+            }],
+        ),
     ]);
     assert_eq!(reads(&obs[2]), vec![Read::Expiration(Some(100 + 480 * 60))]);
     assert_eq!(reads(&obs[5]), vec![Read::Expiration(Some(100 + 480 * 60))]);
@@ -397,7 +505,12 @@ fn req_4_each_request_slides_expiration() {
 
 #[test]
 fn req_5_other_ip_gets_400_and_changes_nothing() {
-    let mut other = Request { ip: 1, cookie: Some(id(0)), mobile: None, actions: vec![set(1, 99)] };
+    let mut other = Request {
+        ip: 1,
+        cookie: Some(id(0)),
+        mobile: None,
+        actions: vec![set(1, 99)],
+    };
     let (_, obs) = check(&[req(None, vec![set(1, 1)]), Step::Request(other.clone())]);
     assert_eq!(status(&obs[1]), 400);
     assert!(obs[1].ran_in.is_none() && obs[1].reads.is_empty());
@@ -452,7 +565,7 @@ fn time_2_process_timeout_runs_hook_then_releases() {
     assert_eq!(obs[3].hooks[0].cause, RuleId::Time2);
     assert_eq!(obs[3].hooks[0].snapshot.locks, vec![rec(1, 7)]);
     assert!(model.locks().is_empty());
-    assert_eq!(model.lock_rule(rec(1, 7)), RuleId::Time2);
+    assert_eq!(model.lock_rule(rec(1, 7)).0, RuleId::Time2);
 }
 
 #[test]
@@ -468,7 +581,10 @@ fn time_3_profiles_after_process_timeout() {
     assert_eq!(reads(&obs[3]), vec![Read::Var(None)]);
     assert_eq!(cookie(&obs[3]), CookieEffect::Keep);
     let new_id = WorldConfig {
-        profile: Profile { timeout: TimeoutProfile::NewId, ..Profile::default() },
+        profile: Profile {
+            timeout: TimeoutProfile::NewId,
+            ..Profile::default()
+        },
         ..WorldConfig::default()
     };
     let (_, obs) = check_with(new_id, &steps);
@@ -536,7 +652,11 @@ fn limit_2_no_idle_session_gives_503() {
     assert_eq!(status(&obs[2]), 503);
     assert!(obs[2].ran_in.is_none() && obs[2].reads.is_empty());
     assert_eq!(model.sessions_opened(), 1);
-    assert_eq!(model.options().max_processes, 100, "selector 18 below 10 is ignored");
+    assert_eq!(
+        model.options().max_processes,
+        100,
+        "selector 18 below 10 is ignored"
+    );
     let (model, _) = check(&[
         Step::SetOption(OptionSet::MaxProcesses(10)),
         Step::SetOption(OptionSet::MaxSessions(50)),
@@ -545,7 +665,12 @@ fn limit_2_no_idle_session_gives_503() {
 }
 
 fn mobile(lane: u8, cookie: Option<IdText>, actions: Vec<Action>) -> Step {
-    Step::Request(Request { ip: 0, cookie, mobile: Some(lane), actions })
+    Step::Request(Request {
+        ip: 0,
+        cookie,
+        mobile: Some(lane),
+        actions,
+    })
 }
 
 #[test]
@@ -568,7 +693,11 @@ fn mobile_2_hook_per_process_sees_its_context() {
         mobile(1, Some(id(0)), vec![set(1, 20)]),
         nonweb(vec![close(id(0))]),
     ]);
-    let vals: Vec<_> = obs[2].hooks.iter().map(|h| h.snapshot.vars.get(&1).copied()).collect();
+    let vals: Vec<_> = obs[2]
+        .hooks
+        .iter()
+        .map(|h| h.snapshot.vars.get(&1).copied())
+        .collect();
     assert_eq!(vals, vec![Some(10), Some(20)]);
     assert!(obs[2].hooks.iter().all(|h| h.cause == RuleId::Mobile2));
 }
@@ -662,7 +791,10 @@ fn invalid_steps_change_nothing() {
     let obs = model.step(&begin(0, None, vec![]));
     assert!(obs.invalid.is_none());
     assert!(model.step(&begin(0, None, vec![])).invalid.is_some());
-    assert!(model.step(&req(Some(id(0)), vec![])).invalid.is_some(), "busy process");
+    assert!(
+        model.step(&req(Some(id(0)), vec![])).invalid.is_some(),
+        "busy process"
+    );
     let obs = model.step(&Step::SetOption(OptionSet::Mode(SessionMode::Scalable)));
     assert!(obs.invalid.is_some(), "restart while in flight");
 }

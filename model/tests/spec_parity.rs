@@ -11,8 +11,12 @@ fn spec_rules() -> BTreeMap<String, Option<String>> {
     let text = std::fs::read_to_string(path).expect("SPEC.md at the workspace root");
     let mut rules = BTreeMap::new();
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix("- **") else { continue };
-        let Some((id, after)) = rest.split_once("**") else { continue };
+        let Some(rest) = line.strip_prefix("- **") else {
+            continue;
+        };
+        let Some((id, after)) = rest.split_once("**") else {
+            continue;
+        };
         let is_rule_id = id.split_once('-').is_some_and(|(area, n)| {
             !area.is_empty()
                 && area.bytes().all(|b| b.is_ascii_uppercase())
@@ -22,7 +26,10 @@ fn spec_rules() -> BTreeMap<String, Option<String>> {
         if !is_rule_id {
             continue;
         }
-        let grade = after.split_whitespace().next().map(|g| g.trim_end_matches('.').to_string());
+        let grade = after
+            .split_whitespace()
+            .next()
+            .map(|g| g.trim_end_matches('.').to_string());
         let grade = grade.filter(|g| ["MUST", "SHOULD", "PROFILE"].contains(&g.as_str()));
         rules.insert(id.to_string(), grade);
     }
@@ -42,7 +49,10 @@ fn spec_and_catalogue_list_the_same_rules_with_the_same_grades() {
         assert_eq!(grade, &expected, "grade of {id}");
     }
     for rule in RuleId::ALL {
-        assert!(spec.contains_key(rule.as_str()), "the model names {rule}, SPEC.md lacks it");
+        assert!(
+            spec.contains_key(rule.as_str()),
+            "the model names {rule}, SPEC.md lacks it"
+        );
     }
 }
 
@@ -51,6 +61,9 @@ fn the_model_step_names_every_rule() {
     let source = include_str!("../src/world.rs");
     for rule in RuleId::ALL {
         let name = format!("RuleId::{rule:?}");
-        assert!(source.contains(&name), "model/src/world.rs never names {rule} ({name})");
+        assert!(
+            source.contains(&name),
+            "model/src/world.rs never names {rule} ({name})"
+        );
     }
 }
