@@ -526,6 +526,10 @@ impl<'a> Checker<'a> {
                 }
                 // REQ-6: an ID is never issued twice, whatever the client sent.
                 d.also.push(RuleId::Req6);
+                if sent_cookie.as_deref() == Some(actual) {
+                    // REQ-3: the client's value was adopted (session fixation).
+                    d.also.push(RuleId::Req3);
+                }
                 return Err(StepFailure::Diverged(d));
             }
             if sent_cookie.as_deref() == Some(actual) {

@@ -77,6 +77,9 @@ struct Lane {
     fresh_rule: RuleId,
     /// Hook runs of the current process (INV-2 self-check).
     hook_runs: u32,
+    /// Requests this process has served: from the second on, the hook's snapshot also shows
+    /// that the context persisted between requests (REQ-2).
+    requests: u32,
 }
 
 impl Lane {
@@ -90,6 +93,7 @@ impl Lane {
             pending_also: RuleSet::EMPTY,
             fresh_rule,
             hook_runs: 0,
+            requests: 0,
         }
     }
 }
@@ -720,6 +724,7 @@ impl Model {
         if let Some(l) = sess.lanes.get_mut(&lane) {
             l.busy = Some(slot.unwrap_or(u8::MAX));
             l.last_active = now;
+            l.requests += 1;
         }
         out.obs.ran_in = Some(ran_in);
         let flight = Flight {
@@ -810,20 +815,18 @@ impl Model {
             return false;
         }
         idle.sort();
+        let mut also = RuleSet::of(&[RuleId::Inv5]);
+        if self.options.max_processes < self.options.max_sessions {
+            // LIMIT-2: the cap by max processes is what made this eviction necessary.
+            also.insert(RuleId::Limit2);
+        }
         for (_, victim) in idle.into_iter().take(needed) {
             // LIMIT-1: the least recently active idle session is closed, with its hook, and
             // its ID invalidated as by the command.
             out.fire(RuleId::Limit1);
             self.sessions[victim.0 as usize].id = IdState::Evicted;
             for lane in self.running_lane_ids(victim) {
-                self.end_process(
-                    victim,
-                    lane,
-                    RuleId::Limit1,
-                    RuleId::Limit1,
-                    RuleSet::of(&[RuleId::Inv5]),
-                    out,
-                );
+                self.end_process(victim, lane, RuleId::Limit1, RuleId::Limit1, also, out);
             }
         }
         true
@@ -1128,6 +1131,11 @@ impl Model {
         l.hook_runs += 1;
         // CLOSE-6: the hook sees the context as the last request left it.
         let snapshot = l.ctx.snapshot();
+        let also = if l.requests > 1 {
+            also.with(RuleId::Req2)
+        } else {
+            also
+        };
         out.fire(cause);
         out.fire(RuleId::Close5);
         out.fire(RuleId::Close6);
