@@ -1,0 +1,444 @@
+//! The suite end to end: the reference conforms, a broken implementation is caught with a
+//! shrunk counterexample naming its rule, seeds replay byte for byte, the CLI keeps its exit
+//! codes and report schema, and a misbehaving implementation is a reported error, never a
+//! panic of the suite.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use wlcs::checker::{Checker, HarnessError, Verdict as TraceVerdict};
+use wlcs::fixture::Fixture;
+use wlcs::generate::GenConfig;
+use wlcs::report::{Status, Verdict};
+use wlcs::runner::{self, RunConfig, case_seeds, generated_trace};
+use wlcs_model::vocab::{OptionSet, RecordRef, Slot, VarName, WorldConfig};
+use wlcs_model::{RuleId, Trace};
+use wlcs_sut::memory::MemorySut;
+use wlcs_sut::mutants::Mutant;
+use wlcs_sut::{
+    Begun, Capabilities, Response, Sut, SutError, WireAction, WireHook, WireHookRun, WireProc,
+    WireRead, WireRequest,
+};
+
+fn fixtures() -> Vec<Fixture> {
+    Fixture::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")).expect("fixtures")
+}
+
+fn wlcs() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wlcs"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wlcs-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join(name)
+}
+
+#[test]
+fn reference_conforms_on_fixtures_and_generated_traces() {
+    let cfg = RunConfig {
+        seed: 42,
+        cases: 400,
+        ..RunConfig::default()
+    };
+    let report = runner::run(&MemorySut::new(), &fixtures(), &cfg, "memory");
+    assert_eq!(
+        report.verdict,
+        Verdict::Pass,
+        "{}",
+        wlcs::report::render_text(&report)
+    );
+    assert_eq!(report.rules.len(), RuleId::ALL.len());
+    for row in &report.rules {
+        assert_eq!(row.status, Status::Pass, "{:?}", row);
+        assert!(row.checks > 0 && row.fired > 0, "{:?}", row);
+    }
+}
+
+#[test]
+fn generated_traces_alone_reach_every_rule() {
+    let cfg = RunConfig {
+        seed: 7,
+        cases: 1500,
+        ..RunConfig::default()
+    };
+    let report = runner::run(&MemorySut::new(), &[], &cfg, "memory");
+    let unreached: Vec<_> = report
+        .rules
+        .iter()
+        .filter(|r| r.status != Status::Pass)
+        .map(|r| r.id)
+        .collect();
+    assert!(
+        unreached.is_empty(),
+        "generator never reaches {unreached:?}"
+    );
+}
+
+#[test]
+fn same_seed_same_traces_byte_for_byte() {
+    let cfg = GenConfig {
+        world: WorldConfig::default(),
+        caps: Capabilities::ALL,
+        weights: Default::default(),
+    };
+    let render = |seed: u64| -> String {
+        case_seeds(seed, 20)
+            .map(|s| serde_json::to_string(&generated_trace(s, 40, &cfg)).expect("json"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(render(99), render(99));
+    assert_ne!(render(99), render(100));
+    // And the checker's transcripts of those traces too.
+    let transcript = |seed: u64| -> Vec<String> {
+        case_seeds(seed, 20)
+            .flat_map(|s| Checker::run(&MemorySut::new(), &generated_trace(s, 40, &cfg)).transcript)
+            .collect()
+    };
+    assert_eq!(transcript(99), transcript(99));
+}
+
+#[test]
+fn broken_implementation_is_caught_with_a_shrunk_counterexample() {
+    for (mutant, steps_max) in [(Mutant::HookAfterReset, 3), (Mutant::CloseKeepsLocks, 3)] {
+        let cfg = RunConfig {
+            seed: 3,
+            cases: 500,
+            ..RunConfig::default()
+        };
+        // Generated traces only: the counterexample is found and shrunk from scratch.
+        let report = runner::run(&MemorySut::with_mutant(Some(mutant)), &[], &cfg, "mutant");
+        assert_eq!(report.verdict, Verdict::Fail);
+        let c = &report.counterexamples[0];
+        assert!(c.divergence.breaks(mutant.breaks()), "{:?}", c.divergence);
+        assert!(
+            c.steps <= steps_max,
+            "{} steps: {:#?}",
+            c.steps,
+            c.transcript
+        );
+        assert!(c.steps < c.steps_before_shrink || c.steps_before_shrink <= steps_max);
+        assert!(c.replay.contains("--case-seed"));
+        // The counterexample replays: it still fails on the mutant, passes on the reference.
+        let again = Checker::run(&MemorySut::with_mutant(Some(mutant)), &c.trace);
+        assert!(matches!(again.verdict, TraceVerdict::Diverged(ref d) if d.rule == c.rule));
+        assert_eq!(
+            Checker::run(&MemorySut::new(), &c.trace).verdict,
+            TraceVerdict::Pass
+        );
+    }
+}
+
+#[test]
+fn cli_run_exits_0_and_writes_the_json_schema() {
+    let json = tmp("report.json");
+    let out = wlcs()
+        .args(["run", "--seed", "5", "--cases", "100", "--report-json"])
+        .arg(&json)
+        .output()
+        .expect("wlcs runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("verdict: PASS"));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("json");
+    assert_eq!(report["schema"], 1);
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(report["seed"], 5);
+    for key in ["wlcs_version", "target", "profile", "counterexamples"] {
+        assert!(report.get(key).is_some(), "missing {key}");
+    }
+    let rules = report["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 34);
+    for key in [
+        "id",
+        "grade",
+        "checks",
+        "fired",
+        "divergences",
+        "status",
+        "skip_reason",
+    ] {
+        assert!(rules[0].get(key).is_some(), "rule rows lack {key}");
+    }
+}
+
+#[test]
+fn cli_mutant_exits_1_and_saves_a_replayable_counterexample() {
+    let saved = tmp("counterexample.json");
+    let out = wlcs()
+        .args([
+            "run",
+            "--mutant",
+            "hook-after-reset",
+            "--seed",
+            "1",
+            "--cases",
+            "200",
+            "--no-fixtures",
+        ])
+        .arg("--save-counterexample")
+        .arg(&saved)
+        .output()
+        .expect("wlcs runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("[CLOSE-6 MUST]"), "{stdout}");
+    assert!(stdout.contains("replay: wlcs run --mutant hook-after-reset --case-seed"));
+    let fixture = Fixture::load(&saved).expect("saved counterexample is a fixture");
+    assert_eq!(fixture.rules, vec![RuleId::Close6]);
+    let replay = |mutant: Option<&str>| {
+        let mut cmd = wlcs();
+        cmd.arg("replay").arg(&saved);
+        if let Some(m) = mutant {
+            cmd.args(["--mutant", m]);
+        }
+        cmd.output().expect("replay runs").status.code()
+    };
+    assert_eq!(replay(Some("hook-after-reset")), Some(1));
+    assert_eq!(replay(None), Some(0));
+}
+
+#[test]
+fn cli_usage_and_input_errors_exit_2() {
+    let code = |args: &[&str]| wlcs().args(args).output().expect("runs").status.code();
+    assert_eq!(code(&["run", "--cases", "many"]), Some(2));
+    assert_eq!(code(&["run", "--mutant", "no-such-mutant"]), Some(2));
+    assert_eq!(code(&["run", "--target", "carrier-pigeon"]), Some(2));
+    assert_eq!(code(&["frobnicate"]), Some(2));
+    let bad = tmp("bad-fixtures");
+    std::fs::create_dir_all(&bad).expect("dir");
+    std::fs::write(bad.join("broken.json"), "{ not json").expect("write");
+    let out = wlcs()
+        .args(["run", "--cases", "1", "--fixtures"])
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.json"), "{stderr}");
+}
+
+#[test]
+fn rule_filter_reports_only_selected_rules() {
+    let cfg = RunConfig {
+        seed: 1,
+        cases: 50,
+        rules: vec!["time".into(), "CLOSE-1".into()],
+        ..RunConfig::default()
+    };
+    let report = runner::run(&MemorySut::new(), &fixtures(), &cfg, "memory");
+    let ids: Vec<&str> = report.rules.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "CLOSE-1", "CLOSE-10", "CLOSE-11", "CLOSE-12", "CLOSE-13", "CLOSE-14", "TIME-1",
+            "TIME-2", "TIME-3", "TIME-4"
+        ]
+    );
+}
+
+/// An implementation that panics on its third request.
+struct Panicky(MemorySut, std::sync::atomic::AtomicU32);
+
+/// An implementation that answers with the wrong number of results, or none at all.
+struct Garbage(MemorySut);
+
+macro_rules! delegate {
+    ($t:ty, |$s:ident, $req:ident| $request:expr) => {
+        impl Sut for $t {
+            fn name(&self) -> String {
+                "test".into()
+            }
+            fn capabilities(&self) -> Capabilities {
+                self.0.capabilities()
+            }
+            fn reset(&self, c: &WorldConfig) -> Result<(), SutError> {
+                self.0.reset(c)
+            }
+            fn request(&self, $req: &WireRequest) -> Result<Response, SutError> {
+                let $s = self;
+                $request
+            }
+            fn begin(&self, slot: Slot, r: &WireRequest) -> Result<Begun, SutError> {
+                self.0.begin(slot, r)
+            }
+            fn end(&self, slot: Slot, a: &[WireAction]) -> Result<Response, SutError> {
+                self.0.end(slot, a)
+            }
+            fn non_web(&self, p: u8, a: &[WireAction]) -> Result<Vec<WireRead>, SutError> {
+                self.0.non_web(p, a)
+            }
+            fn set_option(&self, o: &OptionSet) -> Result<(), SutError> {
+                self.0.set_option(o)
+            }
+            fn set_hook(&self, b: &WireHook) -> Result<(), SutError> {
+                self.0.set_hook(b)
+            }
+            fn advance(&self, s: u64) -> Result<(), SutError> {
+                self.0.advance(s)
+            }
+            fn take_hook_runs(&self) -> Result<Vec<WireHookRun>, SutError> {
+                self.0.take_hook_runs()
+            }
+            fn locks(&self) -> Result<BTreeMap<RecordRef, WireProc>, SutError> {
+                self.0.locks()
+            }
+            fn ipvars(&self) -> Result<BTreeMap<VarName, i64>, SutError> {
+                self.0.ipvars()
+            }
+        }
+    };
+}
+
+delegate!(Panicky, |s, r| {
+    if s.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 2 {
+        panic!("the implementation fell over");
+    }
+    s.0.request(r)
+});
+delegate!(Garbage, |s, r| {
+    let mut resp = s.0.request(r)?;
+    resp.reads.push(WireRead::Done);
+    Ok(resp)
+});
+
+fn three_requests() -> Trace {
+    let f = Fixture::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/req-1-no-cookie-opens-session.json"),
+    )
+    .expect("fixture");
+    let mut trace = f.trace.clone();
+    trace.steps.extend(f.trace.steps);
+    trace
+}
+
+#[test]
+fn a_panicking_implementation_is_a_harness_error_at_its_step() {
+    let sut = wlcs::guard::Guarded(&Panicky(MemorySut::new(), Default::default()));
+    let run = Checker::run(&sut, &three_requests());
+    match run.verdict {
+        TraceVerdict::Error(HarnessError::Sut {
+            step,
+            error: SutError::Panic(what),
+        }) => {
+            assert_eq!(step, 2);
+            assert!(what.contains("fell over"));
+        }
+        other => panic!("expected a panic error, got {other:?}"),
+    }
+    // Through the runner: verdict error, exit code 2, the suite itself goes on.
+    let cfg = RunConfig {
+        cases: 5,
+        ..RunConfig::default()
+    };
+    let report = runner::run(
+        &Panicky(MemorySut::new(), Default::default()),
+        &[],
+        &cfg,
+        "panicky",
+    );
+    assert_eq!(report.verdict, Verdict::Error);
+    assert_eq!(report.verdict.exit_code(), 2);
+    assert!(
+        report.errors.iter().any(|e| e.contains("panicked")),
+        "{:?}",
+        report.errors
+    );
+}
+
+#[test]
+fn garbage_results_are_a_protocol_error_not_a_pass() {
+    let run = Checker::run(&Garbage(MemorySut::new()), &three_requests());
+    assert!(
+        matches!(
+            run.verdict,
+            TraceVerdict::Error(HarnessError::Sut {
+                step: 0,
+                error: SutError::Protocol(_)
+            })
+        ),
+        "{:?}",
+        run.verdict
+    );
+}
+
+#[test]
+fn missing_capabilities_skip_rules_never_pass_them() {
+    /// The reference, declaring no clock control and no 4D Mobile sessions.
+    struct Limited(MemorySut);
+    impl Sut for Limited {
+        fn name(&self) -> String {
+            "limited".into()
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                clock: false,
+                mobile: false,
+                ..Capabilities::ALL
+            }
+        }
+        fn reset(&self, c: &WorldConfig) -> Result<(), SutError> {
+            self.0.reset(c)
+        }
+        fn request(&self, r: &WireRequest) -> Result<Response, SutError> {
+            self.0.request(r)
+        }
+        fn begin(&self, slot: Slot, r: &WireRequest) -> Result<Begun, SutError> {
+            self.0.begin(slot, r)
+        }
+        fn end(&self, slot: Slot, a: &[WireAction]) -> Result<Response, SutError> {
+            self.0.end(slot, a)
+        }
+        fn non_web(&self, p: u8, a: &[WireAction]) -> Result<Vec<WireRead>, SutError> {
+            self.0.non_web(p, a)
+        }
+        fn set_option(&self, o: &OptionSet) -> Result<(), SutError> {
+            self.0.set_option(o)
+        }
+        fn set_hook(&self, b: &WireHook) -> Result<(), SutError> {
+            self.0.set_hook(b)
+        }
+        fn advance(&self, s: u64) -> Result<(), SutError> {
+            self.0.advance(s)
+        }
+        fn take_hook_runs(&self) -> Result<Vec<WireHookRun>, SutError> {
+            self.0.take_hook_runs()
+        }
+        fn locks(&self) -> Result<BTreeMap<RecordRef, WireProc>, SutError> {
+            self.0.locks()
+        }
+        fn ipvars(&self) -> Result<BTreeMap<VarName, i64>, SutError> {
+            self.0.ipvars()
+        }
+    }
+    let cfg = RunConfig {
+        seed: 2,
+        cases: 300,
+        ..RunConfig::default()
+    };
+    let report = runner::run(&Limited(MemorySut::new()), &fixtures(), &cfg, "limited");
+    assert_eq!(
+        report.verdict,
+        Verdict::Pass,
+        "{}",
+        wlcs::report::render_text(&report)
+    );
+    for rule in [
+        RuleId::Time1,
+        RuleId::Time2,
+        RuleId::Time3,
+        RuleId::Time4,
+        RuleId::Mobile1,
+        RuleId::Mobile2,
+        RuleId::Mobile3,
+    ] {
+        let row = report.rules.iter().find(|r| r.id == rule).expect("row");
+        assert_eq!(row.status, Status::Skip, "{row:?}");
+        assert!(row.skip_reason.is_some());
+        assert_eq!(row.checks, 0);
+    }
+}
