@@ -93,6 +93,36 @@ impl Default for Weights {
     }
 }
 
+impl Weights {
+    /// Swarm weights (TigerBeetle's VOPR, FoundationDB): each seed picks its own mix. Every
+    /// kind but the two that keep a trace alive (new requests, requests with a cookie) is
+    /// switched off with probability 1/4, and the others get a weight in 1..=30, so some seeds
+    /// hammer closes during requests, others timeouts, evictions or 4D Mobile.
+    pub fn swarm(rng: &mut impl rand_core::Rng) -> Weights {
+        let mut table = Weights::default().table;
+        for (kind, weight) in &mut table {
+            let roll = rng.next_u32();
+            let core = matches!(kind, Kind::RequestNew | Kind::RequestSession);
+            *weight = if !core && roll.is_multiple_of(4) {
+                0
+            } else {
+                1 + (roll >> 8) % 30
+            };
+        }
+        Weights { table }
+    }
+
+    /// The weights as `kind=weight` pairs, for reports.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .table
+            .iter()
+            .map(|(k, w)| format!("{k:?}={w}"))
+            .collect();
+        parts.join(" ")
+    }
+}
+
 /// What the generator may produce.
 #[derive(Clone, Debug)]
 pub struct GenConfig {

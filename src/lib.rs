@@ -12,5 +12,6 @@ pub mod guard;
 pub mod mutation;
 pub mod report;
 pub mod runner;
+pub mod sim;
 pub mod stats;
 pub mod transcript;

@@ -40,6 +40,32 @@ enum Command {
     },
     /// Run the suite against every mutant of the reference implementation.
     Mutants(MutantsArgs),
+    /// Deterministic simulation: many seeds of long interleaved traces with swarm weights.
+    Sim(SimArgs),
+}
+
+#[derive(Args)]
+struct SimArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The first seed (decimal or 0x hex); random when absent, always printed.
+    #[arg(long, value_parser = parse_u64)]
+    seed: Option<u64>,
+    /// How many seeds (seed, seed+1, ...).
+    #[arg(long, default_value_t = 100)]
+    seeds: u64,
+    /// Choices per seed.
+    #[arg(long, default_value_t = 200)]
+    steps: usize,
+    /// Worker threads across seeds.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Run every Nth seed twice and compare event logs (0: never).
+    #[arg(long, default_value_t = 10)]
+    check_determinism_every: u64,
+    /// Save each failing seed's shrunk trace as a fixture in this directory.
+    #[arg(long, default_value = "target/wlcs-sim")]
+    save_dir: PathBuf,
 }
 
 #[derive(Args, Clone)]
@@ -307,6 +333,68 @@ fn mutants(args: MutantsArgs) -> Result<i32> {
     Ok(mutation::exit_code(&report))
 }
 
+fn sim(args: SimArgs) -> Result<i32> {
+    // Fail on a bad target before spawning workers.
+    let (_, name) = target(&args.target)?;
+    let first_seed = args.seed.unwrap_or_else(time_seed);
+    let mut replay_base = replay_base(&args.target).replacen("wlcs run", "wlcs sim", 1);
+    if args.steps != 200 {
+        replay_base.push_str(&format!(" --steps {}", args.steps));
+    }
+    let cfg = wlcs::sim::SimConfig {
+        first_seed,
+        seeds: args.seeds,
+        steps: args.steps,
+        workers: args.workers,
+        world: world(&args.target)?,
+        determinism_every: args.check_determinism_every,
+        replay_base,
+    };
+    eprintln!(
+        "wlcs sim: target {name}, first seed {first_seed:#x} (replay: {} --seed {first_seed:#x} --seeds {})",
+        cfg.replay_base, cfg.seeds
+    );
+    let make = || -> Box<dyn Sut> {
+        match target(&args.target) {
+            Ok((sut, _)) => sut,
+            Err(_) => Box::new(MemorySut::new()),
+        }
+    };
+    let report = wlcs::sim::run(&make, &cfg);
+    print!("{}", wlcs::sim::render_text(&report, &cfg));
+    for f in &report.failures {
+        let Some(c) = &f.counterexample else { continue };
+        std::fs::create_dir_all(&args.save_dir)
+            .with_context(|| format!("creating {}", args.save_dir.display()))?;
+        let stem = format!("sim-{:x}-{}", f.seed, c.rule.as_str().to_ascii_lowercase());
+        let path = args.save_dir.join(format!("{stem}.json"));
+        let fixture = Fixture {
+            format: wlcs::fixture::FORMAT,
+            name: stem,
+            rules: vec![c.rule],
+            description: format!(
+                "Shrunk by wlcs sim: {}: expected {}, got {}",
+                c.divergence.what, c.divergence.expected, c.divergence.actual
+            ),
+            trace: c.trace.clone(),
+            origin: Some(Origin {
+                seed: f.seed,
+                case_seed: Some(f.seed),
+                target: format!("{name} via wlcs sim"),
+                divergence: format!("{} at step {}", c.rule, c.divergence.step),
+            }),
+        };
+        fixture.save(&path)?;
+        eprintln!(
+            "wlcs sim: seed {:#x} saved to {} (wlcs replay {})",
+            f.seed,
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(wlcs::sim::exit_code(&report))
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -319,6 +407,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Replay { path, target } => replay(path, target),
         Command::Mutants(args) => mutants(args),
+        Command::Sim(args) => sim(args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),

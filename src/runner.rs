@@ -117,23 +117,40 @@ fn failure_key(run: &TraceRun) -> Option<FailureKey> {
     }
 }
 
-/// Shrinks a failing case to a minimal trace that fails the same way.
-fn shrink(
+/// Cuts a failing trace after the step that failed: what follows never ran.
+fn cut_after_failure(trace: &mut Trace, run: &TraceRun) {
+    let step = match &run.verdict {
+        TraceVerdict::Diverged(d) => d.step,
+        TraceVerdict::Error(crate::checker::HarnessError::Sut { step, .. })
+        | TraceVerdict::Error(crate::checker::HarnessError::ModelFault { step, .. }) => *step,
+        TraceVerdict::Pass | TraceVerdict::Skipped(_) => return,
+    };
+    trace.steps.truncate(step + 1);
+}
+
+/// Shrinks a failing generated case to a minimal trace that fails the same way (the same
+/// rule, or a harness error again), cut after its failing step. `first` is the case as
+/// generated; `tree` is its proptest value tree.
+pub fn shrink(
     sut: &dyn Sut,
     tree: &mut impl ValueTree<Value = Vec<crate::generate::Choice>>,
     gen_cfg: &GenConfig,
-    key: FailureKey,
     first: (Trace, TraceRun),
     iters_max: u32,
 ) -> (Trace, TraceRun) {
+    let Some(key) = failure_key(&first.1) else {
+        return first;
+    };
     let mut best = first;
+    cut_after_failure(&mut best.0, &best.1);
     if !tree.simplify() {
         return best;
     }
     for _ in 0..iters_max {
-        let trace = interpret(&tree.current(), gen_cfg);
+        let mut trace = interpret(&tree.current(), gen_cfg);
         let run = Checker::run(sut, &trace);
         if failure_key(&run) == Some(key) {
+            cut_after_failure(&mut trace, &run);
             if trace.steps.len() <= best.0.steps.len() {
                 best = (trace, run);
             }
@@ -265,14 +282,7 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
             continue;
         }
         let before = trace.steps.len();
-        let (trace, run) = shrink(
-            sut,
-            &mut tree,
-            &gen_cfg,
-            key,
-            (trace, run),
-            cfg.shrink_iters_max,
-        );
+        let (trace, run) = shrink(sut, &mut tree, &gen_cfg, (trace, run), cfg.shrink_iters_max);
         match &run.verdict {
             TraceVerdict::Diverged(d) => keep(
                 Counterexample {

@@ -1,0 +1,400 @@
+//! The deterministic simulator (`wlcs sim`): one seed per run of many interleaved clients,
+//! requests held in flight, non-web processes and clock jumps over a virtual clock, checked
+//! step by step against the model and its invariants. Swarm testing: each seed also picks its
+//! own mix of step kinds (and so of faults: closes during requests, hooks that fail, are slow
+//! or close sessions, timeouts, IP changes, clients without cookies, eviction, 4D Mobile, mode
+//! switches). Seeds run single-threaded each and in parallel across worker threads. A failing
+//! seed shrinks to a minimal trace, saved as a fixture, with the one command that replays it.
+//! The simulator checks its own determinism: a seed run twice must give the same event log.
+
+use crate::checker::{Checker, TraceRun, Verdict as TraceVerdict};
+use crate::generate::{GenConfig, Weights, interpret};
+use crate::guard::Guarded;
+use crate::report::Counterexample;
+use crate::runner::{case_tree, shrink};
+use proptest::strategy::ValueTree;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use wlcs_model::vocab::Step;
+use wlcs_model::{Trace, WorldConfig};
+use wlcs_sut::{Capabilities, Sut};
+
+/// Shrink attempts per failing seed, at most.
+pub const SHRINK_ITERS_MAX: u32 = 4000;
+/// Failing seeds kept in a report (each shrunk), at most.
+pub const FAILURES_KEPT_MAX: usize = 8;
+
+/// How a simulation is set up.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// The first seed; seeds `first_seed .. first_seed + seeds` run.
+    pub first_seed: u64,
+    /// How many seeds.
+    pub seeds: u64,
+    /// Choices per seed (steps after interpretation may be fewer).
+    pub steps: usize,
+    /// Worker threads across seeds.
+    pub workers: usize,
+    /// The world (profile).
+    pub world: WorldConfig,
+    /// Run every `determinism_every`-th seed twice and compare event logs (0: never).
+    pub determinism_every: u64,
+    /// The command prefix that replays a seed.
+    pub replay_base: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            first_seed: 0,
+            seeds: 100,
+            steps: 200,
+            workers: 2,
+            world: WorldConfig::default(),
+            determinism_every: 10,
+            replay_base: "wlcs sim".into(),
+        }
+    }
+}
+
+/// What one seed is: its swarm weights and its trace.
+pub fn seed_trace(
+    seed: u64,
+    steps: usize,
+    world: &WorldConfig,
+    caps: Capabilities,
+) -> (GenConfig, Trace) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5741_524d_5357_4152);
+    let cfg = GenConfig {
+        world: world.clone(),
+        caps,
+        weights: Weights::swarm(&mut rng),
+    };
+    let trace = match case_tree(seed, steps) {
+        Some(tree) => interpret(&tree.current(), &cfg),
+        None => Trace {
+            config: world.clone(),
+            steps: Vec::new(),
+        },
+    };
+    (cfg, trace)
+}
+
+/// A 64-bit FNV-1a hash: stable across Rust versions and platforms, unlike `DefaultHasher`.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The event-log hash of a run: the trace and every event the checker logged.
+pub fn event_hash(trace: &Trace, run: &TraceRun) -> u64 {
+    let mut text = serde_json::to_string(trace).unwrap_or_default();
+    for line in &run.transcript {
+        text.push('\n');
+        text.push_str(line);
+    }
+    text.push_str(&format!("\n{:?}", run.verdict));
+    fnv1a(text.as_bytes())
+}
+
+/// The result of a simulation.
+#[derive(Clone, Debug, Default)]
+pub struct SimReport {
+    /// Seeds run.
+    pub seeds_run: u64,
+    /// Steps checked.
+    pub steps: u64,
+    /// Seeds run twice for the determinism check.
+    pub determinism_checked: u64,
+    /// Seeds whose two runs differed (a bug in wlcs or a nondeterministic target).
+    pub nondeterministic: Vec<u64>,
+    /// Failing seeds, shrunk, in seed order.
+    pub failures: Vec<SimFailure>,
+    /// Seeds that failed beyond those kept.
+    pub failures_dropped: u64,
+    /// Wall time, milliseconds.
+    pub millis: u64,
+}
+
+/// A failing seed, shrunk.
+#[derive(Clone, Debug)]
+pub struct SimFailure {
+    /// The seed.
+    pub seed: u64,
+    /// The swarm weights it picked.
+    pub swarm: String,
+    /// The counterexample (a divergence), or `None` with `error` for a harness error.
+    pub counterexample: Option<Counterexample>,
+    /// A harness error (the target panicked, answered garbage).
+    pub error: Option<String>,
+    /// The shrunk trace rendered as a timeline.
+    pub timeline: String,
+}
+
+/// Runs `cfg.seeds` seeds against implementations made by `make_sut` (one per worker).
+pub fn run(make_sut: &(dyn Fn() -> Box<dyn Sut> + Sync), cfg: &SimConfig) -> SimReport {
+    let started = std::time::Instant::now();
+    let next = AtomicU64::new(0);
+    let report = Mutex::new(SimReport::default());
+    let workers = cfg.workers.clamp(1, 64);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let sut = make_sut();
+                let sut = Guarded(sut.as_ref());
+                let caps = sut.capabilities();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= cfg.seeds {
+                        break;
+                    }
+                    let seed = cfg.first_seed.wrapping_add(i);
+                    let (gen_cfg, trace) = seed_trace(seed, cfg.steps, &cfg.world, caps);
+                    let run = Checker::run(&sut, &trace);
+                    let mut nondeterministic = false;
+                    let checked = cfg.determinism_every > 0 && i.is_multiple_of(cfg.determinism_every);
+                    if checked {
+                        let again = Checker::run(&sut, &trace);
+                        nondeterministic = event_hash(&trace, &run) != event_hash(&trace, &again);
+                    }
+                    let failure = failed(&run)
+                        .then(|| shrink_seed(&sut, seed, &gen_cfg, trace, run.clone(), cfg));
+                    let Ok(mut r) = report.lock() else { break };
+                    r.seeds_run += 1;
+                    r.steps += run.steps_run as u64;
+                    r.determinism_checked += u64::from(checked);
+                    if nondeterministic {
+                        r.nondeterministic.push(seed);
+                    }
+                    if let Some(f) = failure {
+                        if r.failures.len() < FAILURES_KEPT_MAX {
+                            r.failures.push(f);
+                        } else {
+                            r.failures_dropped += 1;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut report = report.into_inner().unwrap_or_default();
+    report.failures.sort_by_key(|f| f.seed);
+    report.nondeterministic.sort_unstable();
+    report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report
+}
+
+fn failed(run: &TraceRun) -> bool {
+    matches!(
+        run.verdict,
+        TraceVerdict::Diverged(_) | TraceVerdict::Error(_)
+    )
+}
+
+fn shrink_seed(
+    sut: &dyn Sut,
+    seed: u64,
+    gen_cfg: &GenConfig,
+    trace: Trace,
+    run: TraceRun,
+    cfg: &SimConfig,
+) -> SimFailure {
+    let before = trace.steps.len();
+    let (trace, run) = match case_tree(seed, cfg.steps) {
+        Some(mut tree) => shrink(sut, &mut tree, gen_cfg, (trace, run), SHRINK_ITERS_MAX),
+        None => (trace, run),
+    };
+    let replay = format!(
+        "{} --seed {seed:#x} --seeds 1 --steps {}",
+        cfg.replay_base, cfg.steps
+    );
+    let timeline = timeline(&trace, &run);
+    match run.verdict {
+        TraceVerdict::Diverged(d) => SimFailure {
+            seed,
+            swarm: gen_cfg.weights.describe(),
+            counterexample: Some(Counterexample {
+                rule: d.rule,
+                source: format!("sim seed {seed:#x}"),
+                case_seed: Some(seed),
+                replay,
+                steps: trace.steps.len(),
+                steps_before_shrink: before,
+                divergence: d,
+                transcript: run.transcript,
+                trace,
+            }),
+            error: None,
+            timeline,
+        },
+        TraceVerdict::Error(e) => SimFailure {
+            seed,
+            swarm: gen_cfg.weights.describe(),
+            counterexample: None,
+            error: Some(format!("{e} (replay: {replay})")),
+            timeline,
+        },
+        _ => SimFailure {
+            seed,
+            swarm: gen_cfg.weights.describe(),
+            counterexample: None,
+            error: Some(format!(
+                "the failure did not reproduce on a second run (replay: {replay})"
+            )),
+            timeline,
+        },
+    }
+}
+
+/// Column width of a timeline cell.
+const CELL_WIDTH: usize = 40;
+
+/// The actor column of a step: whole requests, in-flight slot n, non-web process n, the
+/// world (options, hook behaviour, clock).
+fn actor(step: &Step) -> String {
+    match step {
+        Step::Request(_) => "web request".into(),
+        Step::Begin { slot, .. } | Step::End { slot, .. } => format!("slot {slot}"),
+        Step::NonWeb { process, .. } => format!("non-web {process}"),
+        Step::SetOption(_) | Step::SetHook(_) | Step::Advance { .. } => "world".into(),
+    }
+}
+
+/// A trace and its run as a timeline: one line per step in its actor's column (only the
+/// actors the trace uses), and the checker's lines (outcome, hook runs, the divergence)
+/// under the step they belong to.
+pub fn timeline(trace: &Trace, run: &TraceRun) -> String {
+    let mut actors: Vec<String> = trace.steps.iter().map(actor).collect();
+    // Web requests first, then slots, non-web processes, the world.
+    let rank = |a: &String| {
+        ["web", "slot", "non-web", "world"]
+            .iter()
+            .position(|p| a.starts_with(p))
+            .unwrap_or(4)
+    };
+    actors.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+    actors.dedup();
+    let col = |step: &Step| actors.iter().position(|a| *a == actor(step)).unwrap_or(0);
+    let mut out = String::from("step  ");
+    for a in &actors {
+        out.push_str(&format!("{a:<CELL_WIDTH$}"));
+    }
+    out = out.trim_end().to_string();
+    out.push('\n');
+    let mut lines = run.transcript.iter().peekable();
+    for (i, step) in trace.steps.iter().enumerate() {
+        let indent = " ".repeat(col(step) * CELL_WIDTH);
+        let text = crate::transcript::step_text(step);
+        let cell: String = if text.chars().count() > CELL_WIDTH - 1 {
+            let mut c: String = text.chars().take(CELL_WIDTH - 2).collect();
+            c.push('~');
+            c
+        } else {
+            text
+        };
+        out.push_str(&format!("#{i:<4} {indent}{cell}\n"));
+        // The checker's line for this step, then the indented lines under it.
+        let prefix = format!("#{i} ");
+        while let Some(line) = lines.peek() {
+            if line.starts_with('#') && !line.starts_with(&prefix) {
+                break;
+            }
+            let line = lines.next().map(String::as_str).unwrap_or_default();
+            for (j, part) in line.split('\n').enumerate() {
+                if j == 0 && part.starts_with(&prefix) {
+                    if let Some((_, outcome)) = part.split_once(" => ") {
+                        out.push_str(&format!("      {indent}=> {outcome}\n"));
+                    }
+                } else {
+                    out.push_str(&format!("      {indent}{}\n", part.trim()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The report as text.
+pub fn render_text(report: &SimReport, cfg: &SimConfig) -> String {
+    let mut out = String::new();
+    let secs = report.millis as f64 / 1000.0;
+    out.push_str(&format!(
+        "wlcs sim: seeds {:#x}..{:#x} ({} run, {} steps of up to {} choices) in {:.2} s: {:.0} steps/s, {:.0} seeds/s\n",
+        cfg.first_seed,
+        cfg.first_seed.wrapping_add(cfg.seeds),
+        report.seeds_run,
+        report.steps,
+        cfg.steps,
+        secs,
+        report.steps as f64 / secs.max(1e-9),
+        report.seeds_run as f64 / secs.max(1e-9),
+    ));
+    out.push_str(&format!(
+        "determinism: {} seeds run twice, {} differed{}\n",
+        report.determinism_checked,
+        report.nondeterministic.len(),
+        if report.nondeterministic.is_empty() {
+            String::new()
+        } else {
+            format!(" ({:x?})", report.nondeterministic)
+        }
+    ));
+    for f in &report.failures {
+        out.push_str(&format!(
+            "\nseed {:#x} FAILED (swarm: {})\n",
+            f.seed, f.swarm
+        ));
+        if let Some(c) = &f.counterexample {
+            let d = &c.divergence;
+            out.push_str(&format!(
+                "  {} {}: step {}: {}: expected {}, got {}\n  shrunk from {} to {} steps\n  replay: {}\n",
+                c.rule,
+                c.rule.grade().as_str(),
+                d.step,
+                d.what,
+                d.expected,
+                d.actual,
+                c.steps_before_shrink,
+                c.steps,
+                c.replay
+            ));
+        }
+        if let Some(e) = &f.error {
+            out.push_str(&format!("  error: {e}\n"));
+        }
+        for line in f.timeline.lines() {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    if report.failures_dropped > 0 {
+        out.push_str(&format!(
+            "\n{} more failing seeds not shown\n",
+            report.failures_dropped
+        ));
+    }
+    let verdict = if !report.nondeterministic.is_empty() {
+        "ERROR (nondeterminism)"
+    } else if report.failures.is_empty() {
+        "PASS"
+    } else {
+        "FAIL"
+    };
+    out.push_str(&format!("\nverdict: {verdict}\n"));
+    out
+}
+
+/// The process exit code: 0 pass, 1 a seed failed, 2 nondeterminism or harness errors.
+pub fn exit_code(report: &SimReport) -> i32 {
+    if !report.nondeterministic.is_empty()
+        || report.failures.iter().any(|f| f.counterexample.is_none())
+    {
+        2
+    } else if report.failures.is_empty() {
+        0
+    } else {
+        1
+    }
+}
