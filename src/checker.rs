@@ -189,6 +189,9 @@ pub struct Checker<'a> {
     /// generated traces, so a value seen elsewhere leaked).
     written: BTreeMap<i64, SessionRef>,
     stats: RuleStats,
+    /// Whether to render the transcript (off while generating and shrinking: rendering costs
+    /// more than checking; a failing case is re-run with it on).
+    log: bool,
     transcript: Vec<String>,
 }
 
@@ -200,8 +203,18 @@ enum StepFailure {
 }
 
 impl<'a> Checker<'a> {
-    /// Checks `trace` against `sut`, from a reset.
+    /// Checks `trace` against `sut`, from a reset, with a transcript.
     pub fn run(sut: &'a dyn Sut, trace: &Trace) -> TraceRun {
+        Checker::run_with(sut, trace, true)
+    }
+
+    /// Checks `trace` against `sut` without rendering a transcript (the verdict and counts are
+    /// the same as [`Checker::run`]'s).
+    pub fn run_quiet(sut: &'a dyn Sut, trace: &Trace) -> TraceRun {
+        Checker::run_with(sut, trace, false)
+    }
+
+    fn run_with(sut: &'a dyn Sut, trace: &Trace, log: bool) -> TraceRun {
         let caps = sut.capabilities();
         let mut checker = Checker {
             sut,
@@ -210,6 +223,7 @@ impl<'a> Checker<'a> {
             closed_ids: BTreeSet::new(),
             written: BTreeMap::new(),
             stats: RuleStats::default(),
+            log,
             transcript: Vec::new(),
         };
         let mut run = TraceRun {
@@ -240,16 +254,20 @@ impl<'a> Checker<'a> {
             let obs = checker.model.step(step);
             let session = obs.ran_in.map(|r| r.session).or(flight);
             if let Some(reason) = &obs.invalid {
-                checker
-                    .transcript
-                    .push(format!("#{index} skipped (not valid here: {reason})"));
+                if checker.log {
+                    checker
+                        .transcript
+                        .push(format!("#{index} skipped (not valid here: {reason})"));
+                }
                 run.steps_invalid.push((index, reason.clone()));
                 continue;
             }
             if let Some(what) = obs.model_fault.clone() {
-                checker
-                    .transcript
-                    .push(transcript::step_line(index, step, &obs));
+                if checker.log {
+                    checker
+                        .transcript
+                        .push(transcript::step_line(index, step, &obs));
+                }
                 run.verdict = Verdict::Error(HarnessError::ModelFault { step: index, what });
                 break;
             }
@@ -349,8 +367,10 @@ impl<'a> Checker<'a> {
             }
             Step::Advance { seconds } => self.sut.advance(*seconds).map_err(err)?,
         }
-        self.transcript
-            .push(transcript::step_line(index, step, obs));
+        if self.log {
+            self.transcript
+                .push(transcript::step_line(index, step, obs));
+        }
         self.check_status(index, obs, response.as_ref())?;
         self.check_routing(
             index,

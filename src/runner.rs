@@ -148,7 +148,7 @@ pub fn shrink(
     }
     for _ in 0..iters_max {
         let mut trace = interpret(&tree.current(), gen_cfg);
-        let run = Checker::run(sut, &trace);
+        let run = Checker::run_quiet(sut, &trace);
         if failure_key(&run) == Some(key) {
             cut_after_failure(&mut trace, &run);
             if trace.steps.len() <= best.0.steps.len() {
@@ -161,7 +161,9 @@ pub fn shrink(
             break;
         }
     }
-    best
+    // The final counterexample is re-run with its transcript.
+    let run = Checker::run(sut, &best.0);
+    (best.0, run)
 }
 
 /// Runs fixtures and generated cases against a target and builds the report.
@@ -263,7 +265,7 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
             continue;
         };
         let trace = interpret(&tree.current(), &gen_cfg);
-        let run = Checker::run(sut, &trace);
+        let run = Checker::run_quiet(sut, &trace);
         cases_run += 1;
         steps += run.steps_run as u64;
         stats.merge(&run.stats);

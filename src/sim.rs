@@ -153,9 +153,15 @@ pub fn run(make_sut: &(dyn Fn() -> Box<dyn Sut> + Sync), cfg: &SimConfig) -> Sim
                     }
                     let seed = cfg.first_seed.wrapping_add(i);
                     let (gen_cfg, trace) = seed_trace(seed, cfg.steps, &cfg.world, caps);
-                    let run = Checker::run(&sut, &trace);
+                    let checked =
+                        cfg.determinism_every > 0 && i.is_multiple_of(cfg.determinism_every);
+                    // The event log (transcript) is rendered only for the seeds checked twice.
+                    let run = if checked {
+                        Checker::run(&sut, &trace)
+                    } else {
+                        Checker::run_quiet(&sut, &trace)
+                    };
                     let mut nondeterministic = false;
-                    let checked = cfg.determinism_every > 0 && i.is_multiple_of(cfg.determinism_every);
                     if checked {
                         let again = Checker::run(&sut, &trace);
                         nondeterministic = event_hash(&trace, &run) != event_hash(&trace, &again);
