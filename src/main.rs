@@ -91,8 +91,8 @@ struct RunArgs {
     /// The seed of the generated cases (decimal or 0x hex); random when absent, always printed.
     #[arg(long, value_parser = parse_u64)]
     seed: Option<u64>,
-    /// Generated cases.
-    #[arg(long, default_value_t = 256)]
+    /// Generated cases (the default takes about a second or two in release).
+    #[arg(long, default_value_t = 10_000)]
     cases: u64,
     /// Steps per generated trace, at most.
     #[arg(long, default_value_t = 40)]
