@@ -400,9 +400,13 @@ impl Model {
     /// not hold changes nothing and says why in [`StepObs::invalid`].
     pub fn step(&mut self, step: &Step) -> StepObs {
         let mut out = Out {
-            obs: StepObs::default(),
+            obs: StepObs {
+                fired: Vec::with_capacity(16),
+                ..StepObs::default()
+            },
             opened: false,
         };
+        let mut ended = None;
         if let Some(reason) = self.precondition(step) {
             out.obs.invalid = Some(reason);
             return out.obs;
@@ -418,6 +422,7 @@ impl Model {
             }
             Step::End { slot, actions } => {
                 if let Some(flight) = self.in_flight.remove(slot) {
+                    ended = Some(flight.session);
                     self.finish(flight, actions, &mut out);
                 }
             }
@@ -443,7 +448,16 @@ impl Model {
         ] {
             out.fire(rule);
         }
-        if let Err((rule, what)) = self.self_check(out.opened) {
+        // Only the sessions this step touched can have changed (a restart touches all).
+        let mut touched: Vec<usize> = out.obs.hooks.iter().map(|h| h.session.0 as usize).collect();
+        touched.extend(out.obs.ran_in.map(|r| r.session.0 as usize));
+        touched.extend(ended.map(|s| s.0 as usize));
+        let check = if matches!(step, Step::SetOption(OptionSet::Mode(_))) {
+            self.self_check(out.opened)
+        } else {
+            self.check_sessions(out.opened, touched.into_iter())
+        };
+        if let Err((rule, what)) = check {
             out.obs.model_fault = Some(format!("{rule}: {what}"));
         }
         out.obs
@@ -613,8 +627,10 @@ impl Model {
                 });
                 return None;
             }
-            let full = self.live_sessions() >= self.options.effective_max_sessions() as usize;
-            if !needs_process || scalable || !full {
+            if !needs_process || scalable {
+                break route;
+            }
+            if self.live_sessions() < self.options.effective_max_sessions() as usize {
                 break route;
             }
             if !self.make_room(out) {
@@ -1272,12 +1288,25 @@ impl Model {
     /// Checks the model's own invariants (INV-1..5); `Err` names the broken one. A failure is
     /// a bug in the model, not in a system under test.
     pub fn self_check(&self, opened_in_step: bool) -> Result<(), (RuleId, String)> {
+        self.check_sessions(opened_in_step, 0..self.sessions.len())
+    }
+
+    /// The self-check over some sessions (the ones a step touched: the others did not change,
+    /// so their invariants still hold); locks and the limit are always checked.
+    fn check_sessions(
+        &self,
+        opened_in_step: bool,
+        sessions: impl Iterator<Item = usize>,
+    ) -> Result<(), (RuleId, String)> {
         for (record, (owner, _)) in &self.locks {
             if !self.process_running(*owner) {
                 return Err((RuleId::Inv1, format!("{record} held by ended {owner}")));
             }
         }
-        for (i, s) in self.sessions.iter().enumerate() {
+        for i in sessions {
+            let Some(s) = self.sessions.get(i) else {
+                continue;
+            };
             for (lane, l) in &s.lanes {
                 let expected = u32::from(!l.running);
                 if l.hook_runs > 1
