@@ -161,9 +161,14 @@ pub fn shrink(
             break;
         }
     }
-    // The final counterexample is re-run with its transcript.
+    // The final counterexample is re-run with its transcript; a failure that does not come
+    // back (a flaky target) keeps its first, transcript-less run rather than vanish.
     let run = Checker::run(sut, &best.0);
-    (best.0, run)
+    if failure_key(&run) == Some(key) {
+        (best.0, run)
+    } else {
+        best
+    }
 }
 
 /// Runs fixtures and generated cases against a target and builds the report.

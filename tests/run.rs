@@ -241,70 +241,87 @@ fn rule_filter_reports_only_selected_rules() {
     );
 }
 
-/// An implementation that panics on its third request.
-struct Panicky(MemorySut, std::sync::atomic::AtomicU32);
+type RequestFn = Box<dyn Fn(&MemorySut, &WireRequest) -> Result<Response, SutError> + Send + Sync>;
 
-/// An implementation that answers with the wrong number of results, or none at all.
-struct Garbage(MemorySut);
-
-macro_rules! delegate {
-    ($t:ty, |$s:ident, $req:ident| $request:expr) => {
-        impl Sut for $t {
-            fn name(&self) -> String {
-                "test".into()
-            }
-            fn capabilities(&self) -> Capabilities {
-                self.0.capabilities()
-            }
-            fn reset(&self, c: &WorldConfig) -> Result<(), SutError> {
-                self.0.reset(c)
-            }
-            fn request(&self, $req: &WireRequest) -> Result<Response, SutError> {
-                let $s = self;
-                $request
-            }
-            fn begin(&self, slot: Slot, r: &WireRequest) -> Result<Begun, SutError> {
-                self.0.begin(slot, r)
-            }
-            fn end(&self, slot: Slot, a: &[WireAction]) -> Result<Response, SutError> {
-                self.0.end(slot, a)
-            }
-            fn non_web(&self, p: u8, a: &[WireAction]) -> Result<Vec<WireRead>, SutError> {
-                self.0.non_web(p, a)
-            }
-            fn set_option(&self, o: &OptionSet) -> Result<(), SutError> {
-                self.0.set_option(o)
-            }
-            fn set_hook(&self, b: &WireHook) -> Result<(), SutError> {
-                self.0.set_hook(b)
-            }
-            fn advance(&self, s: u64) -> Result<(), SutError> {
-                self.0.advance(s)
-            }
-            fn take_hook_runs(&self) -> Result<Vec<WireHookRun>, SutError> {
-                self.0.take_hook_runs()
-            }
-            fn locks(&self) -> Result<BTreeMap<RecordRef, WireProc>, SutError> {
-                self.0.locks()
-            }
-            fn ipvars(&self) -> Result<BTreeMap<VarName, i64>, SutError> {
-                self.0.ipvars()
-            }
-        }
-    };
+/// The reference implementation with its `request` replaced and its capabilities narrowed:
+/// enough to play a misbehaving or limited implementation.
+struct Shim {
+    inner: MemorySut,
+    caps: Capabilities,
+    request: RequestFn,
 }
 
-delegate!(Panicky, |s, r| {
-    if s.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 2 {
-        panic!("the implementation fell over");
+impl Shim {
+    fn new(request: RequestFn) -> Shim {
+        Shim {
+            inner: MemorySut::new(),
+            caps: Capabilities::ALL,
+            request,
+        }
     }
-    s.0.request(r)
-});
-delegate!(Garbage, |s, r| {
-    let mut resp = s.0.request(r)?;
-    resp.reads.push(WireRead::Done);
-    Ok(resp)
-});
+}
+
+impl Sut for Shim {
+    fn name(&self) -> String {
+        "shim".into()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+    fn reset(&self, c: &WorldConfig) -> Result<(), SutError> {
+        self.inner.reset(c)
+    }
+    fn request(&self, r: &WireRequest) -> Result<Response, SutError> {
+        (self.request)(&self.inner, r)
+    }
+    fn begin(&self, slot: Slot, r: &WireRequest) -> Result<Begun, SutError> {
+        self.inner.begin(slot, r)
+    }
+    fn end(&self, slot: Slot, a: &[WireAction]) -> Result<Response, SutError> {
+        self.inner.end(slot, a)
+    }
+    fn non_web(&self, p: u8, a: &[WireAction]) -> Result<Vec<WireRead>, SutError> {
+        self.inner.non_web(p, a)
+    }
+    fn set_option(&self, o: &OptionSet) -> Result<(), SutError> {
+        self.inner.set_option(o)
+    }
+    fn set_hook(&self, b: &WireHook) -> Result<(), SutError> {
+        self.inner.set_hook(b)
+    }
+    fn advance(&self, s: u64) -> Result<(), SutError> {
+        self.inner.advance(s)
+    }
+    fn take_hook_runs(&self) -> Result<Vec<WireHookRun>, SutError> {
+        self.inner.take_hook_runs()
+    }
+    fn locks(&self) -> Result<BTreeMap<RecordRef, WireProc>, SutError> {
+        self.inner.locks()
+    }
+    fn ipvars(&self) -> Result<BTreeMap<VarName, i64>, SutError> {
+        self.inner.ipvars()
+    }
+}
+
+/// Panics on its third request.
+fn panicky() -> Shim {
+    let calls = std::sync::atomic::AtomicU32::new(0);
+    Shim::new(Box::new(move |inner, r| {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 2 {
+            panic!("the implementation fell over");
+        }
+        inner.request(r)
+    }))
+}
+
+/// Answers with one result too many.
+fn garbage() -> Shim {
+    Shim::new(Box::new(|inner, r| {
+        let mut resp = inner.request(r)?;
+        resp.reads.push(WireRead::Done);
+        Ok(resp)
+    }))
+}
 
 fn three_requests() -> Trace {
     let f = Fixture::load(
@@ -318,7 +335,8 @@ fn three_requests() -> Trace {
 
 #[test]
 fn a_panicking_implementation_is_a_harness_error_at_its_step() {
-    let sut = wlcs::guard::Guarded(&Panicky(MemorySut::new(), Default::default()));
+    let shim = panicky();
+    let sut = wlcs::guard::Guarded(&shim);
     let run = Checker::run(&sut, &three_requests());
     match run.verdict {
         TraceVerdict::Error(HarnessError::Sut {
@@ -335,12 +353,7 @@ fn a_panicking_implementation_is_a_harness_error_at_its_step() {
         cases: 5,
         ..RunConfig::default()
     };
-    let report = runner::run(
-        &Panicky(MemorySut::new(), Default::default()),
-        &[],
-        &cfg,
-        "panicky",
-    );
+    let report = runner::run(&panicky(), &[], &cfg, "panicky");
     assert_eq!(report.verdict, Verdict::Error);
     assert_eq!(report.verdict.exit_code(), 2);
     assert!(
@@ -352,7 +365,7 @@ fn a_panicking_implementation_is_a_harness_error_at_its_step() {
 
 #[test]
 fn garbage_results_are_a_protocol_error_not_a_pass() {
-    let run = Checker::run(&Garbage(MemorySut::new()), &three_requests());
+    let run = Checker::run(&garbage(), &three_requests());
     assert!(
         matches!(
             run.verdict,
@@ -368,59 +381,19 @@ fn garbage_results_are_a_protocol_error_not_a_pass() {
 
 #[test]
 fn missing_capabilities_skip_rules_never_pass_them() {
-    /// The reference, declaring no clock control and no 4D Mobile sessions.
-    struct Limited(MemorySut);
-    impl Sut for Limited {
-        fn name(&self) -> String {
-            "limited".into()
-        }
-        fn capabilities(&self) -> Capabilities {
-            Capabilities {
-                clock: false,
-                mobile: false,
-                ..Capabilities::ALL
-            }
-        }
-        fn reset(&self, c: &WorldConfig) -> Result<(), SutError> {
-            self.0.reset(c)
-        }
-        fn request(&self, r: &WireRequest) -> Result<Response, SutError> {
-            self.0.request(r)
-        }
-        fn begin(&self, slot: Slot, r: &WireRequest) -> Result<Begun, SutError> {
-            self.0.begin(slot, r)
-        }
-        fn end(&self, slot: Slot, a: &[WireAction]) -> Result<Response, SutError> {
-            self.0.end(slot, a)
-        }
-        fn non_web(&self, p: u8, a: &[WireAction]) -> Result<Vec<WireRead>, SutError> {
-            self.0.non_web(p, a)
-        }
-        fn set_option(&self, o: &OptionSet) -> Result<(), SutError> {
-            self.0.set_option(o)
-        }
-        fn set_hook(&self, b: &WireHook) -> Result<(), SutError> {
-            self.0.set_hook(b)
-        }
-        fn advance(&self, s: u64) -> Result<(), SutError> {
-            self.0.advance(s)
-        }
-        fn take_hook_runs(&self) -> Result<Vec<WireHookRun>, SutError> {
-            self.0.take_hook_runs()
-        }
-        fn locks(&self) -> Result<BTreeMap<RecordRef, WireProc>, SutError> {
-            self.0.locks()
-        }
-        fn ipvars(&self) -> Result<BTreeMap<VarName, i64>, SutError> {
-            self.0.ipvars()
-        }
-    }
+    // The reference, declaring no clock control and no 4D Mobile sessions.
+    let mut limited = Shim::new(Box::new(|inner, r| inner.request(r)));
+    limited.caps = Capabilities {
+        clock: false,
+        mobile: false,
+        ..Capabilities::ALL
+    };
     let cfg = RunConfig {
         seed: 2,
         cases: 300,
         ..RunConfig::default()
     };
-    let report = runner::run(&Limited(MemorySut::new()), &fixtures(), &cfg, "limited");
+    let report = runner::run(&limited, &fixtures(), &cfg, "limited");
     assert_eq!(
         report.verdict,
         Verdict::Pass,
