@@ -22,6 +22,17 @@ pub fn step_line(index: usize, step: &Step, obs: &StepObs) -> String {
         let reads: Vec<String> = obs.reads.iter().map(|r| read(&r.value)).collect();
         line.push_str(&format!(" reads [{}]", reads.join(", ")));
     }
+    if !obs.lock_changes.is_empty() {
+        let changes: Vec<String> = obs
+            .lock_changes
+            .iter()
+            .map(|(record, owner)| match owner {
+                Some(p) => format!("{record}->{p}"),
+                None => format!("{record} free"),
+            })
+            .collect();
+        line.push_str(&format!(" locks [{}]", changes.join(", ")));
+    }
     for h in &obs.hooks {
         line.push_str(&format!("\n   {}", hook(h)));
     }

@@ -2,7 +2,7 @@
 //! decides it, so a divergence names its rule.
 
 use crate::rules::{RuleId, RuleSet};
-use crate::vocab::{ContextSnapshot, LockState, SessionRef};
+use crate::vocab::{ContextSnapshot, LockState, ProcRef, RecordRef, SessionRef};
 use serde::{Deserialize, Serialize};
 
 /// A value together with the rule that determines it.
@@ -124,6 +124,8 @@ pub struct StepObs {
     pub reads: Vec<Ruled<Read>>,
     /// The hook runs this step caused, in order.
     pub hooks: Vec<HookRun>,
+    /// Lock-table changes, in order: a record and its new owner (`None`: released).
+    pub lock_changes: Vec<(RecordRef, Option<ProcRef>)>,
     /// Every rule whose branch ran in this step, in order (repeats allowed).
     pub fired: Vec<RuleId>,
     /// A broken invariant of the model's own state: a bug in the model, reported by the

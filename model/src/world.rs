@@ -942,6 +942,7 @@ impl Model {
                     Some((owner, _)) => *owner == proc,
                     None => {
                         self.locks.insert(*record, (proc, self.resets));
+                        out.obs.lock_changes.push((*record, Some(proc)));
                         if let Some(ctx) = self.ctx_mut(caller) {
                             ctx.locks.insert(*record);
                         }
@@ -1200,6 +1201,7 @@ impl Model {
                 .is_some_and(|(owner, _)| *owner == proc)
             {
                 self.locks.remove(&record);
+                out.obs.lock_changes.push((record, None));
                 self.released_by
                     .insert(record, (release_rule, release_also));
             }
@@ -1224,7 +1226,9 @@ impl Model {
                     l.pending = None;
                 }
             }
-            self.locks.clear();
+            for record in std::mem::take(&mut self.locks).into_keys() {
+                out.obs.lock_changes.push((record, None));
+            }
             self.released_by.clear();
             self.ipvars.clear();
             self.nonweb.clear();
