@@ -6,6 +6,7 @@
 //! `step`. A system under test that consulted the model would make the differential check a
 //! tautology.
 
+pub mod http;
 pub mod memory;
 pub mod mutants;
 pub mod plugin;

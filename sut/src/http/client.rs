@@ -1,0 +1,780 @@
+//! The black-box adapter: [`HttpSut`] implements [`Sut`] against any server that speaks
+//! HARNESS.md (protocol v1), the reference server of [`super::server`] or a vendor's.
+//!
+//! - Web requests are real HTTP requests from a real client address: the request of client IP
+//!   `n` leaves from 127.0.0.(n+1) (the socket is bound before it connects), so a server sees
+//!   IPs the way a browser's requests would show them.
+//! - The session cookie travels in a `Cookie` header under the current selector-73 name, as
+//!   the suite set it (the default for the reset's world, then every `cookie_name` option).
+//!   `Set-Cookie` headers are parsed as RFC 6265 says (the `cookie` crate): `Max-Age` wins over
+//!   `Expires`; `Max-Age <= 0` or an `Expires` not after now expires the cookie.
+//! - Every call has a deadline. A transport failure, a timeout or a body outside the protocol
+//!   is a [`SutError`] naming the call: never a panic, never a pass.
+//!
+//! Why hyper's client: ureq 3 cannot bind a source address through its versioned API (only
+//! through `ureq::unversioned`, exempt from semver), while hyper-util's `HttpConnector` binds
+//! one with a documented setter, and hyper/hyper-util/tokio are already in the build for the
+//! server. The adapter runs a small runtime of its own and blocks on it, as the trait is
+//! synchronous; requests held in flight are tasks on it, not threads.
+
+use super::proto::{
+    self, ActionsV1, AdvanceV1, CapabilitiesV1, EndedV1, ErrorBodyV1, HookRunsV1, HookV1, IpvarsV1,
+    LocksV1, NonWebV1, OkV1, OptionV1, ReadsV1, ResetV1, SlotStateV1, SlotV1, WebResultV1,
+};
+use crate::plugin::{
+    Begun, Capabilities, Response, SetCookie, Sut, SutError, WireAction, WireHook, WireHookRun,
+    WireProc, WireRead, WireRequest,
+};
+use bytes::Bytes;
+use cookie::time::{Duration as CookieDuration, OffsetDateTime};
+use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use http::{HeaderValue, Method};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+use wlcs_model::vocab::{Ip, OptionSet, Options, RecordRef, Slot, VarName, WorldConfig};
+
+/// How long one call (one HTTP exchange, or a begin's wait for its request to start) may take.
+pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// How long a request held in flight may wait for its `end`.
+pub const HOLD_TIMEOUT_MS: u64 = 120_000;
+/// How long one slot poll asks the server to wait.
+pub const LONG_POLL_MS: u64 = 1_000;
+/// How long opening a connection may take.
+pub const CONNECT_TIMEOUT_MS: u64 = 2_000;
+/// A response body larger than this is a protocol error.
+pub const RESPONSE_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Idle keep-alive connections kept per client address.
+const IDLE_CONNECTIONS_PER_IP_MAX: usize = 8;
+/// How long an idle keep-alive connection is kept.
+const IDLE_CONNECTION_MS: u64 = 30_000;
+/// Polls of one begin at most (each waits up to `long_poll_ms`; the deadline comes first).
+const BEGIN_POLLS_MAX: u32 = 1_000;
+/// Bytes of an unexpected body quoted in an error.
+const BODY_EXCERPT_BYTES: usize = 200;
+
+/// Timeouts and limits of an adapter.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// See [`REQUEST_TIMEOUT_MS`].
+    pub request_timeout_ms: u64,
+    /// See [`HOLD_TIMEOUT_MS`].
+    pub hold_timeout_ms: u64,
+    /// See [`LONG_POLL_MS`].
+    pub long_poll_ms: u64,
+    /// See [`CONNECT_TIMEOUT_MS`].
+    pub connect_timeout_ms: u64,
+    /// See [`RESPONSE_BYTES_MAX`].
+    pub response_bytes_max: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            request_timeout_ms: REQUEST_TIMEOUT_MS,
+            hold_timeout_ms: HOLD_TIMEOUT_MS,
+            long_poll_ms: LONG_POLL_MS,
+            connect_timeout_ms: CONNECT_TIMEOUT_MS,
+            response_bytes_max: RESPONSE_BYTES_MAX,
+        }
+    }
+}
+
+/// The address client IP `ip` sends from: 127.0.0.(ip+1), up to 127.0.1.0 for 255.
+pub fn client_addr(ip: Ip) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 1)) + u32::from(ip))
+}
+
+type HyperClient = Client<HttpConnector, Full<Bytes>>;
+
+/// What came back from one HTTP exchange.
+#[derive(Debug)]
+struct RawResponse {
+    status: u16,
+    set_cookies: Vec<String>,
+    body: Bytes,
+}
+
+/// An implementation reached over HTTP (HARNESS.md, protocol v1).
+pub struct HttpSut {
+    /// `http://IP:PORT` plus the base path, without a trailing `/`.
+    base: String,
+    loopback: bool,
+    name: String,
+    caps: Capabilities,
+    opts: ClientOptions,
+    runtime: Option<Runtime>,
+    /// One client per source address (`None`: control requests, unbound); at most 257.
+    clients: Mutex<HashMap<Option<Ip>, HyperClient>>,
+    /// The options as the suite set them: the cookie name the session cookie travels under.
+    options: Mutex<Options>,
+    /// Requests held in flight, by slot (at most 256).
+    flights: Mutex<HashMap<Slot, JoinHandle<Result<RawResponse, SutError>>>>,
+}
+
+impl std::fmt::Debug for HttpSut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSut")
+            .field("base", &self.base)
+            .field("name", &self.name)
+            .field("caps", &self.caps)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded maps are consistent between statements; a panic elsewhere leaves them usable.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(BODY_EXCERPT_BYTES)];
+    let more = if body.len() > cut.len() { "..." } else { "" };
+    format!("{:?}{more}", String::from_utf8_lossy(cut))
+}
+
+/// The error of a non-success answer: the protocol error it carries, or a protocol error
+/// quoting what came instead.
+fn error_of(raw: &RawResponse, what: &str) -> SutError {
+    match serde_json::from_slice::<ErrorBodyV1>(&raw.body) {
+        Ok(body) => body.error.to_sut_error(raw.status, what),
+        Err(_) => SutError::Protocol(format!(
+            "{what}: server answered {} with a body outside the protocol: {}",
+            raw.status,
+            excerpt(&raw.body)
+        )),
+    }
+}
+
+fn decode<T: DeserializeOwned>(raw: &RawResponse, what: &str) -> Result<T, SutError> {
+    serde_json::from_slice(&raw.body).map_err(|e| {
+        SutError::Protocol(format!(
+            "{what}: malformed JSON body ({e}): {}",
+            excerpt(&raw.body)
+        ))
+    })
+}
+
+/// One `Set-Cookie` header, parsed as RFC 6265 section 5.2 says.
+pub fn parse_set_cookie(raw: &str) -> Result<SetCookie, SutError> {
+    let parsed = cookie::Cookie::parse(raw)
+        .map_err(|e| SutError::Protocol(format!("unparseable Set-Cookie {raw:?}: {e}")))?;
+    // RFC 6265 5.3 step 3: Max-Age, when present, wins over Expires. A Max-Age of zero or less
+    // (the cookie crate reads negative values as zero) and an Expires not after now both
+    // expire the cookie.
+    let expiring = match parsed.max_age() {
+        Some(age) => age <= CookieDuration::ZERO,
+        None => parsed
+            .expires_datetime()
+            .is_some_and(|at| at <= OffsetDateTime::now_utc()),
+    };
+    Ok(SetCookie {
+        name: parsed.name().to_string(),
+        value: parsed.value().to_string(),
+        expiring,
+        raw: raw.to_string(),
+    })
+}
+
+/// A web request's answer as the trait's [`Response`].
+fn web_outcome(raw: RawResponse, what: &str) -> Result<Response, SutError> {
+    let set_cookies = raw
+        .set_cookies
+        .iter()
+        .map(|h| parse_set_cookie(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    match raw.status {
+        200 => {
+            let body: WebResultV1 = decode(&raw, what)?;
+            let Some(session_id) = body.session_id else {
+                return Err(SutError::Protocol(format!(
+                    "{what}: a 200 answer must name the session it ran in (session_id)"
+                )));
+            };
+            Ok(Response {
+                status: 200,
+                session_id: Some(session_id),
+                set_cookies,
+                reads: proto::wire_reads(body.reads),
+            })
+        }
+        // Refusals (REQ-5, LIMIT-2): the body may be anything but a protocol error (a server
+        // may well answer its own error page).
+        400 | 503 => {
+            if let Ok(err) = serde_json::from_slice::<ErrorBodyV1>(&raw.body) {
+                return Err(err.error.to_sut_error(raw.status, what));
+            }
+            let body = serde_json::from_slice::<WebResultV1>(&raw.body).ok();
+            let (session_id, reads) = match body {
+                Some(b) => (b.session_id, proto::wire_reads(b.reads)),
+                None => (None, Vec::new()),
+            };
+            Ok(Response {
+                status: raw.status,
+                session_id,
+                set_cookies,
+                reads,
+            })
+        }
+        _ => Err(error_of(&raw, what)),
+    }
+}
+
+/// Turns a client error into the [`SutError`] it is: a malformed answer is a protocol error,
+/// anything else (refused, reset, closed early) a transport error.
+fn transport_error(err: &hyper_util::client::legacy::Error, what: &str) -> SutError {
+    let mut chain = vec![err.to_string()];
+    let mut parse = false;
+    let mut source = std::error::Error::source(err);
+    for _ in 0..16 {
+        let Some(e) = source else { break };
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            parse |= h.is_parse() || h.is_parse_status() || h.is_parse_too_large();
+        }
+        let text = e.to_string();
+        if chain.last() != Some(&text) {
+            chain.push(text);
+        }
+        source = e.source();
+    }
+    let text = format!("{what}: {}", chain.join(": "));
+    if parse {
+        SutError::Protocol(text)
+    } else {
+        SutError::Transport(text)
+    }
+}
+
+/// One HTTP exchange with a deadline and a body limit.
+async fn exchange(
+    client: HyperClient,
+    request: http::Request<Full<Bytes>>,
+    timeout_ms: u64,
+    body_max: usize,
+    what: String,
+) -> Result<RawResponse, SutError> {
+    let work = async {
+        let response = client
+            .request(request)
+            .await
+            .map_err(|e| transport_error(&e, &what))?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, body_max).collect().await.map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                SutError::Protocol(format!(
+                    "{what}: the answer's body exceeds {body_max} bytes"
+                ))
+            } else {
+                SutError::Transport(format!("{what}: the answer's body was cut: {e}"))
+            }
+        })?;
+        let set_cookies = parts
+            .headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| {
+                v.to_str().map(str::to_string).map_err(|_| {
+                    SutError::Protocol(format!("{what}: a Set-Cookie header is not visible ASCII"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RawResponse {
+            status: parts.status.as_u16(),
+            set_cookies,
+            body: body.to_bytes(),
+        })
+    };
+    match tokio::time::timeout(Duration::from_millis(timeout_ms), work).await {
+        Ok(result) => result,
+        Err(_) => Err(SutError::Timeout(timeout_ms)),
+    }
+}
+
+/// How waiting for a held request to start ended.
+enum Started {
+    Running(String, Vec<WireRead>),
+    Finished(Result<Result<RawResponse, SutError>, tokio::task::JoinError>),
+    Failed(SutError),
+}
+
+impl HttpSut {
+    /// Connects to a server speaking HARNESS.md at `base_url` (`http://HOST:PORT`, optionally
+    /// with a base path) and reads its capabilities.
+    pub fn connect(base_url: &str) -> Result<HttpSut, SutError> {
+        HttpSut::connect_with(base_url, ClientOptions::default())
+    }
+
+    /// [`HttpSut::connect`] with other timeouts and limits.
+    pub fn connect_with(base_url: &str, opts: ClientOptions) -> Result<HttpSut, SutError> {
+        let (target, path) = parse_base(base_url)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("wlcs-http-client")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| SutError::Transport(format!("cannot start the adapter's runtime: {e}")))?;
+        let loopback = target.ip().is_loopback();
+        let mut sut = HttpSut {
+            base: format!("http://{target}{path}"),
+            loopback,
+            name: String::new(),
+            caps: Capabilities::ALL,
+            opts,
+            runtime: Some(runtime),
+            clients: Mutex::new(HashMap::new()),
+            options: Mutex::new(Options::defaults(&WorldConfig::default())),
+            flights: Mutex::new(HashMap::new()),
+        };
+        let caps: CapabilitiesV1 = sut.control(
+            Method::GET,
+            proto::PATH_CAPABILITIES,
+            None::<&()>,
+            "capabilities",
+        )?;
+        if caps.protocol != proto::PROTOCOL_VERSION {
+            return Err(SutError::Protocol(format!(
+                "the server at {} speaks protocol {}; this build speaks {}",
+                sut.base,
+                caps.protocol,
+                proto::PROTOCOL_VERSION
+            )));
+        }
+        sut.caps = caps.capabilities.into();
+        // Other client IPs come from other loopback source addresses: only a loopback target
+        // can see them.
+        sut.caps.multi_ip &= loopback;
+        sut.name = format!("{} ({})", sut.base, caps.name);
+        Ok(sut)
+    }
+
+    /// The base URL requests go to (`http://IP:PORT[/path]`).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn runtime(&self) -> Result<&Runtime, SutError> {
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| SutError::Transport("the adapter's runtime is stopped".into()))
+    }
+
+    /// Runs `fut` to completion on the adapter's runtime.
+    fn block<F: std::future::Future>(&self, fut: F) -> Result<F::Output, SutError> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(SutError::Unsupported(
+                "HttpSut blocks: call it from a thread outside any async runtime".into(),
+            ));
+        }
+        Ok(self.runtime()?.block_on(fut))
+    }
+
+    /// The client that sends from client IP `ip` (`None`: any address, for control calls).
+    fn client(&self, ip: Option<Ip>) -> Result<HyperClient, SutError> {
+        let mut clients = lock(&self.clients);
+        if let Some(c) = clients.get(&ip) {
+            return Ok(c.clone());
+        }
+        let mut connector = HttpConnector::new();
+        connector.enforce_http(true);
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_millis(self.opts.connect_timeout_ms)));
+        if let Some(ip) = ip {
+            if self.loopback {
+                connector.set_local_address(Some(IpAddr::V4(client_addr(ip))));
+            } else if ip != 0 {
+                return Err(SutError::Unsupported(format!(
+                    "client IP {ip} needs a loopback target (it sends from {})",
+                    client_addr(ip)
+                )));
+            }
+        }
+        let client: HyperClient = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_millis(IDLE_CONNECTION_MS))
+            .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_IP_MAX)
+            .build(connector);
+        clients.insert(ip, client.clone());
+        Ok(client)
+    }
+
+    fn http_request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<http::request::Builder, SutError> {
+        let uri = format!("{}{path}", self.base);
+        let builder = http::Request::builder().method(method).uri(uri);
+        Ok(if body.is_empty() {
+            builder
+        } else {
+            builder.header(CONTENT_TYPE, proto::JSON_CONTENT_TYPE)
+        })
+    }
+
+    fn json_body<T: Serialize>(body: Option<&T>, what: &str) -> Result<Vec<u8>, SutError> {
+        match body {
+            None => Ok(Vec::new()),
+            Some(b) => serde_json::to_vec(b)
+                .map_err(|e| SutError::Protocol(format!("{what}: cannot encode the body: {e}"))),
+        }
+    }
+
+    /// A control call: JSON in, 200 and JSON out, or the error it carries.
+    fn control<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Req>,
+        what: &str,
+    ) -> Result<Resp, SutError> {
+        let raw = self.block(self.control_async(method, path, body, what))??;
+        Ok(raw)
+    }
+
+    async fn control_async<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Req>,
+        what: &str,
+    ) -> Result<Resp, SutError> {
+        let bytes = Self::json_body(body, what)?;
+        let request = self
+            .http_request(method, path, bytes.clone())?
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| SutError::Protocol(format!("{what}: cannot build the request: {e}")))?;
+        let raw = exchange(
+            self.client(None)?,
+            request,
+            self.opts.request_timeout_ms,
+            self.opts.response_bytes_max,
+            what.to_string(),
+        )
+        .await?;
+        if raw.status == 200 {
+            decode(&raw, what)
+        } else {
+            Err(error_of(&raw, what))
+        }
+    }
+
+    /// The HTTP request of a web request (`slot`: held in flight).
+    fn web_request(
+        &self,
+        request: &WireRequest,
+        slot: Option<Slot>,
+    ) -> Result<http::Request<Full<Bytes>>, SutError> {
+        let what = "web request";
+        let body = ActionsV1 {
+            actions: proto::actions_v1(&request.actions),
+        };
+        let bytes = Self::json_body(Some(&body), what)?;
+        let mut builder = self.http_request(Method::POST, proto::PATH_WEB, bytes.clone())?;
+        if let Some(value) = &request.cookie {
+            let name = lock(&self.options).cookie_name.clone();
+            let header = HeaderValue::from_str(&format!("{name}={value}")).map_err(|_| {
+                SutError::Unsupported(format!(
+                    "cookie value {value:?} cannot travel in an HTTP header"
+                ))
+            })?;
+            builder = builder.header(COOKIE, header);
+        }
+        if let Some(lane) = request.mobile {
+            builder = builder.header(proto::HEADER_MOBILE, lane.to_string());
+        }
+        if let Some(slot) = slot {
+            builder = builder.header(proto::HEADER_SLOT, slot.to_string());
+        }
+        builder
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| SutError::Protocol(format!("{what}: cannot build the request: {e}")))
+    }
+
+    /// Waits for the held request of `slot` to start (a poll says `running`) or to be answered
+    /// at once (its own response arrives first, or a poll says `answered`).
+    async fn await_start(
+        &self,
+        slot: Slot,
+        flight: &mut JoinHandle<Result<RawResponse, SutError>>,
+    ) -> Started {
+        let timeout_ms = self.opts.request_timeout_ms;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        for _ in 0..BEGIN_POLLS_MAX {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let wait_ms = self
+                .opts
+                .long_poll_ms
+                .min(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
+            let path = format!("{}/{slot}?wait_ms={wait_ms}", proto::PATH_SLOTS);
+            let what = format!("begin in slot {slot}: poll");
+            let poll = self.control_async::<(), SlotV1>(Method::GET, &path, None, &what);
+            tokio::select! {
+                biased;
+                done = &mut *flight => return Started::Finished(done),
+                state = poll => match state {
+                    Err(e) => return Started::Failed(e),
+                    Ok(SlotV1 { state: SlotStateV1::Running { session_id, reads }, .. }) => {
+                        return Started::Running(session_id, proto::wire_reads(reads));
+                    }
+                    Ok(SlotV1 { state: SlotStateV1::Answered, .. }) => {
+                        return match tokio::time::timeout_at(deadline, &mut *flight).await {
+                            Ok(done) => Started::Finished(done),
+                            Err(_) => Started::Failed(SutError::Timeout(timeout_ms)),
+                        };
+                    }
+                    Ok(SlotV1 { state: SlotStateV1::Empty, .. }) => {}
+                },
+            }
+        }
+        Started::Failed(SutError::Timeout(timeout_ms))
+    }
+
+    fn abort_flights(&self) {
+        for (_, flight) in lock(&self.flights).drain() {
+            flight.abort();
+        }
+    }
+}
+
+impl Drop for HttpSut {
+    fn drop(&mut self) {
+        self.abort_flights();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Splits `http://HOST[:PORT][/path]` into the target address and the base path.
+fn parse_base(base_url: &str) -> Result<(SocketAddr, String), SutError> {
+    let bad = |why: &str| SutError::Unsupported(format!("target {base_url:?}: {why}"));
+    let rest = base_url
+        .strip_prefix("http://")
+        .ok_or_else(|| bad("only http:// targets are supported (no TLS)"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+        None => (rest, ""),
+    };
+    if authority.is_empty() {
+        return Err(bad("no host"));
+    }
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let addrs: Vec<SocketAddr> = with_port
+        .to_socket_addrs()
+        .map_err(|e| SutError::Transport(format!("target {base_url:?}: cannot resolve: {e}")))?
+        .collect();
+    // Client IPs are IPv4 loopback addresses: prefer an IPv4 address of the target.
+    let target = addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| SutError::Transport(format!("target {base_url:?}: no address")))?;
+    Ok((target, path.to_string()))
+}
+
+impl Sut for HttpSut {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+
+    fn reset(&self, config: &WorldConfig) -> Result<(), SutError> {
+        // The server answers any request still held with `aborted`; nobody waits for it.
+        self.abort_flights();
+        let _: OkV1 = self.control(
+            Method::POST,
+            proto::PATH_RESET,
+            Some(&ResetV1::from(config)),
+            "reset",
+        )?;
+        *lock(&self.options) = Options::defaults(config);
+        Ok(())
+    }
+
+    fn request(&self, request: &WireRequest) -> Result<Response, SutError> {
+        let http = self.web_request(request, None)?;
+        let client = self.client(Some(request.ip))?;
+        let raw = self.block(exchange(
+            client,
+            http,
+            self.opts.request_timeout_ms,
+            self.opts.response_bytes_max,
+            "web request".into(),
+        ))??;
+        web_outcome(raw, "web request")
+    }
+
+    fn begin(&self, slot: Slot, request: &WireRequest) -> Result<Begun, SutError> {
+        if lock(&self.flights).contains_key(&slot) {
+            return Err(SutError::Unsupported(format!(
+                "slot {slot} is already in flight"
+            )));
+        }
+        let what = format!("begin in slot {slot}");
+        let http = self.web_request(request, Some(slot))?;
+        let client = self.client(Some(request.ip))?;
+        let mut flight = self.runtime()?.spawn(exchange(
+            client,
+            http,
+            self.opts.hold_timeout_ms,
+            self.opts.response_bytes_max,
+            what.clone(),
+        ));
+        let started = match self.block(self.await_start(slot, &mut flight)) {
+            Ok(s) => s,
+            Err(e) => {
+                flight.abort();
+                return Err(e);
+            }
+        };
+        match started {
+            Started::Running(session_id, reads) => {
+                lock(&self.flights).insert(slot, flight);
+                Ok(Begun::Running { session_id, reads })
+            }
+            Started::Finished(Ok(Ok(raw))) => {
+                let response = web_outcome(raw, &what)?;
+                if response.status == 200 {
+                    return Err(SutError::Protocol(format!(
+                        "{what}: the held request was answered 200 before its end"
+                    )));
+                }
+                Ok(Begun::Done(response))
+            }
+            Started::Finished(Ok(Err(e))) => Err(e),
+            Started::Finished(Err(join)) => Err(SutError::Transport(format!(
+                "{what}: the request's task failed: {join}"
+            ))),
+            Started::Failed(e) => {
+                flight.abort();
+                Err(e)
+            }
+        }
+    }
+
+    fn end(&self, slot: Slot, actions: &[WireAction]) -> Result<Response, SutError> {
+        let Some(mut flight) = lock(&self.flights).remove(&slot) else {
+            return Err(SutError::Unsupported(format!("slot {slot} is empty")));
+        };
+        let what = format!("end of slot {slot}");
+        let body = ActionsV1 {
+            actions: proto::actions_v1(actions),
+        };
+        let path = format!("{}/{slot}/end", proto::PATH_SLOTS);
+        let ended: Result<EndedV1, SutError> =
+            self.control(Method::POST, &path, Some(&body), &what);
+        if let Err(e) = ended {
+            flight.abort();
+            return Err(e);
+        }
+        let timeout_ms = self.opts.request_timeout_ms;
+        let held = self.block(async {
+            tokio::time::timeout(Duration::from_millis(timeout_ms), &mut flight).await
+        })?;
+        match held {
+            Ok(Ok(Ok(raw))) => web_outcome(raw, &what),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(join)) => Err(SutError::Transport(format!(
+                "{what}: the held request's task failed: {join}"
+            ))),
+            Err(_) => {
+                flight.abort();
+                Err(SutError::Timeout(timeout_ms))
+            }
+        }
+    }
+
+    fn non_web(&self, process: u8, actions: &[WireAction]) -> Result<Vec<WireRead>, SutError> {
+        let body = NonWebV1 {
+            process,
+            actions: proto::actions_v1(actions),
+        };
+        let reads: ReadsV1 =
+            self.control(Method::POST, proto::PATH_NON_WEB, Some(&body), "non-web")?;
+        Ok(proto::wire_reads(reads.reads))
+    }
+
+    fn set_option(&self, option: &OptionSet) -> Result<(), SutError> {
+        let _: OkV1 = self.control(
+            Method::POST,
+            proto::PATH_OPTION,
+            Some(&OptionV1::from(option)),
+            "option",
+        )?;
+        // The suite's view: WEB SET OPTION ignores out-of-range values, and so does this.
+        lock(&self.options).apply(option);
+        Ok(())
+    }
+
+    fn set_hook(&self, behavior: &WireHook) -> Result<(), SutError> {
+        let _: OkV1 = self.control(
+            Method::POST,
+            proto::PATH_HOOK,
+            Some(&HookV1::from(behavior)),
+            "hook",
+        )?;
+        Ok(())
+    }
+
+    fn advance(&self, seconds: u64) -> Result<(), SutError> {
+        let _: OkV1 = self.control(
+            Method::POST,
+            proto::PATH_ADVANCE,
+            Some(&AdvanceV1 { seconds }),
+            "clock advance",
+        )?;
+        Ok(())
+    }
+
+    fn take_hook_runs(&self) -> Result<Vec<WireHookRun>, SutError> {
+        let what = "hook runs";
+        let runs: HookRunsV1 =
+            self.control(Method::POST, proto::PATH_HOOK_RUNS_TAKE, None::<&()>, what)?;
+        runs.runs
+            .into_iter()
+            .map(|r| {
+                r.into_wire()
+                    .map_err(|e| SutError::Protocol(format!("{what}: {e}")))
+            })
+            .collect()
+    }
+
+    fn locks(&self) -> Result<BTreeMap<RecordRef, WireProc>, SutError> {
+        let locks: LocksV1 = self.control(Method::GET, proto::PATH_LOCKS, None::<&()>, "locks")?;
+        locks
+            .into_wire()
+            .map_err(|e| SutError::Protocol(format!("locks: {e}")))
+    }
+
+    fn ipvars(&self) -> Result<BTreeMap<VarName, i64>, SutError> {
+        let vars: IpvarsV1 =
+            self.control(Method::GET, proto::PATH_IPVARS, None::<&()>, "ipvars")?;
+        vars.into_wire()
+            .map_err(|e| SutError::Protocol(format!("ipvars: {e}")))
+    }
+}

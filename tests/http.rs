@@ -1,0 +1,311 @@
+//! The whole suite over real HTTP: the reference implementation served on 127.0.0.1:0 passes
+//! every rule through the black-box adapter; mutants served over HTTP are caught by their
+//! rules; the same seed runs the same traces over both transports; and a counterexample found
+//! in process replays over HTTP to the same divergence.
+//!
+//! Bounded: fixed seeds and case counts, every server on 127.0.0.1:0, every call under the
+//! adapter's timeouts.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+use wlcs::checker::{Checker, Verdict as TraceVerdict};
+use wlcs::fixture::Fixture;
+use wlcs::generate::{GenConfig, Weights};
+use wlcs::report::{Report, Status, Verdict};
+use wlcs::runner::{self, RunConfig};
+use wlcs_model::WorldConfig;
+use wlcs_sut::Sut;
+use wlcs_sut::http::{HttpSut, ServeOptions, ServerHandle, serve};
+use wlcs_sut::memory::MemorySut;
+use wlcs_sut::mutants::Mutant;
+
+/// The seed of every generated case here.
+const SEED: u64 = 0x5eed_0005;
+/// Generated cases of the reference run.
+const CASES: u64 = 50;
+/// Generated cases a mutant gets, at most (a run stops at its first failure).
+const MUTANT_CASES: u64 = 200;
+/// Shrink attempts per counterexample over HTTP.
+const SHRINK_ITERS_MAX: u32 = 300;
+
+fn serve_memory(mutant: Option<Mutant>) -> ServerHandle {
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+    serve(
+        addr,
+        Arc::new(MemorySut::with_mutant(mutant)),
+        ServeOptions::default(),
+    )
+    .expect("server starts")
+}
+
+fn fixtures() -> Vec<Fixture> {
+    Fixture::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"))
+        .expect("fixtures load")
+}
+
+fn summary(report: &Report) -> String {
+    let mut out = format!(
+        "verdict {:?}, {} fixtures, {} cases, {} steps, {} ms; errors: {:?}",
+        report.verdict, report.fixtures, report.cases, report.steps, report.millis, report.errors
+    );
+    for row in &report.rules {
+        if !matches!(row.status, Status::Pass | Status::Skip) {
+            out.push_str(&format!(
+                "\n  {} {} ({} checks, {} fired)",
+                row.id,
+                row.status.as_str(),
+                row.checks,
+                row.fired
+            ));
+        }
+    }
+    for c in &report.counterexamples {
+        out.push_str(&format!(
+            "\n  counterexample {}: {}: expected {}, got {}",
+            c.rule, c.divergence.what, c.divergence.expected, c.divergence.actual
+        ));
+    }
+    out
+}
+
+#[test]
+fn reference_passes_every_rule_over_http() {
+    let server = serve_memory(None);
+    let sut = HttpSut::connect(&server.base_url()).expect("adapter connects");
+    let fixtures = fixtures();
+    let cfg = RunConfig {
+        seed: SEED,
+        cases: CASES,
+        replay_base: format!("wlcs run --target {}", server.base_url()),
+        ..RunConfig::default()
+    };
+    let started = Instant::now();
+    let report = runner::run(&sut, &fixtures, &cfg, &sut.name());
+    let elapsed = started.elapsed();
+    let requests = server.requests_served();
+    let connections = server.connections_accepted();
+    println!(
+        "reference over HTTP: {} fixtures + {} cases, {} steps, {} HTTP requests on {} connections in {:.2} s ({:.0} requests/s)",
+        report.fixtures,
+        report.cases,
+        report.steps,
+        requests,
+        connections,
+        elapsed.as_secs_f64(),
+        requests as f64 / elapsed.as_secs_f64().max(1e-9)
+    );
+    assert_eq!(report.verdict, Verdict::Pass, "{}", summary(&report));
+    // Keep-alive: the adapter reuses its connections (held requests open a few more).
+    assert!(
+        connections * 10 < requests,
+        "{connections} connections for {requests} requests"
+    );
+    assert_eq!(report.cases, CASES);
+    assert_eq!(report.fixtures, fixtures.len());
+    for row in &report.rules {
+        assert!(
+            matches!(row.status, Status::Pass | Status::Skip),
+            "{} is {}: {}",
+            row.id,
+            row.status.as_str(),
+            summary(&report)
+        );
+        if row.status == Status::Pass {
+            assert!(row.checks > 0, "{} passed unchecked", row.id);
+        }
+    }
+    // The reference server declares everything: nothing may be skipped for a capability.
+    assert!(
+        report.rules.iter().all(|r| r.status == Status::Pass),
+        "{}",
+        summary(&report)
+    );
+    server.shutdown().expect("clean shutdown");
+}
+
+/// Mutants served over HTTP, each of which a short strict run must catch by its own rule.
+const MUTANTS: &[Mutant] = &[
+    Mutant::HookAfterReset,
+    Mutant::SelfCloseKeepsCookie,
+    Mutant::IpValidationSkipped,
+    Mutant::CloseKeepsLocks,
+    Mutant::AdoptsClientId,
+    Mutant::SecondCloseRerunsHook,
+    Mutant::RemoteCloseResetsMidRequest,
+];
+
+#[test]
+fn mutants_served_over_http_are_caught_by_their_rules() {
+    catch_mutants(&fixtures());
+}
+
+/// Generated traces alone (no fixtures), the same seed in process and over HTTP: the two runs
+/// must agree case for case (verdict, cases, steps, the shrunk counterexample), and generated
+/// traces must catch the mutants over HTTP as they do in process.
+#[test]
+fn mutant_runs_over_http_match_in_process_runs() {
+    let mut caught = 0;
+    for &mutant in MUTANTS {
+        let cfg = RunConfig {
+            seed: SEED,
+            cases: MUTANT_CASES,
+            strict: true,
+            stop_at_first_failure: true,
+            shrink_iters_max: SHRINK_ITERS_MAX,
+            ..RunConfig::default()
+        };
+        let local = runner::run(&MemorySut::with_mutant(Some(mutant)), &[], &cfg, "memory");
+        let server = serve_memory(Some(mutant));
+        let sut = HttpSut::connect(&server.base_url()).expect("adapter connects");
+        let remote = runner::run(&sut, &[], &cfg, &sut.name());
+        println!(
+            "{mutant} (generated only): in process {}; over HTTP {}",
+            summary(&local),
+            summary(&remote)
+        );
+        assert_eq!(remote.verdict, local.verdict, "{mutant}");
+        assert_eq!(remote.cases, local.cases, "{mutant}");
+        assert_eq!(remote.steps, local.steps, "{mutant}");
+        assert_eq!(remote.errors.len(), local.errors.len(), "{mutant}");
+        let key = |r: &Report| {
+            r.counterexamples
+                .iter()
+                .map(|c| (c.rule, c.case_seed, c.divergence.step, c.trace.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(key(&remote), key(&local), "{mutant}");
+        if remote
+            .counterexamples
+            .first()
+            .is_some_and(|c| c.divergence.breaks(mutant.breaks()))
+        {
+            caught += 1;
+        }
+        server.shutdown().expect("clean shutdown");
+    }
+    assert!(
+        caught >= 5,
+        "generated traces caught only {caught} mutants over HTTP"
+    );
+}
+
+fn catch_mutants(fixtures: &[Fixture]) {
+    let mut missed = Vec::new();
+    for &mutant in MUTANTS {
+        let server = serve_memory(Some(mutant));
+        let sut = HttpSut::connect(&server.base_url()).expect("adapter connects");
+        let cfg = RunConfig {
+            seed: SEED,
+            cases: MUTANT_CASES,
+            strict: true,
+            stop_at_first_failure: true,
+            shrink_iters_max: SHRINK_ITERS_MAX,
+            ..RunConfig::default()
+        };
+        let started = Instant::now();
+        let report = runner::run(&sut, fixtures, &cfg, &sut.name());
+        let caught_by = report.counterexamples.first().map(|c| {
+            (
+                c.rule,
+                c.divergence.breaks(mutant.breaks()),
+                c.source.clone(),
+                c.steps,
+            )
+        });
+        println!(
+            "{mutant}: {:?} after {} fixtures + {} cases in {} ms ({} HTTP requests), caught by {caught_by:?}",
+            report.verdict,
+            report.fixtures,
+            report.cases,
+            started.elapsed().as_millis(),
+            server.requests_served()
+        );
+        assert!(report.errors.is_empty(), "{mutant}: {}", summary(&report));
+        match caught_by {
+            Some((_, true, _, _)) => {}
+            _ => missed.push(format!("{mutant}: {}", summary(&report))),
+        }
+        server.shutdown().expect("clean shutdown");
+    }
+    assert!(
+        missed.is_empty(),
+        "not caught by their rule:\n{}",
+        missed.join("\n")
+    );
+}
+
+#[test]
+fn same_seed_runs_the_same_traces_over_both_transports() {
+    let server = serve_memory(None);
+    let http = HttpSut::connect(&server.base_url()).expect("adapter connects");
+    let memory = MemorySut::new();
+    assert_eq!(http.capabilities(), memory.capabilities());
+    let gen_cfg = |sut: &dyn Sut| GenConfig {
+        world: WorldConfig::default(),
+        caps: sut.capabilities(),
+        weights: Weights::default(),
+    };
+    for case_seed in runner::case_seeds(SEED, 12) {
+        let over_http = runner::generated_trace(case_seed, 40, &gen_cfg(&http));
+        let in_process = runner::generated_trace(case_seed, 40, &gen_cfg(&memory));
+        assert_eq!(over_http, in_process, "case {case_seed:#x}: traces differ");
+        let a = Checker::run(&memory, &in_process);
+        let b = Checker::run(&http, &over_http);
+        assert_eq!(
+            a.verdict,
+            TraceVerdict::Pass,
+            "case {case_seed:#x} in process"
+        );
+        assert_eq!(
+            b.verdict,
+            TraceVerdict::Pass,
+            "case {case_seed:#x} over HTTP"
+        );
+        // Transcripts name symbolic sessions only: identical runs print identical lines.
+        assert_eq!(a.transcript, b.transcript, "case {case_seed:#x}");
+        assert_eq!(a.steps_run, b.steps_run);
+    }
+}
+
+#[test]
+fn counterexample_found_in_process_replays_over_http() {
+    let mutant = Mutant::HookAfterReset;
+    let cfg = RunConfig {
+        seed: SEED,
+        cases: MUTANT_CASES,
+        strict: true,
+        stop_at_first_failure: true,
+        ..RunConfig::default()
+    };
+    let in_process = MemorySut::with_mutant(Some(mutant));
+    let report = runner::run(&in_process, &[], &cfg, "memory");
+    let found = report
+        .counterexamples
+        .first()
+        .unwrap_or_else(|| panic!("the mutant survived in process: {}", summary(&report)));
+    assert!(found.divergence.breaks(mutant.breaks()));
+
+    let server = serve_memory(Some(mutant));
+    let http = HttpSut::connect(&server.base_url()).expect("adapter connects");
+    let replay = Checker::run(&http, &found.trace);
+    match &replay.verdict {
+        TraceVerdict::Diverged(d) => {
+            assert_eq!(d.rule, found.rule, "{:#?}", replay.transcript);
+            assert_eq!(d.step, found.divergence.step);
+            assert_eq!(d.what, found.divergence.what);
+        }
+        other => panic!(
+            "expected the in-process divergence over HTTP, got {other:?}\n{}",
+            replay.transcript.join("\n")
+        ),
+    }
+    // And the reference server passes the same trace.
+    let reference = serve_memory(None);
+    let http = HttpSut::connect(&reference.base_url()).expect("adapter connects");
+    assert_eq!(
+        Checker::run(&http, &found.trace).verdict,
+        TraceVerdict::Pass
+    );
+}
