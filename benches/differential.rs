@@ -18,7 +18,9 @@ fn traces() -> (Vec<Trace>, u64) {
         caps: Capabilities::ALL,
         weights: Default::default(),
     };
-    let traces: Vec<Trace> = case_seeds(1, 256).map(|s| generated_trace(s, 40, &cfg)).collect();
+    let traces: Vec<Trace> = case_seeds(1, 256)
+        .map(|s| generated_trace(s, 40, &cfg))
+        .collect();
     let steps = traces.iter().map(|t| t.steps.len() as u64).sum();
     (traces, steps)
 }

@@ -232,7 +232,9 @@ fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Ste
             let ip = 1 - model.session_ip(s).unwrap_or(0).min(1);
             Step::Request(request(Some(IdText::Session(s)), ip, None))
         }
-        Kind::RequestBadCookie => Step::Request(request(Some(bad_id(c.a, c.b, session)), 0, None)),
+        Kind::RequestBadCookie => {
+            Step::Request(request(Some(bad_cookie(c.a, c.b, session)), 0, None))
+        }
         Kind::Mobile => {
             let mobile_sessions: Vec<SessionRef> = (0..model.sessions_opened())
                 .map(SessionRef)
@@ -323,6 +325,21 @@ fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Ste
     })
 }
 
+/// A cookie value that names no session. Only values a cookie can carry byte for byte over
+/// HTTP (RFC 6265 cookie octets: no spaces, no `;`), so the same trace means the same thing
+/// in process and over HTTP.
+fn bad_cookie(a: u16, b: u16, session: Option<SessionRef>) -> IdText {
+    match (b % 5, session) {
+        (0, _) => IdText::Forged(u32::from(a % 16)),
+        (1, _) => IdText::Malformed(["not-a-uuid", "ZZZZ", "0"][usize::from(a % 3)].into()),
+        (2, _) => IdText::Empty,
+        (3, Some(s)) => IdText::Respelled(s, Spelling::SwapCase),
+        (4, Some(s)) => IdText::Respelled(s, Spelling::Hyphens),
+        _ => IdText::Forged(u32::from(a % 16)),
+    }
+}
+
+/// A close argument that names no session: anything the command may be passed.
 fn bad_id(a: u16, b: u16, session: Option<SessionRef>) -> IdText {
     match (b % 7, session) {
         (0, _) => IdText::Forged(u32::from(a % 16)),

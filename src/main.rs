@@ -7,12 +7,14 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use wlcs::fixture::{Fixture, Origin};
 use wlcs::mutation;
 use wlcs::report;
 use wlcs::runner::{self, RunConfig};
 use wlcs_model::vocab::{CookieNameProfile, Profile, TimeoutProfile, WorldConfig};
 use wlcs_sut::Sut;
+use wlcs_sut::http::{HttpSut, ServeOptions, serve_blocking};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 
@@ -42,6 +44,15 @@ enum Command {
     Mutants(MutantsArgs),
     /// Deterministic simulation: many seeds of long interleaved traces with swarm weights.
     Sim(SimArgs),
+    /// Serve the reference implementation (or a mutant) over HTTP, as HARNESS.md describes.
+    Serve {
+        /// The address to listen on (loopback only: 127.0.0.0/8).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Serve a deliberately broken variant.
+        #[arg(long)]
+        mutant: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -70,7 +81,8 @@ struct SimArgs {
 
 #[derive(Args, Clone)]
 struct TargetArgs {
-    /// The target: `memory` (the embedded reference implementation).
+    /// The target: `memory` (the embedded reference implementation) or `http://HOST:PORT`
+    /// (any server speaking HARNESS.md, e.g. `wlcs serve`).
     #[arg(long, default_value = "memory")]
     target: String,
     /// Run against a deliberately broken variant of the reference implementation.
@@ -91,9 +103,10 @@ struct RunArgs {
     /// The seed of the generated cases (decimal or 0x hex); random when absent, always printed.
     #[arg(long, value_parser = parse_u64)]
     seed: Option<u64>,
-    /// Generated cases (the default takes about a second or two in release).
-    #[arg(long, default_value_t = 10_000)]
-    cases: u64,
+    /// Generated cases (default: 10 000 in process, about a second or two in release; 1 000
+    /// over HTTP, about ten seconds).
+    #[arg(long)]
+    cases: Option<u64>,
     /// Steps per generated trace, at most.
     #[arg(long, default_value_t = 40)]
     steps: usize,
@@ -190,7 +203,16 @@ fn target(args: &TargetArgs) -> Result<(Box<dyn Sut>, String)> {
             };
             Ok((Box::new(MemorySut::with_mutant(mutant)), name))
         }
-        other => bail!("unknown target {other:?}: this build supports `memory`"),
+        url if url.starts_with("http://") => {
+            if mutant.is_some() {
+                bail!(
+                    "--mutant applies to the embedded target; serve a mutant with `wlcs serve --mutant NAME`"
+                );
+            }
+            let sut = HttpSut::connect(url).with_context(|| format!("connecting to {url}"))?;
+            Ok((Box::new(sut), url.to_string()))
+        }
+        other => bail!("unknown target {other:?}: `memory` or `http://HOST:PORT`"),
     }
 }
 
@@ -231,10 +253,11 @@ fn run(args: RunArgs) -> Result<i32> {
     }
     let cfg = RunConfig {
         seed,
-        cases: if args.fixture.is_some() {
-            0
-        } else {
-            args.cases
+        cases: match (args.fixture.is_some(), args.cases) {
+            (true, _) => 0,
+            (false, Some(n)) => n,
+            (false, None) if args.target.target.starts_with("http://") => 1_000,
+            (false, None) => 10_000,
         },
         steps: args.steps,
         strict: args.strict,
@@ -395,6 +418,28 @@ fn sim(args: SimArgs) -> Result<i32> {
     Ok(wlcs::sim::exit_code(&report))
 }
 
+fn serve(addr: std::net::SocketAddr, mutant: Option<String>) -> Result<i32> {
+    let args = TargetArgs {
+        target: "memory".into(),
+        mutant,
+        profile: "timeout-keeps-id".into(),
+        cookie_profile: "cookie-4DSID_AppName".into(),
+    };
+    let mutant = match &args.mutant {
+        None => None,
+        Some(name) => {
+            Some(Mutant::parse(name).with_context(|| format!("unknown mutant {name:?}"))?)
+        }
+    };
+    let (_, name) = target(&args)?;
+    let sut: Arc<dyn Sut> = Arc::new(MemorySut::with_mutant(mutant));
+    serve_blocking(addr, sut, ServeOptions::default(), |bound| {
+        eprintln!("wlcs: serving {name} on http://{bound} (HARNESS.md v1); stop with Ctrl-C");
+    })
+    .with_context(|| format!("serving on {addr}"))?;
+    Ok(0)
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -408,6 +453,7 @@ fn main() -> ExitCode {
         Command::Replay { path, target } => replay(path, target),
         Command::Mutants(args) => mutants(args),
         Command::Sim(args) => sim(args),
+        Command::Serve { addr, mutant } => serve(addr, mutant),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),
