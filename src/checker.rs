@@ -44,10 +44,12 @@ impl Divergence {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum HarnessError {
     /// The system under test failed to answer (transport, timeout, panic, protocol).
-    #[error("step {step}: the system under test failed: {error}")]
+    #[error("step {step}{}: the system under test failed: {error}", at_rule(.rule))]
     Sut {
         /// The step index.
         step: usize,
+        /// The rule the step was checking (its routing or status rule), when there is one.
+        rule: Option<RuleId>,
         /// What went wrong.
         error: SutError,
     },
@@ -59,6 +61,24 @@ pub enum HarnessError {
         /// The invariant and what broke it.
         what: String,
     },
+}
+
+fn at_rule(rule: &Option<RuleId>) -> String {
+    rule.map(|r| format!(" ({r})")).unwrap_or_default()
+}
+
+/// The rule a step mainly checks: where its request was routed, its status, or the first
+/// non-invariant rule its model branch fired.
+fn primary_rule(obs: &StepObs) -> Option<RuleId> {
+    obs.ran_in
+        .map(|r| r.rule)
+        .or_else(|| obs.response.as_ref().map(|r| r.status.rule))
+        .or_else(|| {
+            obs.fired
+                .iter()
+                .copied()
+                .find(|r| r.grade() != wlcs_model::Grade::Invariant)
+        })
 }
 
 /// How checking a trace ended.
@@ -238,7 +258,11 @@ impl<'a> Checker<'a> {
             return run;
         }
         if let Err(error) = sut.reset(&trace.config) {
-            run.verdict = Verdict::Error(HarnessError::Sut { step: 0, error });
+            run.verdict = Verdict::Error(HarnessError::Sut {
+                step: 0,
+                rule: None,
+                error,
+            });
             return run;
         }
         for (index, step) in trace.steps.iter().enumerate() {
@@ -307,8 +331,15 @@ impl<'a> Checker<'a> {
         run
     }
 
-    fn sut_err(index: usize) -> impl Fn(SutError) -> StepFailure {
-        move |error| StepFailure::Error(HarnessError::Sut { step: index, error })
+    fn sut_err(index: usize, obs: &StepObs) -> impl Fn(SutError) -> StepFailure + use<> {
+        let rule = primary_rule(obs);
+        move |error| {
+            StepFailure::Error(HarnessError::Sut {
+                step: index,
+                rule,
+                error,
+            })
+        }
     }
 
     fn check_step(
@@ -318,7 +349,7 @@ impl<'a> Checker<'a> {
         obs: &StepObs,
         session: Option<SessionRef>,
     ) -> StepResult {
-        let err = Self::sut_err(index);
+        let err = Self::sut_err(index, obs);
         let mut reads: Vec<WireRead> = Vec::new();
         let mut response: Option<Response> = None;
         let mut ran_in_id: Option<String> = None;
@@ -382,11 +413,14 @@ impl<'a> Checker<'a> {
         self.check_reads(index, step, obs, session, &reads)?;
         self.check_cookie(index, obs, session, response.as_ref())?;
         self.note_closes(obs);
-        let hooks = self.sut.take_hook_runs().map_err(Self::sut_err(index))?;
+        let hooks = self
+            .sut
+            .take_hook_runs()
+            .map_err(Self::sut_err(index, obs))?;
         self.check_hooks(index, step, obs, &hooks)?;
         if touches_shared_state(step) {
-            self.check_locks(index)?;
-            self.check_ipvars(index)?;
+            self.check_locks(index, obs)?;
+            self.check_ipvars(index, obs)?;
         }
         Ok(())
     }
@@ -603,6 +637,7 @@ impl<'a> Checker<'a> {
             if !refused {
                 return Err(StepFailure::Error(HarnessError::Sut {
                     step: index,
+                    rule: primary_rule(obs),
                     error: SutError::Protocol(format!(
                         "{} action results for {} actions",
                         actual.len(),
@@ -882,11 +917,11 @@ impl<'a> Checker<'a> {
     }
 
     /// The lock table: CLOSE-7, TIME-2, LIMIT-1 releases; INV-1 on every owner.
-    fn check_locks(&mut self, index: usize) -> StepResult {
+    fn check_locks(&mut self, index: usize, obs: &StepObs) -> StepResult {
         if self.model.scalable() {
             return Ok(());
         }
-        let actual = self.sut.locks().map_err(Self::sut_err(index))?;
+        let actual = self.sut.locks().map_err(Self::sut_err(index, obs))?;
         let expected = self.model.locks();
         self.stats.check(RuleId::Inv1);
         let mut records: BTreeSet<_> = expected.keys().copied().collect();
@@ -942,8 +977,8 @@ impl<'a> Checker<'a> {
     }
 
     /// Interprocess variables: CLOSE-7's negative space.
-    fn check_ipvars(&mut self, index: usize) -> StepResult {
-        let actual = self.sut.ipvars().map_err(Self::sut_err(index))?;
+    fn check_ipvars(&mut self, index: usize, obs: &StepObs) -> StepResult {
+        let actual = self.sut.ipvars().map_err(Self::sut_err(index, obs))?;
         let expected = self.model.ipvars();
         let mut vars: BTreeSet<_> = expected.keys().copied().collect();
         vars.extend(actual.keys().copied());

@@ -156,6 +156,9 @@ struct MutantsArgs {
     /// Only these mutants (by name, repeatable).
     #[arg(long = "only")]
     only: Vec<String>,
+    /// Generated traces only: measures what the generator and shrinker find on their own.
+    #[arg(long)]
+    no_fixtures: bool,
 }
 
 fn parse_u64(text: &str) -> Result<u64, String> {
@@ -331,7 +334,11 @@ fn replay(path: PathBuf, target_args: TargetArgs) -> Result<i32> {
 }
 
 fn mutants(args: MutantsArgs) -> Result<i32> {
-    let fixtures = Fixture::load_dir(&args.fixtures)?;
+    let fixtures = if args.no_fixtures {
+        Vec::new()
+    } else {
+        Fixture::load_dir(&args.fixtures)?
+    };
     let selected: Vec<Mutant> = if args.only.is_empty() {
         Mutant::ALL.to_vec()
     } else {

@@ -131,6 +131,24 @@ pub struct Report {
     pub counterexamples: Vec<Counterexample>,
     /// Harness errors (the target failed to answer, a fixture is broken).
     pub errors: Vec<String>,
+    /// The traces on which the target failed to answer, shrunk when generated.
+    pub error_cases: Vec<ErrorCase>,
+}
+
+/// A trace on which the target failed to answer (a panic, garbage, a dropped connection, a
+/// timeout): a harness error, located at a step and, when the step checks one, a rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCase {
+    /// The rule the failing step was checking.
+    pub rule: Option<RuleId>,
+    /// `fixture:<name>` or `generated`.
+    pub source: String,
+    /// Steps in the (shrunk) trace.
+    pub steps: usize,
+    /// What went wrong, with the step.
+    pub message: String,
+    /// The command that replays it.
+    pub replay: String,
 }
 
 /// Builds the rule rows from counters.

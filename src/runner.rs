@@ -7,7 +7,7 @@ use crate::checker::{Checker, TraceRun, Verdict as TraceVerdict, rules_needing};
 use crate::fixture::Fixture;
 use crate::generate::{GenConfig, Weights, choices, interpret};
 use crate::guard::Guarded;
-use crate::report::{self, Counterexample, Report};
+use crate::report::{self, Counterexample, ErrorCase, Report};
 use crate::stats::RuleStats;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -185,6 +185,7 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
     let mut stats = RuleStats::default();
     let mut counterexamples: Vec<Counterexample> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
+    let mut error_cases: Vec<ErrorCase> = Vec::new();
     let mut steps: u64 = 0;
     let mut fixtures_run = 0;
     let mut cases_run: u64 = 0;
@@ -246,7 +247,15 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
                     );
                 }
                 TraceVerdict::Error(e) => {
+                    failed = true;
                     errors.push(format!("fixture {}: {e}", fixture.name));
+                    error_cases.push(ErrorCase {
+                        rule: error_rule(e),
+                        source: format!("fixture:{}", fixture.name),
+                        steps: trace.steps.len(),
+                        message: e.to_string(),
+                        replay: format!("{} --fixture {}", replay_cmd(cfg), fixture.name),
+                    });
                 }
             }
             if failed && cfg.stop_at_first_failure {
@@ -309,12 +318,24 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
                 },
                 &mut counterexamples,
             ),
-            TraceVerdict::Error(e) => errors.push(format!(
-                "case {case_seed:#x} (replay: {} --case-seed {case_seed:#x} --steps {}): {e}\n  | {}",
-                replay_cmd(cfg),
-                cfg.steps,
-                run.transcript.join("\n  | ")
-            )),
+            TraceVerdict::Error(e) => {
+                let replay = format!(
+                    "{} --case-seed {case_seed:#x} --steps {}",
+                    replay_cmd(cfg),
+                    cfg.steps
+                );
+                errors.push(format!(
+                    "case {case_seed:#x} (replay: {replay}): {e}\n  | {}",
+                    run.transcript.join("\n  | ")
+                ));
+                error_cases.push(ErrorCase {
+                    rule: error_rule(e),
+                    source: "generated".into(),
+                    steps: trace.steps.len(),
+                    message: e.to_string(),
+                    replay,
+                });
+            }
             _ => {}
         }
     }
@@ -354,6 +375,14 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
         rules: rows,
         counterexamples,
         errors,
+        error_cases,
+    }
+}
+
+fn error_rule(e: &crate::checker::HarnessError) -> Option<RuleId> {
+    match e {
+        crate::checker::HarnessError::Sut { rule, .. } => *rule,
+        crate::checker::HarnessError::ModelFault { .. } => None,
     }
 }
 

@@ -341,9 +341,11 @@ fn a_panicking_implementation_is_a_harness_error_at_its_step() {
     match run.verdict {
         TraceVerdict::Error(HarnessError::Sut {
             step,
+            rule,
             error: SutError::Panic(what),
         }) => {
             assert_eq!(step, 2);
+            assert_eq!(rule, Some(RuleId::Req1), "the step's routing rule");
             assert!(what.contains("fell over"));
         }
         other => panic!("expected a panic error, got {other:?}"),
@@ -371,7 +373,8 @@ fn garbage_results_are_a_protocol_error_not_a_pass() {
             run.verdict,
             TraceVerdict::Error(HarnessError::Sut {
                 step: 0,
-                error: SutError::Protocol(_)
+                error: SutError::Protocol(_),
+                ..
             })
         ),
         "{:?}",
