@@ -9,7 +9,9 @@ use crate::stats::RuleStats;
 use crate::transcript;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use wlcs_model::vocab::{Action, HookBehavior, IdText, ProcRef, Request, SessionRef, Step};
+use wlcs_model::vocab::{
+    Action, HookBehavior, IdText, ProcRef, RecordRef, Request, SessionRef, Step, VarName,
+};
 use wlcs_model::{CookieEffect, Model, Read, RuleId, RuleSet, Ruled, StepObs, Trace};
 use wlcs_sut::{
     Begun, Capabilities, Response, SetCookie, Sut, SutError, WireAction, WireHook, WireHookRun,
@@ -413,14 +415,17 @@ impl<'a> Checker<'a> {
         self.check_reads(index, step, obs, session, &reads)?;
         self.check_cookie(index, obs, session, response.as_ref())?;
         self.note_closes(obs);
-        let hooks = self
+        // One call for everything observed after the step (one round trip over HTTP).
+        let observed = self
             .sut
-            .take_hook_runs()
+            .observe(touches_shared_state(step))
             .map_err(Self::sut_err(index, obs))?;
-        self.check_hooks(index, step, obs, &hooks)?;
-        if touches_shared_state(step) {
-            self.check_locks(index, obs)?;
-            self.check_ipvars(index, obs)?;
+        self.check_hooks(index, step, obs, &observed.hook_runs)?;
+        if let Some(locks) = &observed.locks {
+            self.check_locks(index, locks)?;
+        }
+        if let Some(ipvars) = &observed.ipvars {
+            self.check_ipvars(index, ipvars)?;
         }
         Ok(())
     }
@@ -917,11 +922,10 @@ impl<'a> Checker<'a> {
     }
 
     /// The lock table: CLOSE-7, TIME-2, LIMIT-1 releases; INV-1 on every owner.
-    fn check_locks(&mut self, index: usize, obs: &StepObs) -> StepResult {
+    fn check_locks(&mut self, index: usize, actual: &BTreeMap<RecordRef, WireProc>) -> StepResult {
         if self.model.scalable() {
             return Ok(());
         }
-        let actual = self.sut.locks().map_err(Self::sut_err(index, obs))?;
         let expected = self.model.locks();
         self.stats.check(RuleId::Inv1);
         let mut records: BTreeSet<_> = expected.keys().copied().collect();
@@ -977,8 +981,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Interprocess variables: CLOSE-7's negative space.
-    fn check_ipvars(&mut self, index: usize, obs: &StepObs) -> StepResult {
-        let actual = self.sut.ipvars().map_err(Self::sut_err(index, obs))?;
+    fn check_ipvars(&mut self, index: usize, actual: &BTreeMap<VarName, i64>) -> StepResult {
         let expected = self.model.ipvars();
         let mut vars: BTreeSet<_> = expected.keys().copied().collect();
         vars.extend(actual.keys().copied());

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use wlcs_model::vocab::{OptionSet, RecordRef, Slot, VarName, WorldConfig};
 use wlcs_sut::{
-    Begun, Capabilities, Response, Sut, SutError, WireAction, WireHook, WireHookRun, WireProc,
-    WireRead, WireRequest,
+    Begun, Capabilities, Observed, Response, Sut, SutError, WireAction, WireHook, WireHookRun,
+    WireProc, WireRead, WireRequest,
 };
 
 /// Catches panics of every call to the wrapped implementation.
@@ -65,5 +65,8 @@ impl Sut for Guarded<'_> {
     }
     fn ipvars(&self) -> Result<BTreeMap<VarName, i64>, SutError> {
         guard(|| self.0.ipvars())
+    }
+    fn observe(&self, shared: bool) -> Result<Observed, SutError> {
+        guard(|| self.0.observe(shared))
     }
 }

@@ -17,7 +17,7 @@ use wlcs::report::{Report, Status, Verdict};
 use wlcs::runner::{self, RunConfig};
 use wlcs_model::WorldConfig;
 use wlcs_sut::Sut;
-use wlcs_sut::http::{HttpSut, ServeOptions, ServerHandle, serve};
+use wlcs_sut::http::{ClientOptions, HttpSut, ServeOptions, ServerHandle, serve};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 
@@ -121,6 +121,46 @@ fn reference_passes_every_rule_over_http() {
         report.rules.iter().all(|r| r.status == Status::Pass),
         "{}",
         summary(&report)
+    );
+    server.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn observe_endpoint_halves_requests_and_changes_no_result() {
+    let server = serve_memory(None);
+    let cfg = RunConfig {
+        seed: SEED,
+        cases: 20,
+        ..RunConfig::default()
+    };
+    let mut results = Vec::new();
+    for use_observe in [true, false] {
+        let opts = ClientOptions {
+            use_observe,
+            ..ClientOptions::default()
+        };
+        let sut = HttpSut::connect_with(&server.base_url(), opts).expect("adapter connects");
+        let before = server.requests_served();
+        let report = runner::run(&sut, &fixtures(), &cfg, "reference");
+        assert_eq!(report.verdict, Verdict::Pass, "{}", summary(&report));
+        results.push((
+            report.steps,
+            report.rules.clone(),
+            server.requests_served() - before,
+        ));
+    }
+    let (with, without) = (&results[0], &results[1]);
+    assert_eq!(
+        (with.0, &with.1),
+        (without.0, &without.1),
+        "same steps and rule counts"
+    );
+    println!("requests: {} with observe, {} without", with.2, without.2);
+    assert!(
+        with.2 * 10 < without.2 * 7,
+        "{} vs {} requests",
+        with.2,
+        without.2
     );
     server.shutdown().expect("clean shutdown");
 }

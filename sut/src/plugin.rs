@@ -215,6 +215,17 @@ pub enum SutError {
     Unsupported(String),
 }
 
+/// What the suite observes after a step, in one call ([`Sut::observe`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observed {
+    /// The hook runs logged since the last take, in order (taken: they are forgotten).
+    pub hook_runs: Vec<WireHookRun>,
+    /// The lock table, when asked for.
+    pub locks: Option<BTreeMap<RecordRef, WireProc>>,
+    /// The interprocess variables, when asked for.
+    pub ipvars: Option<BTreeMap<VarName, i64>>,
+}
+
 /// An implementation of legacy web sessions and WEB LEGACY CLOSE SESSION, plugged into the
 /// suite. All methods take `&self`: implementations are shared between threads, as command
 /// 1208 is thread-safe.
@@ -258,4 +269,21 @@ pub trait Sut: Send + Sync {
 
     /// The assigned interprocess variables.
     fn ipvars(&self) -> Result<BTreeMap<VarName, i64>, SutError>;
+
+    /// Everything the suite observes after a step: the hook runs (taken) and, when `shared`,
+    /// the lock table and the interprocess variables. The default calls the three methods; an
+    /// implementation across a network answers in one round trip.
+    fn observe(&self, shared: bool) -> Result<Observed, SutError> {
+        observe_by_parts(self, shared)
+    }
+}
+
+/// [`Sut::observe`] made of [`Sut::take_hook_runs`], [`Sut::locks`] and [`Sut::ipvars`]: the
+/// trait's default, and what an implementation falls back to when it cannot do better.
+pub fn observe_by_parts<S: Sut + ?Sized>(sut: &S, shared: bool) -> Result<Observed, SutError> {
+    Ok(Observed {
+        hook_runs: sut.take_hook_runs()?,
+        locks: if shared { Some(sut.locks()?) } else { None },
+        ipvars: if shared { Some(sut.ipvars()?) } else { None },
+    })
 }

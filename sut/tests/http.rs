@@ -17,8 +17,8 @@ use wlcs_model::vocab::{
 };
 use wlcs_sut::http::proto::{
     self, ActionV1, AdvanceV1, CapabilitiesV1, EndedV1, ErrorBodyV1, ErrorV1, HookRunV1,
-    HookRunsV1, HookV1, IpvarsV1, LocksV1, ModeV1, NonWebV1, OkV1, OptionV1, ReadV1, ReadsV1,
-    ResetV1, SlotStateV1, SlotV1, WebResultV1,
+    HookRunsV1, HookV1, IpvarsV1, LockV1, LocksV1, ModeV1, NonWebV1, ObserveV1, ObservedV1, OkV1,
+    OptionV1, OwnerV1, ReadV1, ReadsV1, ResetV1, SlotStateV1, SlotV1, VarV1, WebResultV1,
 };
 use wlcs_sut::http::server::ip_index;
 use wlcs_sut::http::{ClientOptions, HttpSut, ServeError, ServeOptions, ServerHandle, serve};
@@ -606,6 +606,7 @@ fn capabilities_answer() -> Fake {
         protocol: 1,
         name: "fake".into(),
         capabilities: Capabilities::ALL.into(),
+        features: vec![],
     };
     http_answer("200 OK", &serde_json::to_string(&caps).expect("encode"))
 }
@@ -862,6 +863,23 @@ fn protocol_shapes_are_harness_md_examples() {
         protocol: 1,
         name: "memory".into(),
         capabilities: Capabilities::ALL.into(),
+        features: vec!["observe".into()],
+    });
+    documented(ObserveV1 { shared: false });
+    documented(ObserveV1 { shared: true });
+    documented(ObservedV1 {
+        runs: vec![],
+        locks: None,
+        ipvars: None,
+    });
+    documented(ObservedV1 {
+        runs: vec![],
+        locks: Some(vec![LockV1 {
+            table: 1,
+            record: 2,
+            owner: OwnerV1::NonWeb { process: 0 },
+        }]),
+        ipvars: Some(vec![VarV1 { var: 2, value: 102 }]),
     });
     documented(AdvanceV1 { seconds: 60 });
     documented(OkV1 { ok: true });

@@ -19,11 +19,12 @@
 
 use super::proto::{
     self, ActionsV1, AdvanceV1, CapabilitiesV1, EndedV1, ErrorBodyV1, HookRunsV1, HookV1, IpvarsV1,
-    LocksV1, NonWebV1, OkV1, OptionV1, ReadsV1, ResetV1, SlotStateV1, SlotV1, WebResultV1,
+    LocksV1, NonWebV1, ObserveV1, ObservedV1, OkV1, OptionV1, ReadsV1, ResetV1, SlotStateV1,
+    SlotV1, WebResultV1,
 };
 use crate::plugin::{
-    Begun, Capabilities, Response, SetCookie, Sut, SutError, WireAction, WireHook, WireHookRun,
-    WireProc, WireRead, WireRequest,
+    Begun, Capabilities, Observed, Response, SetCookie, Sut, SutError, WireAction, WireHook,
+    WireHookRun, WireProc, WireRead, WireRequest,
 };
 use bytes::Bytes;
 use cookie::time::{Duration as CookieDuration, OffsetDateTime};
@@ -75,6 +76,9 @@ pub struct ClientOptions {
     pub connect_timeout_ms: u64,
     /// See [`RESPONSE_BYTES_MAX`].
     pub response_bytes_max: usize,
+    /// Use the server's optional `observe` endpoint when it offers one (one round trip per
+    /// step instead of three). Off: always the three endpoints.
+    pub use_observe: bool,
 }
 
 impl Default for ClientOptions {
@@ -85,6 +89,7 @@ impl Default for ClientOptions {
             long_poll_ms: LONG_POLL_MS,
             connect_timeout_ms: CONNECT_TIMEOUT_MS,
             response_bytes_max: RESPONSE_BYTES_MAX,
+            use_observe: true,
         }
     }
 }
@@ -111,6 +116,8 @@ pub struct HttpSut {
     loopback: bool,
     name: String,
     caps: Capabilities,
+    /// The server offers `POST /wlcs/v1/observe` (one round trip per step instead of three).
+    observe: bool,
     opts: ClientOptions,
     runtime: Option<Runtime>,
     /// One client per source address (`None`: control requests, unbound); at most 257.
@@ -329,6 +336,7 @@ impl HttpSut {
             loopback,
             name: String::new(),
             caps: Capabilities::ALL,
+            observe: false,
             opts,
             runtime: Some(runtime),
             clients: Mutex::new(HashMap::new()),
@@ -350,6 +358,8 @@ impl HttpSut {
             )));
         }
         sut.caps = caps.capabilities.into();
+        sut.observe =
+            sut.opts.use_observe && caps.features.iter().any(|f| f == proto::FEATURE_OBSERVE);
         // Other client IPs come from other loopback source addresses: only a loopback target
         // can see them.
         sut.caps.multi_ip &= loopback;
@@ -776,5 +786,42 @@ impl Sut for HttpSut {
             self.control(Method::GET, proto::PATH_IPVARS, None::<&()>, "ipvars")?;
         vars.into_wire()
             .map_err(|e| SutError::Protocol(format!("ipvars: {e}")))
+    }
+
+    fn observe(&self, shared: bool) -> Result<Observed, SutError> {
+        if !self.observe {
+            // A server without the optional endpoint: the three calls.
+            return crate::plugin::observe_by_parts(self, shared);
+        }
+        let what = "observe";
+        let o: ObservedV1 = self.control(
+            Method::POST,
+            proto::PATH_OBSERVE,
+            Some(&ObserveV1 { shared }),
+            what,
+        )?;
+        let protocol = |e: String| SutError::Protocol(format!("{what}: {e}"));
+        if shared != (o.locks.is_some() && o.ipvars.is_some()) {
+            return Err(protocol(format!(
+                "asked for shared state: {shared}, got locks: {}, ipvars: {}",
+                o.locks.is_some(),
+                o.ipvars.is_some()
+            )));
+        }
+        Ok(Observed {
+            hook_runs: o
+                .runs
+                .into_iter()
+                .map(|r| r.into_wire().map_err(protocol))
+                .collect::<Result<_, _>>()?,
+            locks: o
+                .locks
+                .map(|locks| LocksV1 { locks }.into_wire().map_err(protocol))
+                .transpose()?,
+            ipvars: o
+                .ipvars
+                .map(|ipvars| IpvarsV1 { ipvars }.into_wire().map_err(protocol))
+                .transpose()?,
+        })
     }
 }

@@ -39,6 +39,11 @@ pub const PATH_HOOK_RUNS_TAKE: &str = "/wlcs/v1/hook-runs/take";
 pub const PATH_LOCKS: &str = "/wlcs/v1/locks";
 /// `GET`: the interprocess variables.
 pub const PATH_IPVARS: &str = "/wlcs/v1/ipvars";
+/// `POST` (optional feature `observe`): hook runs taken, and the lock table and interprocess
+/// variables when asked, in one round trip.
+pub const PATH_OBSERVE: &str = "/wlcs/v1/observe";
+/// The name of the optional `observe` endpoint in [`CapabilitiesV1::features`].
+pub const FEATURE_OBSERVE: &str = "observe";
 /// Prefix of `GET /wlcs/v1/slots/{slot}` (long poll) and `POST /wlcs/v1/slots/{slot}/end`.
 pub const PATH_SLOTS: &str = "/wlcs/v1/slots";
 
@@ -295,6 +300,9 @@ pub struct CapabilitiesV1 {
     pub name: String,
     /// What the suite may use.
     pub capabilities: CapsV1,
+    /// Optional endpoints the server offers (`"observe"`); absent means none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
 }
 
 /// The capability flags (HARNESS.md says which rules each one gates).
@@ -598,6 +606,26 @@ pub struct LockV1 {
 pub struct LocksV1 {
     /// Every locked record.
     pub locks: Vec<LockV1>,
+}
+
+/// The body of `POST /wlcs/v1/observe`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObserveV1 {
+    /// Whether to include the lock table and the interprocess variables.
+    pub shared: bool,
+}
+
+/// The answer of `POST /wlcs/v1/observe`: the three answers above in one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedV1 {
+    /// The hook runs since the last take, in order (now forgotten).
+    pub runs: Vec<HookRunV1>,
+    /// The lock table, when `shared` was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locks: Option<Vec<LockV1>>,
+    /// The interprocess variables, when `shared` was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipvars: Option<Vec<VarV1>>,
 }
 
 /// The answer of `GET /wlcs/v1/ipvars`.

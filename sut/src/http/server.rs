@@ -17,8 +17,8 @@
 
 use super::proto::{
     self, ActionsV1, AdvanceV1, CapabilitiesV1, EndedV1, ErrorBodyV1, ErrorV1, HookRunV1,
-    HookRunsV1, HookV1, IpvarsV1, LocksV1, NonWebV1, OkV1, OptionV1, ReadsV1, ResetV1, SlotStateV1,
-    SlotV1, WebResultV1, codes,
+    HookRunsV1, HookV1, IpvarsV1, LocksV1, NonWebV1, ObserveV1, ObservedV1, OkV1, OptionV1,
+    ReadsV1, ResetV1, SlotStateV1, SlotV1, WebResultV1, codes,
 };
 use crate::plugin::{Begun, Response as WireResponse, Sut, SutError, WireRequest};
 use axum::Router;
@@ -523,6 +523,7 @@ fn router(app: Arc<App>) -> Router {
         .route(proto::PATH_HOOK_RUNS_TAKE, post(take_hook_runs))
         .route(proto::PATH_LOCKS, get(locks))
         .route(proto::PATH_IPVARS, get(ipvars))
+        .route(proto::PATH_OBSERVE, post(observe))
         .route("/wlcs/v1/slots/{slot}", get(slot_poll))
         .route("/wlcs/v1/slots/{slot}/end", post(slot_end))
         .layer(middleware::from_fn_with_state(app.clone(), control_timeout));
@@ -1002,6 +1003,7 @@ async fn capabilities(State(app): State<Arc<App>>) -> Response {
                 protocol: proto::PROTOCOL_VERSION,
                 name: s.name(),
                 capabilities: s.capabilities().into(),
+                features: vec![proto::FEATURE_OBSERVE.to_string()],
             })
         })
         .await,
@@ -1080,6 +1082,19 @@ async fn take_hook_runs(State(app): State<Arc<App>>) -> Response {
 async fn locks(State(app): State<Arc<App>>) -> Response {
     let result = app.call(|s| s.locks()).await;
     ok_or_error(result.map(|l| LocksV1::from_wire(&l)))
+}
+
+async fn observe(State(app): State<Arc<App>>, body: Body) -> Response {
+    let body: ObserveV1 = match read_json(&app, body).await {
+        Ok(b) => b,
+        Err(reject) => return reject.into_response(),
+    };
+    let result = app.call(move |s| s.observe(body.shared)).await;
+    ok_or_error(result.map(|o| ObservedV1 {
+        runs: o.hook_runs.iter().map(HookRunV1::from).collect(),
+        locks: o.locks.map(|l| LocksV1::from_wire(&l).locks),
+        ipvars: o.ipvars.map(|v| IpvarsV1::from_wire(&v).ipvars),
+    }))
 }
 
 async fn ipvars(State(app): State<Arc<App>>) -> Response {
