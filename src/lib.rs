@@ -6,9 +6,11 @@
 //! a pure function.
 
 pub mod checker;
+pub mod concurrent;
 pub mod fixture;
 pub mod generate;
 pub mod guard;
+pub mod linearize;
 pub mod mutation;
 pub mod report;
 pub mod runner;

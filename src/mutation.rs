@@ -1,7 +1,8 @@
 //! Mutation testing of the suite itself: run it against every deliberately broken variant of
 //! the reference implementation and report, per mutant, whether it was killed, by which
 //! rule, with how short a counterexample and how fast. The reference implementation and the
-//! canary must pass: a suite that fails them has false failures.
+//! canary must pass: a suite that fails them has false failures. Race mutants are not run
+//! here: only concurrent histories show them (`crate::linearize`).
 
 use crate::fixture::Fixture;
 use crate::report::Counterexample;
@@ -32,8 +33,11 @@ pub struct MutantRow {
     pub breaks: Option<RuleId>,
     /// Whether the suite caught it.
     pub killed: bool,
-    /// The rule of the divergence that caught it.
+    /// The rule of the divergence that caught it (or of the step where it failed to answer).
     pub caught_by: Option<RuleId>,
+    /// Caught because it failed to answer (an error), not by a divergence.
+    #[serde(default)]
+    pub by_error: bool,
     /// Whether the divergence names the declared rule (as its rule or one it also breaks).
     pub caught_by_declared: bool,
     /// Steps of the shrunk counterexample.
@@ -84,23 +88,31 @@ fn check_one(mutant: Option<Mutant>, fixtures: &[Fixture], cfg: &MutationConfig)
     let report = runner::run(&sut, fixtures, &run_cfg, &name);
     let first: Option<&Counterexample> = report.counterexamples.first();
     let breaks = mutant.and_then(|m| m.expected_break());
+    // A mutant that makes the target fail to answer (its bug left it in a state it cannot
+    // serve) is caught too, at the step and rule where it failed.
+    let error = report.error_cases.first().filter(|_| first.is_none());
     MutantRow {
         name,
         breaks,
-        killed: first.is_some(),
-        caught_by: first.map(|c| c.rule),
-        caught_by_declared: match (first, breaks) {
-            (Some(c), Some(rule)) => c.divergence.breaks(rule),
+        killed: first.is_some() || error.is_some(),
+        caught_by: first.map(|c| c.rule).or(error.and_then(|e| e.rule)),
+        by_error: error.is_some(),
+        caught_by_declared: match (first, error, breaks) {
+            (Some(c), _, Some(rule)) => c.divergence.breaks(rule),
+            (None, Some(e), Some(rule)) => e.rule == Some(rule),
             _ => false,
         },
-        steps: first.map(|c| c.steps),
+        steps: first.map(|c| c.steps).or(error.map(|e| e.steps)),
         millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         transcript: first.map(|c| c.transcript.clone()).unwrap_or_default(),
         errors: report.errors,
     }
 }
 
-/// Runs the reference and then each mutant, calling `progress` after each.
+/// Runs the reference and then each mutant, calling `progress` after each. Race mutants
+/// ([`Mutant::is_race`]) are left out: sequentially they are the reference exactly, so this
+/// suite cannot kill them; the linearizability checker of concurrent histories does
+/// (`wlcs::concurrent`, tests/linearize.rs).
 pub fn run_all(
     mutants: &[Mutant],
     fixtures: &[Fixture],
@@ -111,7 +123,7 @@ pub fn run_all(
     let reference = check_one(None, fixtures, cfg);
     progress(&reference);
     rows.push(reference);
-    for m in mutants {
+    for m in mutants.iter().filter(|m| !m.is_race()) {
         let row = check_one(Some(*m), fixtures, cfg);
         progress(&row);
         rows.push(row);
@@ -127,6 +139,7 @@ pub fn render_row(row: &MutantRow) -> String {
     let verdict = match (row.breaks, row.killed) {
         (None, false) => "passes (as it must)".to_string(),
         (None, true) => "FALSE FAILURE".to_string(),
+        (Some(_), true) if row.by_error => "killed (error)".to_string(),
         (Some(_), true) => "killed".to_string(),
         (Some(_), false) => "SURVIVED".to_string(),
     };

@@ -15,6 +15,9 @@
 //!   cookie expiration (`timeout-keeps-id` clean-up).
 //! - Real IDs are random UUID v4, 32 uppercase hex digits, like 4D's Generate UUID (REQ-6).
 //! - Mutants ([`Mutant`]) are single, marked deviations: `if self.is(Mutant::X)`.
+//! - Race mutants ([`Mutant::is_race`]) split a non-web close into two critical sections with
+//!   the lock released in between ([`RACE_WINDOW`]); only they ever do. Sequentially the two
+//!   halves run back to back and nothing observable differs from the reference.
 
 use crate::mutants::Mutant;
 use crate::plugin::{
@@ -33,6 +36,11 @@ use wlcs_model::vocab::{
 
 /// How long a `Slow` hook takes.
 const SLOW_HOOK: Duration = Duration::from_micros(50);
+
+/// How long a race mutant's close leaves the world unlocked between its two halves: long
+/// enough that a second thread reliably acts inside the window. The reference never waits
+/// with a half-done close.
+pub const RACE_WINDOW: Duration = Duration::from_micros(300);
 
 /// The in-process reference implementation of legacy web sessions and command 1208.
 ///
@@ -82,6 +90,35 @@ impl MemorySut {
             Ok(result) => result,
             Err(payload) => Err(SutError::Panic(panic_text(payload.as_ref()))),
         }
+    }
+}
+
+impl MemorySut {
+    /// Race mutants only: one critical section per action, so that a close can leave the
+    /// world unlocked between its two halves (CLOSE-10 broken on purpose). Non-web actions
+    /// only touch the process's own context, so splitting them changes nothing by itself.
+    fn non_web_split(
+        &self,
+        process: u8,
+        actions: &[WireAction],
+    ) -> Result<Vec<WireRead>, SutError> {
+        let mut reads = Vec::with_capacity(actions.len());
+        for action in actions {
+            let (read, plan) = self.with(|w| {
+                let read = w.run_action(Who::NonWeb(process), action);
+                Ok((read, w.race.take()))
+            })?;
+            if let Some(plan) = plan {
+                // MUTANT CLOSE-10: the window; other threads run with the close half done.
+                std::thread::sleep(RACE_WINDOW);
+                self.with(|w| {
+                    w.race_finish(plan);
+                    Ok(())
+                })?;
+            }
+            reads.push(read);
+        }
+        Ok(reads)
     }
 }
 
@@ -166,6 +203,9 @@ impl Sut for MemorySut {
     }
 
     fn non_web(&self, process: u8, actions: &[WireAction]) -> Result<Vec<WireRead>, SutError> {
+        if self.mutant.is_some_and(Mutant::is_race) {
+            return self.non_web_split(process, actions);
+        }
         self.with(|w| Ok(w.run_actions(Who::NonWeb(process), actions)))
     }
 
@@ -343,6 +383,19 @@ struct Flight {
     suppress_issue: bool,
 }
 
+/// The second half of a race mutant's close, run after [`RACE_WINDOW`].
+#[derive(Debug)]
+struct RacePlan {
+    key: u64,
+    /// The process the first half saw (a later process under the same key is not it).
+    pid: u64,
+    id: Arc<str>,
+    /// `racy-double-hook`: the context the first half saw, which its hook reports.
+    snapshot: ContextSnapshot,
+    /// The hook failed (`racy-late-invalidation` ran it in the first half).
+    failed: bool,
+}
+
 /// What beginning a request produced.
 enum Started {
     Refused(Response),
@@ -390,6 +443,8 @@ struct World {
     id_counter: u64,
     last_by_ip: HashMap<Ip, u64>,
     leaked_vars: Option<BTreeMap<VarName, i64>>,
+    /// A race mutant's half-done close, handed to the caller (who unlocks) at once.
+    race: Option<RacePlan>,
 }
 
 fn refused(status: u16) -> Response {
@@ -428,6 +483,7 @@ impl World {
             id_counter: 0,
             last_by_ip: HashMap::new(),
             leaked_vars: None,
+            race: None,
         }
     }
 
@@ -1126,6 +1182,12 @@ impl World {
             // CLOSE-13: a session's hook closing that session is a no-op.
             return;
         }
+        if caller == Caller::NonWeb && self.race_ready(key) {
+            // MUTANT CLOSE-10 / CLOSE-1 / CLOSE-6: the close's first half; the caller unlocks
+            // the world, waits, and runs `race_finish`.
+            self.race_begin(key);
+            return;
+        }
         if self.is(Mutant::CloseKeepsIdRoutable) {
             // MUTANT CLOSE-1: the ID keeps naming the session.
         } else {
@@ -1196,6 +1258,139 @@ impl World {
             hooked_one |= hook;
         }
         // TIME-3: a session without a running process was only invalidated.
+        self.sync(key);
+    }
+
+    /// Race mutants: whether this close takes the split path. Only the plain case does (an
+    /// idle legacy session, a hook that closes nothing), so everything else stays the
+    /// reference's, and sequential traces see no difference.
+    fn race_ready(&self, key: u64) -> bool {
+        if !self.mutant.is_some_and(Mutant::is_race) || self.race.is_some() {
+            return false;
+        }
+        if !matches!(self.hook, WireHook::Save | WireHook::Fail | WireHook::Slow) {
+            return false;
+        }
+        let Some(s) = self.sessions.get(&key) else {
+            return false;
+        };
+        !s.mobile
+            && s.procs.len() == 1
+            && s.procs.get(&0).is_some_and(|p| {
+                !p.busy && !p.ending && p.pending.is_none() && p.reset_early.is_none()
+            })
+    }
+
+    /// Race mutants: the first half of a close, under the lock.
+    fn race_begin(&mut self, key: u64) {
+        let Some((pid, id, snapshot)) = self.sessions.get(&key).and_then(|s| {
+            s.procs
+                .get(&0)
+                .map(|p| (p.pid, s.id.clone(), p.ctx.snapshot()))
+        }) else {
+            return;
+        };
+        let mut plan = RacePlan {
+            key,
+            pid,
+            id,
+            snapshot,
+            failed: false,
+        };
+        if self.is(Mutant::RacyDoubleHook) {
+            // MUTANT CLOSE-10: checks that the session exists and snapshots it for the hook,
+            // but marks nothing: a concurrent close passes the same check.
+        } else if self.is(Mutant::RacyLateInvalidation) {
+            // MUTANT CLOSE-1: the hook runs now, the ID stays valid until the second half, so
+            // a request in the window still reaches the context the hook already saved.
+            self.begin_ending(key, 0);
+            plan.failed = self.run_hook(key, 0);
+        } else if self.is(Mutant::RacyEarlyLockRelease) {
+            // MUTANT CLOSE-6: invalidated, then the locks go back to the table before the hook
+            // has run; the process's own index keeps them, so its hook still lists them.
+            self.invalidate(key, true);
+            self.begin_ending(key, 0);
+            let me = Owner::Web(pid);
+            self.locks.retain(|_, h| h.owner() != me);
+        }
+        self.race = Some(plan);
+    }
+
+    /// Race mutants: the second half of a close, after the window, under the lock.
+    fn race_finish(&mut self, plan: RacePlan) {
+        let RacePlan {
+            key,
+            pid,
+            id,
+            snapshot,
+            mut failed,
+        } = plan;
+        let alive = self
+            .sessions
+            .get(&key)
+            .and_then(|s| s.procs.get(&0))
+            .is_some_and(|p| p.pid == pid);
+        if self.is(Mutant::RacyDoubleHook) {
+            // MUTANT CLOSE-10: the hook runs on what the first half saw, even when another
+            // close finished in the window.
+            failed = self.hook == WireHook::Fail;
+            if self.hook == WireHook::Slow {
+                self.slow_hooks = self.slow_hooks.saturating_add(1);
+            }
+            self.hook_log.push(WireHookRun {
+                session_id: id.to_string(),
+                lane: 0,
+                snapshot,
+                failed,
+            });
+            if !alive {
+                return;
+            }
+            self.invalidate(key, true);
+            self.begin_ending(key, 0);
+        } else if self.is(Mutant::RacyLateInvalidation) {
+            if !alive {
+                return;
+            }
+            self.invalidate(key, true);
+        } else if self.is(Mutant::RacyEarlyLockRelease) {
+            if !alive {
+                return;
+            }
+            failed = self.run_hook(key, 0);
+        }
+        // CLOSE-7: the reset and the end of the process, as `end_process` does after its hook.
+        self.finish_process(key, 0, failed);
+    }
+
+    /// Marks a process as ending (its hook may run; closes skip it) and takes it out of the
+    /// timeout index.
+    fn begin_ending(&mut self, key: u64, lane: u8) {
+        let Some(p) = self
+            .sessions
+            .get_mut(&key)
+            .and_then(|s| s.procs.get_mut(&lane))
+        else {
+            return;
+        };
+        p.ending = true;
+        if !p.busy {
+            self.idle.remove(&(p.last_active, key, lane));
+        }
+    }
+
+    /// The reset and the end of an ending process whose hook has run.
+    fn finish_process(&mut self, key: u64, lane: u8, hook_failed: bool) {
+        // A request in the window (racy-late-invalidation) put it back in the timeout index.
+        if let Some(p) = self.sessions.get(&key).and_then(|s| s.procs.get(&lane))
+            && !p.busy
+        {
+            self.idle.remove(&(p.last_active, key, lane));
+        }
+        self.clear_context(key, lane, Cause::Close, hook_failed);
+        if let Some(s) = self.sessions.get_mut(&key) {
+            s.procs.remove(&lane);
+        }
         self.sync(key);
     }
 

@@ -24,7 +24,8 @@ macro_rules! mutants {
         }
 
         impl Mutant {
-            /// Every mutant, grouped by the rule it breaks in SPEC.md order, the canary last.
+            /// Every mutant: the sequential ones grouped by the rule they break in SPEC.md
+            /// order, then the race mutants ([`Mutant::is_race`]), the canary last.
             pub const ALL: &'static [Mutant] = &[$(Mutant::$variant),*];
 
             /// The mutant's stable kebab-case name (used on the command line and in reports).
@@ -134,6 +135,12 @@ mutants! {
         "A reset process's variables are recycled into the next new session's context.";
     LimitOffByOne = "limit-off-by-one", Inv5,
         "Eviction starts only when live sessions exceed the limit: one session too many.";
+    RacyDoubleHook = "racy-double-hook", Close10,
+        "A non-web close checks that the session exists and snapshots it, unlocks, then runs the hook and closes: two concurrent closes both run the hook.";
+    RacyLateInvalidation = "racy-late-invalidation", Close1,
+        "A non-web close runs the hook, unlocks, and only then invalidates the ID and resets: a request arriving meanwhile runs in the old context.";
+    RacyEarlyLockRelease = "racy-early-lock-release", Close6,
+        "A non-web close invalidates the ID and releases the locks, unlocks, then runs the hook: another process takes a record the hook still lists.";
     Canary = "canary", Mobile1,
         "Control: iterates a closed session's processes in another internal order; nothing observable changes.";
 }
@@ -152,6 +159,18 @@ impl Mutant {
         } else {
             Some(self.breaks())
         }
+    }
+
+    /// Whether the mutant's bug shows only under real concurrency: its close releases the
+    /// world's lock in the middle (a window of [`crate::memory::RACE_WINDOW`]) and is otherwise
+    /// the reference, so sequential traces cannot tell it apart. The sequential suite
+    /// (`wlcs mutants`) skips these; the linearizability checker of concurrent histories
+    /// (`wlcs::linearize`) kills them.
+    pub fn is_race(self) -> bool {
+        matches!(
+            self,
+            Mutant::RacyDoubleHook | Mutant::RacyLateInvalidation | Mutant::RacyEarlyLockRelease
+        )
     }
 
     /// Whether the mutant needs memory.rs to remember explicitly closed IDs (tombstones).
@@ -211,5 +230,21 @@ mod tests {
             1,
             "exactly one canary"
         );
+    }
+
+    #[test]
+    fn race_mutants_come_before_the_canary_and_break_close_rules() {
+        let race: Vec<Mutant> = Mutant::ALL
+            .iter()
+            .copied()
+            .filter(|m| m.is_race())
+            .collect();
+        assert_eq!(race.len(), 3);
+        let n = Mutant::ALL.len();
+        assert_eq!(&Mutant::ALL[n - 4..n - 1], race.as_slice());
+        for m in race {
+            assert!(m.breaks().as_str().starts_with("CLOSE-"), "{m}");
+            assert!(m.name().starts_with("racy-"), "{m}");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Each mutant must be observable through the `Sut` trait, and the canary must not be.
+//! Each mutant must be observable through the `Sut` trait, and the canary must not be; nor
+//! may a race mutant be, sequentially (its bug needs real concurrency).
 //!
 //! A small self-contained differential: fixed scenarios run against the correct
 //! `MemorySut` and against each mutant; transcripts are compared after replacing every ID by
@@ -384,6 +385,13 @@ fn every_mutant_is_observable_and_the_canary_is_not() {
             assert!(
                 killed_by.is_empty(),
                 "the canary is observable in {killed_by:?}"
+            );
+        } else if mutant.is_race() {
+            // A race mutant's bug needs two threads inside its window; sequentially it must
+            // be the reference exactly (tests/linearize.rs kills it under real concurrency).
+            assert!(
+                killed_by.is_empty(),
+                "race mutant {mutant} is observable sequentially in {killed_by:?}"
             );
         } else if killed_by.is_empty() {
             survivors.push(mutant.name());

@@ -1,0 +1,2252 @@
+//! Linearizability of concurrent histories against the model (CLOSE-10: command 1208 is
+//! thread-safe, so concurrent calls must be linearizable against SPEC.md's rules).
+//!
+//! A [`History`] is what several threads did to a system under test at once: each operation
+//! with its invoke and return (a shared sequence number) and its result, then the hook log and
+//! the lock table taken after the threads joined. [`check`] searches, Wing & Gong style, for a
+//! sequential order of the operations that honours real time (an operation may come next
+//! only if no operation still to place returned before it was invoked) and under which the
+//! model ([`wlcs_model::Model`]) produces what was recorded.
+//!
+//! How (the Porcupine / Knossos habits):
+//! - **Partitions.** Operations that share no state are independent, so the history is cut
+//!   into connected components over what each operation touches: session IDs (the cookie a
+//!   request sent, the session it ran in, the IDs it was issued, the IDs it closed), records
+//!   (locks are shared between sessions), interprocess variables (one global resource) and
+//!   non-web contexts. In the workload of [`crate::concurrent`] a component is one client key:
+//!   its sessions one after another and its record. Each component is searched alone, with
+//!   its own model, which opens sessions as the operations need them; real IDs are bound to
+//!   the model's symbolic sessions along the search, as the differential checker does.
+//! - **Observations.** Per operation: status, the session it ran in (the same one or a new
+//!   one), the reads, the session cookie effect. Hook runs are global observations: within a
+//!   partition they must come out of the linearization in log order, each with its snapshot
+//!   (CLOSE-5 exactly once, CLOSE-6 what the hook saw, CLOSE-10 one hook for N concurrent
+//!   closes). The final lock table must be the model's. A request concurrent with a close of
+//!   its session may have its cookie expired (CLOSE-12) where the model keeps it.
+//! - **Ambiguous operations** (no result: a timeout, a transport error) may take effect at
+//!   any point after their invoke, or never.
+//! - **Budget.** The search counts explored nodes per partition and in total; running out
+//!   makes that partition `Unknown`, never `Linearizable`. Configurations already explored
+//!   (the set of placed operations plus a hash of the model's state, bindings and hook
+//!   position) are remembered at branching points once a partition's search has backtracked
+//!   [`MEMO_AFTER_BACKTRACKS`] times, so equivalent orders (two concurrent closes of one
+//!   session) are not explored twice. Searches of linearizable histories backtrack a few
+//!   times at most and pay nothing for it.
+//! - **Explanations.** A violation names its partition, the longest consistent prefix, the
+//!   operations that could not come next with the rule each broke, and renders as a timeline
+//!   (one line per invoke or return, one column per thread).
+//!
+//! Architecture invariant: this module is pure. It reads a history and the model; it never
+//! calls a system under test.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use wlcs_model::vocab::{
+    Action, HookBehavior, IdText, OptionSet, Options, ProcRef, RecordRef, Request, SessionRef,
+    Step, WorldConfig,
+};
+use wlcs_model::world::IdState;
+use wlcs_model::{CookieEffect, Model, Read, RuleId, RuleSet, Ruled, StepObs};
+use wlcs_sut::{Response, WireAction, WireHookRun, WireId, WireProc, WireRead, WireRequest};
+
+/// Nodes (operations tried at a point of the search) one partition may explore.
+pub const NODES_PER_PARTITION_MAX: u64 = 2_000_000;
+/// Nodes the whole check may explore, over all partitions.
+pub const NODES_TOTAL_MAX: u64 = 20_000_000;
+/// Violations kept in a verdict (the first ones by partition).
+pub const VIOLATIONS_MAX: usize = 16;
+/// Failures kept per violation.
+const FAILURES_MAX: usize = 8;
+/// Configurations remembered per partition.
+const MEMO_ENTRIES_MAX: usize = 1_000_000;
+/// Backtracks (subtrees that failed) a partition's search makes before it starts remembering
+/// configurations: hashing the model's state costs as much as formatting it, and a search
+/// of a linearizable history backtracks a handful of times at most.
+pub const MEMO_AFTER_BACKTRACKS: u64 = 32;
+/// Events (invokes and returns) a rendered timeline shows at most.
+pub const TIMELINE_EVENTS_MAX: usize = 120;
+/// Characters per thread column of a timeline.
+const TIMELINE_COLUMN_CHARS: usize = 46;
+/// Operations of the longest consistent prefix a rendering lists (the last ones).
+const PREFIX_SHOWN_MAX: usize = 16;
+
+// ---------------------------------------------------------------------------------------------
+// Histories
+// ---------------------------------------------------------------------------------------------
+
+/// A call as a client issued it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Call {
+    /// A whole web request.
+    Request(WireRequest),
+    /// Actions in a non-web process (typically a close).
+    NonWeb {
+        /// The non-web process.
+        process: u8,
+        /// The actions.
+        actions: Vec<WireAction>,
+    },
+}
+
+/// What a call returned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// A request's response.
+    Response(Response),
+    /// A non-web call's results.
+    Reads(Vec<WireRead>),
+    /// No result (a timeout, a transport error): the call may have taken effect at any point
+    /// after its invoke, or not at all. The text says why.
+    Ambiguous(String),
+}
+
+/// One operation of a history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Op {
+    /// The thread (timeline column) that issued it.
+    pub thread: usize,
+    /// When it was invoked (a sequence number shared by all threads).
+    pub invoke: u64,
+    /// When it returned (same clock; for an ambiguous operation, when the caller gave up).
+    pub ret: u64,
+    /// What was called.
+    pub call: Call,
+    /// What came back.
+    pub outcome: Outcome,
+}
+
+impl Op {
+    /// Whether the operation has no result.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self.outcome, Outcome::Ambiguous(_))
+    }
+}
+
+/// A concurrent history: the world, the operations, and what was observed after them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// The world the system under test was reset to.
+    pub world: WorldConfig,
+    /// Options set before any operation (in order).
+    pub options: Vec<OptionSet>,
+    /// The hook's behaviour during the run (`Close(_)` is not supported here).
+    pub hook: HookBehavior,
+    /// The operations, in any order.
+    pub ops: Vec<Op>,
+    /// The hook runs the system under test logged, in order.
+    pub hook_runs: Vec<WireHookRun>,
+    /// The lock table after the run, when it was taken.
+    pub locks: Option<BTreeMap<RecordRef, WireProc>>,
+}
+
+/// Why a history cannot be checked (a harness bug, never a verdict).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum HistoryError {
+    /// An operation returned before it was invoked.
+    #[error("operation {0} returns before it is invoked")]
+    ReturnBeforeInvoke(usize),
+    /// The hook closes an ID, which the checker does not map across partitions.
+    #[error("hook behaviour {0} is not supported by the linearizability checker")]
+    UnsupportedHook(String),
+    /// The model rejected a setup step.
+    #[error("setup step rejected by the model: {0}")]
+    Setup(String),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verdicts
+// ---------------------------------------------------------------------------------------------
+
+/// How hard the search may try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinearizeConfig {
+    /// Nodes one partition may explore before it is `Unknown`.
+    pub nodes_per_partition_max: u64,
+    /// Nodes the whole check may explore.
+    pub nodes_total_max: u64,
+    /// Backtracks a partition's search makes before it remembers configurations.
+    pub memo_after_backtracks: u64,
+}
+
+impl Default for LinearizeConfig {
+    fn default() -> Self {
+        LinearizeConfig {
+            nodes_per_partition_max: NODES_PER_PARTITION_MAX,
+            nodes_total_max: NODES_TOTAL_MAX,
+            memo_after_backtracks: MEMO_AFTER_BACKTRACKS,
+        }
+    }
+}
+
+/// Why one operation could not come next (or, with `op: None`, why a complete order failed
+/// the final observations).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The operation (index into [`History::ops`]); `None` for the final observations.
+    pub op: Option<usize>,
+    /// The rule the differing observation answers to.
+    pub rule: RuleId,
+    /// Other rules it also breaks.
+    pub also: RuleSet,
+    /// What was compared.
+    pub what: String,
+    /// What the model says, at that point of the order.
+    pub expected: String,
+    /// What was recorded.
+    pub actual: String,
+}
+
+/// A partition for which no order works.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    /// The partition's number (in order of its first invoke).
+    pub partition: usize,
+    /// The session IDs of the partition.
+    pub ids: Vec<String>,
+    /// The partition's operations (indices into [`History::ops`]).
+    pub ops: Vec<usize>,
+    /// The longest consistent prefix the search found, in order.
+    pub prefix: Vec<usize>,
+    /// Why nothing could follow the deepest point of the search (the first failure there
+    /// is what `rule` names).
+    pub failures: Vec<Failure>,
+    /// The operations involved: those that failed and those concurrent with them.
+    pub involved: Vec<usize>,
+    /// The rule blamed: the first failure's.
+    pub rule: RuleId,
+    /// Other rules the failures there break.
+    pub also: RuleSet,
+}
+
+impl Violation {
+    /// Whether the violation is about `rule`, as its main rule or one it also breaks.
+    pub fn breaks(&self, rule: RuleId) -> bool {
+        self.rule == rule || self.also.contains(rule)
+    }
+}
+
+/// The verdict on a history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// Every partition has a linearization.
+    Linearizable,
+    /// At least one partition has none (the first [`VIOLATIONS_MAX`], by partition).
+    NotLinearizable(Vec<Violation>),
+    /// No violation found, but some partitions ran out of budget: not a pass.
+    Unknown {
+        /// The partitions the search gave up on.
+        partitions: Vec<usize>,
+        /// Nodes explored in all.
+        nodes: u64,
+    },
+}
+
+impl Verdict {
+    /// Whether some violation is about `rule` (main or secondary).
+    pub fn breaks(&self, rule: RuleId) -> bool {
+        match self {
+            Verdict::NotLinearizable(v) => v.iter().any(|v| v.breaks(rule)),
+            _ => false,
+        }
+    }
+
+    /// The main rules of the violations, without repeats.
+    pub fn rules(&self) -> RuleSet {
+        match self {
+            Verdict::NotLinearizable(v) => v.iter().fold(RuleSet::EMPTY, |s, v| s.with(v.rule)),
+            _ => RuleSet::EMPTY,
+        }
+    }
+}
+
+/// Counters of one check.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Operations in the history.
+    pub ops: usize,
+    /// Of which ambiguous.
+    pub ambiguous: usize,
+    /// Partitions.
+    pub partitions: usize,
+    /// Operations of the largest partition.
+    pub partition_ops_max: usize,
+    /// Nodes explored in all.
+    pub nodes: u64,
+    /// Nodes explored by the partition that needed most.
+    pub nodes_partition_max: u64,
+    /// Configurations skipped because an equivalent one had been explored.
+    pub memo_hits: u64,
+    /// Partitions whose search had to backtrack at least once.
+    pub partitions_backtracked: usize,
+    /// Backtracks (subtrees that failed) in all.
+    pub backtracks: u64,
+    /// Partitions that ran out of budget.
+    pub partitions_unknown: usize,
+    /// Partitions with a violation.
+    pub partitions_violated: usize,
+}
+
+/// The verdict and the counters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checked {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The counters.
+    pub stats: Stats,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partitions
+// ---------------------------------------------------------------------------------------------
+
+/// Something operations share: what ties them into one partition.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Resource {
+    Id(String),
+    Record(RecordRef),
+    IpVars,
+    NonWebContext(u8),
+}
+
+struct UnionFind {
+    parent: Vec<usize>,
+}
+
+impl UnionFind {
+    fn find(&mut self, mut x: usize) -> usize {
+        // Path halving: every loop pass moves `x` up, so it ends at the root.
+        while self.parent[x] != x {
+            self.parent[x] = self.parent[self.parent[x]];
+            x = self.parent[x];
+        }
+        x
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.parent[ra.max(rb)] = ra.min(rb);
+        }
+    }
+}
+
+struct Resources {
+    index: HashMap<Resource, usize>,
+    uf: UnionFind,
+}
+
+impl Resources {
+    fn id(&mut self, r: Resource) -> usize {
+        let next = self.index.len();
+        let i = *self.index.entry(r).or_insert(next);
+        if i == next {
+            self.uf.parent.push(i);
+        }
+        i
+    }
+
+    fn link(&mut self, rs: &[Resource]) -> Option<usize> {
+        let mut first = None;
+        for r in rs {
+            let i = self.id(r.clone());
+            match first {
+                None => first = Some(i),
+                Some(f) => self.uf.union(f, i),
+            }
+        }
+        first
+    }
+}
+
+fn push_id(out: &mut Vec<Resource>, text: &str) {
+    if !text.is_empty() {
+        out.push(Resource::Id(text.to_string()));
+    }
+}
+
+fn action_resources(actions: &[WireAction], non_web: Option<u8>, out: &mut Vec<Resource>) {
+    for a in actions {
+        match a {
+            WireAction::Lock { record } | WireAction::IsLocked { record } => {
+                out.push(Resource::Record(*record));
+            }
+            WireAction::SetIpVar { .. } | WireAction::GetIpVar { .. } => out.push(Resource::IpVars),
+            WireAction::Close { id } | WireAction::GetExpiration { id } => {
+                if let WireId::Text(t) = id {
+                    push_id(out, t);
+                }
+            }
+            WireAction::SetVar { .. }
+            | WireAction::GetVar { .. }
+            | WireAction::Select { .. }
+            | WireAction::GetSelection { .. }
+            | WireAction::GetSessionId => {}
+        }
+        // A non-web process keeps its context (variables, selections, locks) across calls.
+        if let Some(n) = non_web
+            && !matches!(
+                a,
+                WireAction::Close { .. }
+                    | WireAction::GetExpiration { .. }
+                    | WireAction::GetSessionId
+                    | WireAction::SetIpVar { .. }
+                    | WireAction::GetIpVar { .. }
+            )
+        {
+            out.push(Resource::NonWebContext(n));
+        }
+    }
+}
+
+fn read_resources(reads: &[WireRead], out: &mut Vec<Resource>) {
+    for r in reads {
+        if let WireRead::SessionId(id) = r {
+            push_id(out, id);
+        }
+    }
+}
+
+fn op_resources(op: &Op) -> Vec<Resource> {
+    let mut out = Vec::new();
+    match &op.call {
+        Call::Request(r) => {
+            if let Some(c) = &r.cookie {
+                push_id(&mut out, c);
+            }
+            action_resources(&r.actions, None, &mut out);
+        }
+        Call::NonWeb { process, actions } => action_resources(actions, Some(*process), &mut out),
+    }
+    match &op.outcome {
+        Outcome::Response(resp) => {
+            if let Some(id) = &resp.session_id {
+                push_id(&mut out, id);
+            }
+            for c in &resp.set_cookies {
+                if !c.expiring {
+                    push_id(&mut out, &c.value);
+                }
+            }
+            read_resources(&resp.reads, &mut out);
+        }
+        Outcome::Reads(reads) => read_resources(reads, &mut out),
+        Outcome::Ambiguous(_) => {}
+    }
+    out
+}
+
+/// One partition: operations (sorted by invoke), hook runs (log order), records.
+struct PartitionSpec {
+    ops: Vec<usize>,
+    runs: Vec<usize>,
+    records: BTreeSet<RecordRef>,
+}
+
+fn partition(history: &History) -> Vec<PartitionSpec> {
+    let mut res = Resources {
+        index: HashMap::new(),
+        uf: UnionFind { parent: Vec::new() },
+    };
+    let op_res: Vec<Option<usize>> = history
+        .ops
+        .iter()
+        .map(|op| res.link(&op_resources(op)))
+        .collect();
+    let run_res: Vec<Option<usize>> = history
+        .hook_runs
+        .iter()
+        .map(|run| {
+            let mut rs = vec![Resource::Id(run.session_id.clone())];
+            rs.extend(run.snapshot.locks.iter().map(|r| Resource::Record(*r)));
+            res.link(&rs)
+        })
+        .collect();
+    let mut lock_res: Vec<(RecordRef, usize)> = Vec::new();
+    if let Some(locks) = &history.locks {
+        for (record, holder) in locks {
+            let mut rs = vec![Resource::Record(*record)];
+            match holder {
+                WireProc::Web { session_id, .. } => push_id(&mut rs, session_id),
+                WireProc::NonWeb(n) => rs.push(Resource::NonWebContext(*n)),
+            }
+            if let Some(r) = res.link(&rs) {
+                lock_res.push((*record, r));
+            }
+        }
+    }
+    // Partitions are numbered in order of their first operation's invoke (then by the first
+    // hook run or lock for partitions without operations).
+    let mut order: Vec<usize> = (0..history.ops.len()).collect();
+    order.sort_by_key(|&i| (history.ops[i].invoke, i));
+    let mut by_root: HashMap<usize, usize> = HashMap::new();
+    let mut parts: Vec<PartitionSpec> = Vec::new();
+    let mut part_of = |root: Option<usize>, parts: &mut Vec<PartitionSpec>| -> usize {
+        let new = || PartitionSpec {
+            ops: Vec::new(),
+            runs: Vec::new(),
+            records: BTreeSet::new(),
+        };
+        match root {
+            Some(r) => *by_root.entry(r).or_insert_with(|| {
+                parts.push(new());
+                parts.len() - 1
+            }),
+            None => {
+                parts.push(new());
+                parts.len() - 1
+            }
+        }
+    };
+    for i in order {
+        let root = op_res[i].map(|r| res.uf.find(r));
+        let p = part_of(root, &mut parts);
+        parts[p].ops.push(i);
+    }
+    for (i, r) in run_res.iter().enumerate() {
+        let root = r.map(|r| res.uf.find(r));
+        let p = part_of(root, &mut parts);
+        parts[p].runs.push(i);
+    }
+    for (record, r) in lock_res {
+        let root = res.uf.find(r);
+        let p = part_of(Some(root), &mut parts);
+        parts[p].records.insert(record);
+    }
+    // Records the partition's operations touch (for the final lock table).
+    let records_by_root: Vec<(usize, RecordRef)> = res
+        .index
+        .iter()
+        .filter_map(|(r, i)| match r {
+            Resource::Record(rec) => Some((*i, *rec)),
+            _ => None,
+        })
+        .collect();
+    for (i, rec) in records_by_root {
+        let root = res.uf.find(i);
+        if let Some(&p) = by_root.get(&root) {
+            parts[p].records.insert(rec);
+        }
+    }
+    parts
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiled partitions
+// ---------------------------------------------------------------------------------------------
+
+/// An ID text as the partition knows it: `""`, or an interned text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Text {
+    Empty,
+    Id(u32),
+}
+
+#[derive(Clone, Debug)]
+enum CAction {
+    Plain(Action),
+    Close(Option<Text>),
+    GetExpiration(Option<Text>),
+}
+
+#[derive(Clone, Debug)]
+enum CRead {
+    Plain(Read),
+    SessionId(Option<u32>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GotCookie {
+    None,
+    Expire,
+    Value(u32),
+}
+
+#[derive(Clone, Debug)]
+enum CCall {
+    Request {
+        cookie: Option<Text>,
+        actions: Vec<CAction>,
+    },
+    NonWeb {
+        process: u8,
+        actions: Vec<CAction>,
+    },
+}
+
+#[derive(Clone, Debug)]
+enum COutcome {
+    Ambiguous,
+    Response(CResponse),
+    Reads(Vec<CRead>),
+}
+
+#[derive(Clone, Debug)]
+struct CResponse {
+    status: u16,
+    session: Option<u32>,
+    cookie: GotCookie,
+    reads: Vec<CRead>,
+}
+
+#[derive(Clone, Debug)]
+struct COp {
+    /// Index into the history.
+    h: usize,
+    invoke: u64,
+    /// `u64::MAX` when ambiguous: it bounds nothing.
+    ret: u64,
+    ambiguous: bool,
+    call: CCall,
+    outcome: COutcome,
+    /// The IDs this operation closes: named in a close, or its own session's for a
+    /// self-close.
+    closes: Vec<u32>,
+    /// Its key in the hash of a set of placed operations.
+    zobrist: u64,
+}
+
+struct Compiled {
+    ops: Vec<COp>,
+    ids: Vec<String>,
+    /// Hook runs of the partition (log order): interned ID, lane, the run.
+    runs: Vec<(u32, usize)>,
+    /// For each run, whether a later run of the partition has the same ID and lane.
+    later_same: Vec<bool>,
+    /// How many operations close each ID.
+    closers: Vec<u32>,
+    /// The ambiguous operations, in invoke order.
+    ambiguous: Vec<usize>,
+    records: BTreeSet<RecordRef>,
+}
+
+struct Interner {
+    ids: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Interner {
+    fn get(&mut self, text: &str) -> u32 {
+        if let Some(i) = self.index.get(text) {
+            return *i;
+        }
+        let i = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        self.ids.push(text.to_string());
+        self.index.insert(text.to_string(), i);
+        i
+    }
+
+    fn text(&mut self, text: &str) -> Text {
+        if text.is_empty() {
+            Text::Empty
+        } else {
+            Text::Id(self.get(text))
+        }
+    }
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn compile_actions(
+    actions: &[WireAction],
+    ids: &mut Interner,
+    closes: &mut Vec<u32>,
+) -> Vec<CAction> {
+    let arg = |id: &WireId, ids: &mut Interner| match id {
+        WireId::Current => None,
+        WireId::Text(t) => Some(ids.text(t)),
+    };
+    actions
+        .iter()
+        .map(|a| match a {
+            WireAction::SetVar { var, value } => CAction::Plain(Action::SetVar {
+                var: *var,
+                value: *value,
+            }),
+            WireAction::GetVar { var } => CAction::Plain(Action::GetVar { var: *var }),
+            WireAction::SetIpVar { var, value } => CAction::Plain(Action::SetIpVar {
+                var: *var,
+                value: *value,
+            }),
+            WireAction::GetIpVar { var } => CAction::Plain(Action::GetIpVar { var: *var }),
+            WireAction::Select { table, records } => CAction::Plain(Action::Select {
+                table: *table,
+                records: records.clone(),
+            }),
+            WireAction::GetSelection { table } => {
+                CAction::Plain(Action::GetSelection { table: *table })
+            }
+            WireAction::Lock { record } => CAction::Plain(Action::Lock { record: *record }),
+            WireAction::IsLocked { record } => CAction::Plain(Action::IsLocked { record: *record }),
+            WireAction::GetSessionId => CAction::Plain(Action::GetSessionId),
+            WireAction::Close { id } => {
+                let t = arg(id, ids);
+                if let Some(Text::Id(i)) = t {
+                    closes.push(i);
+                }
+                CAction::Close(t)
+            }
+            WireAction::GetExpiration { id } => CAction::GetExpiration(arg(id, ids)),
+        })
+        .collect()
+}
+
+fn compile_reads(reads: &[WireRead], ids: &mut Interner) -> Vec<CRead> {
+    reads
+        .iter()
+        .map(|r| match r {
+            WireRead::Done => CRead::Plain(Read::Done),
+            WireRead::Var(v) => CRead::Plain(Read::Var(*v)),
+            WireRead::IpVar(v) => CRead::Plain(Read::IpVar(*v)),
+            WireRead::Selection(s) => CRead::Plain(Read::Selection(s.clone())),
+            WireRead::Locked(b) => CRead::Plain(Read::Locked(*b)),
+            WireRead::LockState(s) => CRead::Plain(Read::LockState(*s)),
+            WireRead::SessionId(id) if id.is_empty() => CRead::SessionId(None),
+            WireRead::SessionId(id) => CRead::SessionId(Some(ids.get(id))),
+            WireRead::Expiration(e) => CRead::Plain(Read::Expiration(*e)),
+        })
+        .collect()
+}
+
+fn compile(history: &History, spec: &PartitionSpec, cookie_name: &str) -> Compiled {
+    let mut ids = Interner {
+        ids: Vec::new(),
+        index: HashMap::new(),
+    };
+    let mut ops = Vec::with_capacity(spec.ops.len());
+    for &h in &spec.ops {
+        let op = &history.ops[h];
+        let mut closes = Vec::new();
+        let call = match &op.call {
+            Call::Request(r) => CCall::Request {
+                cookie: r.cookie.as_deref().map(|c| ids.text(c)),
+                actions: compile_actions(&r.actions, &mut ids, &mut closes),
+            },
+            Call::NonWeb { process, actions } => CCall::NonWeb {
+                process: *process,
+                actions: compile_actions(actions, &mut ids, &mut closes),
+            },
+        };
+        let outcome = match &op.outcome {
+            Outcome::Ambiguous(_) => COutcome::Ambiguous,
+            Outcome::Reads(reads) => COutcome::Reads(compile_reads(reads, &mut ids)),
+            Outcome::Response(resp) => {
+                let session = resp.session_id.as_deref().map(|s| ids.get(s));
+                let cookie = match resp
+                    .set_cookies
+                    .iter()
+                    .rev()
+                    .find(|c| c.name == cookie_name)
+                {
+                    None => GotCookie::None,
+                    Some(c) if c.expiring => GotCookie::Expire,
+                    Some(c) => GotCookie::Value(ids.get(&c.value)),
+                };
+                COutcome::Response(CResponse {
+                    status: resp.status,
+                    session,
+                    cookie,
+                    reads: compile_reads(&resp.reads, &mut ids),
+                })
+            }
+        };
+        // A self-close (`Close(Current)` in a request) closes the session the request ran in
+        // (or, with no answer, the one its cookie named).
+        if let CCall::Request { cookie, actions } = &call
+            && actions.iter().any(|a| matches!(a, CAction::Close(None)))
+        {
+            let own = match &outcome {
+                COutcome::Response(r) => r.session,
+                _ => match cookie {
+                    Some(Text::Id(i)) => Some(*i),
+                    _ => None,
+                },
+            };
+            closes.extend(own);
+        }
+        let ambiguous = op.is_ambiguous();
+        ops.push(COp {
+            h,
+            invoke: op.invoke,
+            ret: if ambiguous { u64::MAX } else { op.ret },
+            ambiguous,
+            call,
+            outcome,
+            closes,
+            zobrist: splitmix(h as u64 ^ 0x5EED_0F11_5EED),
+        });
+    }
+    let runs: Vec<(u32, usize)> = spec
+        .runs
+        .iter()
+        .map(|&r| (ids.get(&history.hook_runs[r].session_id), r))
+        .collect();
+    let mut later_same = vec![false; runs.len()];
+    let mut seen: HashSet<(u32, u8)> = HashSet::new();
+    for (k, (id, r)) in runs.iter().enumerate().rev() {
+        let key = (*id, history.hook_runs[*r].lane);
+        later_same[k] = !seen.insert(key);
+    }
+    let mut closers = vec![0u32; ids.ids.len()];
+    for op in &ops {
+        for &i in &op.closes {
+            if let Some(c) = closers.get_mut(i as usize) {
+                *c += 1;
+            }
+        }
+    }
+    if let Some(locks) = &history.locks {
+        for (record, holder) in locks {
+            if spec.records.contains(record)
+                && let WireProc::Web { session_id, .. } = holder
+            {
+                ids.get(session_id);
+            }
+        }
+    }
+    closers.resize(ids.ids.len(), 0);
+    let ambiguous = (0..ops.len()).filter(|&k| ops[k].ambiguous).collect();
+    Compiled {
+        ambiguous,
+        ops,
+        ids: ids.ids,
+        runs,
+        later_same,
+        closers,
+        records: spec.records.clone(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The search
+// ---------------------------------------------------------------------------------------------
+
+/// The state at a point of the search: the model, the binding of its sessions to real IDs,
+/// and how many of the partition's hook runs the order has produced.
+#[derive(Clone, Debug)]
+struct State {
+    model: Model,
+    /// Model session -> interned ID.
+    s2i: Vec<Option<u32>>,
+    /// Interned ID -> model session.
+    i2s: Vec<Option<u32>>,
+    hook_pos: usize,
+    /// Runs after `hook_pos` already matched (hooks deferred by CLOSE-12), sorted.
+    early: Vec<usize>,
+}
+
+impl State {
+    fn id_of(&self, s: SessionRef) -> Option<u32> {
+        self.s2i.get(s.0 as usize).copied().flatten()
+    }
+
+    fn session_of(&self, i: u32) -> Option<SessionRef> {
+        self.i2s.get(i as usize).copied().flatten().map(SessionRef)
+    }
+
+    fn bind(&mut self, s: SessionRef, i: u32) {
+        let si = s.0 as usize;
+        if self.s2i.len() <= si {
+            self.s2i.resize(si + 1, None);
+        }
+        self.s2i[si] = Some(i);
+        if let Some(slot) = self.i2s.get_mut(i as usize) {
+            *slot = Some(s.0);
+        }
+    }
+
+    /// Marks run `k` matched, and moves past every matched run.
+    fn matched(&mut self, k: usize) {
+        if k == self.hook_pos {
+            self.hook_pos += 1;
+            // Each pass removes one entry of `early`: bounded by its length.
+            while let Some(pos) = self.early.iter().position(|&e| e == self.hook_pos) {
+                self.early.remove(pos);
+                self.hook_pos += 1;
+            }
+        } else if let Err(pos) = self.early.binary_search(&k) {
+            self.early.insert(pos, k);
+        }
+    }
+
+    /// Whether no hook can ever run again for this session's process: its ID is gone and
+    /// the process has ended.
+    fn closed_for_good(&self, s: SessionRef, lane: u8) -> bool {
+        self.model
+            .id_state(s)
+            .is_some_and(|st| st != IdState::Valid)
+            && !self.model.running_lanes(s).iter().any(|(l, _)| *l == lane)
+    }
+
+    /// A hash of the configuration (model, bindings, hook position); two hashers give 128
+    /// bits, so a collision (which could only hide an order, never invent one) is negligible.
+    fn fingerprint(&self, placed: u64) -> (u64, u64) {
+        struct W<'a>(&'a mut DefaultHasher, &'a mut DefaultHasher);
+        impl std::fmt::Write for W<'_> {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                self.0.write(s.as_bytes());
+                self.1.write(s.as_bytes());
+                Ok(())
+            }
+        }
+        let mut a = DefaultHasher::new();
+        let mut b = DefaultHasher::new();
+        b.write_u64(0x0DDB_A11C_0FFE_E000);
+        let _ = write!(W(&mut a, &mut b), "{:?}", self.model);
+        for h in [&mut a, &mut b] {
+            placed.hash(h);
+            self.s2i.hash(h);
+            self.hook_pos.hash(h);
+            self.early.hash(h);
+        }
+        (a.finish(), b.finish())
+    }
+}
+
+fn rules_text(rule: RuleId, also: RuleSet) -> String {
+    let also: Vec<&str> = also
+        .iter()
+        .filter(|r| *r != rule)
+        .map(|r| r.as_str())
+        .collect();
+    if also.is_empty() {
+        rule.to_string()
+    } else {
+        format!("{rule} (also {})", also.join(", "))
+    }
+}
+
+struct Searcher<'a> {
+    history: &'a History,
+    c: &'a Compiled,
+    cookie_name: &'a str,
+}
+
+/// The failure of one operation at one point, before it is tied to an index.
+struct Miss {
+    rule: RuleId,
+    also: RuleSet,
+    what: String,
+    expected: String,
+    actual: String,
+}
+
+fn miss(
+    rule: RuleId,
+    also: RuleSet,
+    what: impl Into<String>,
+    expected: impl Into<String>,
+    actual: impl Into<String>,
+) -> Miss {
+    Miss {
+        rule,
+        also,
+        what: what.into(),
+        expected: expected.into(),
+        actual: actual.into(),
+    }
+}
+
+enum SearchOutcome {
+    Linearizable,
+    Violated {
+        prefix: Vec<usize>,
+        failures: Vec<Failure>,
+    },
+    Unknown,
+}
+
+struct SearchResult {
+    outcome: SearchOutcome,
+    nodes: u64,
+    memo_hits: u64,
+    backtracks: u64,
+}
+
+impl Searcher<'_> {
+    fn name(&self, i: u32) -> &str {
+        self.c.ids.get(i as usize).map_or("?", String::as_str)
+    }
+
+    fn session_name(&self, st: &State, s: SessionRef) -> String {
+        match st.id_of(s) {
+            Some(i) => self.name(i).to_string(),
+            None => format!("a session whose ID no answer revealed ({s})"),
+        }
+    }
+
+    fn id_text(&self, st: &State, t: Option<Text>) -> IdText {
+        match t {
+            None => IdText::Current,
+            Some(Text::Empty) => IdText::Empty,
+            // An ID no operation placed so far has revealed is, to the model, an unknown one.
+            Some(Text::Id(i)) => match st.session_of(i) {
+                Some(s) => IdText::Session(s),
+                None => IdText::Forged(i),
+            },
+        }
+    }
+
+    fn actions(&self, st: &State, actions: &[CAction]) -> Vec<Action> {
+        actions
+            .iter()
+            .map(|a| match a {
+                CAction::Plain(a) => a.clone(),
+                CAction::Close(t) => Action::Close {
+                    id: self.id_text(st, *t),
+                },
+                CAction::GetExpiration(t) => Action::GetExpiration {
+                    id: self.id_text(st, *t),
+                },
+            })
+            .collect()
+    }
+
+    fn step(&self, st: &State, op: &COp) -> Step {
+        match &op.call {
+            CCall::Request { cookie, actions } => Step::Request(Request {
+                ip: 0,
+                cookie: cookie.map(|c| self.id_text(st, Some(c))),
+                mobile: None,
+                actions: self.actions(st, actions),
+            }),
+            CCall::NonWeb { process, actions } => Step::NonWeb {
+                process: *process,
+                actions: self.actions(st, actions),
+            },
+        }
+    }
+
+    /// Places operation `j` next: steps the model and compares. `placed` says which
+    /// operations are already placed (for CLOSE-12's concurrent close).
+    fn apply(&self, st: &mut State, j: usize, placed: &[bool]) -> Result<(), Miss> {
+        let op = &self.c.ops[j];
+        let step = self.step(st, op);
+        let obs = st.model.step(&step);
+        if let Some(reason) = &obs.invalid {
+            return Err(miss(
+                RuleId::Close10,
+                RuleSet::EMPTY,
+                "step",
+                "a step the model accepts",
+                format!("invalid here: {reason}"),
+            ));
+        }
+        if let Some(fault) = &obs.model_fault {
+            return Err(miss(
+                RuleId::Close10,
+                RuleSet::EMPTY,
+                "model self-check (a wlcs bug)",
+                "no fault",
+                fault.clone(),
+            ));
+        }
+        match &op.outcome {
+            COutcome::Ambiguous => {}
+            COutcome::Reads(reads) => self.compare_reads(st, &obs, reads)?,
+            COutcome::Response(recorded) => self.compare_response(st, j, placed, &obs, recorded)?,
+        }
+        self.compare_hooks(st, &obs, j, placed)
+    }
+
+    fn compare_response(
+        &self,
+        st: &mut State,
+        j: usize,
+        placed: &[bool],
+        obs: &StepObs,
+        recorded: &CResponse,
+    ) -> Result<(), Miss> {
+        let CResponse {
+            status,
+            session,
+            cookie,
+            ref reads,
+        } = *recorded;
+        let Some(expected) = &obs.response else {
+            return Err(miss(
+                RuleId::Close10,
+                RuleSet::EMPTY,
+                "response",
+                "a request in flight",
+                "a response",
+            ));
+        };
+        if expected.status.value != status {
+            return Err(miss(
+                expected.status.rule,
+                expected.status.also,
+                "HTTP status",
+                expected.status.value.to_string(),
+                status.to_string(),
+            ));
+        }
+        if status != 200 {
+            return Ok(());
+        }
+        let mut own = None;
+        if let Some(ran) = obs.ran_in {
+            let Some(actual) = session else {
+                return Err(miss(
+                    ran.rule,
+                    RuleSet::EMPTY,
+                    "session the request ran in",
+                    ran.session.to_string(),
+                    "no session reported",
+                ));
+            };
+            if ran.opened {
+                if let Some(old) = st.session_of(actual) {
+                    let mut also = RuleSet::of(&[RuleId::Req6]);
+                    if st.model.id_state(old) == Some(IdState::Closed) {
+                        also.insert(RuleId::Inv3);
+                    }
+                    return Err(miss(
+                        ran.rule,
+                        also,
+                        "session the request ran in",
+                        "a new session",
+                        format!("{}, an existing session", self.session_name(st, old)),
+                    ));
+                }
+                st.bind(ran.session, actual);
+            } else if st.id_of(ran.session) != Some(actual) {
+                let got = match st.session_of(actual) {
+                    Some(other) => self.session_name(st, other),
+                    None => format!("a new session ({})", self.name(actual)),
+                };
+                return Err(miss(
+                    ran.rule,
+                    RuleSet::EMPTY,
+                    "session the request ran in",
+                    self.session_name(st, ran.session),
+                    got,
+                ));
+            }
+            own = Some(actual);
+        }
+        self.compare_read_list(st, &obs.reads, reads)?;
+        let ok = match (expected.cookie.value, cookie) {
+            (CookieEffect::Expire, GotCookie::Expire) | (CookieEffect::Keep, GotCookie::None) => {
+                true
+            }
+            (CookieEffect::Issue(s), GotCookie::Value(v)) => st.id_of(s) == Some(v),
+            // A refresh that repeats the current ID is still "no new ID".
+            (CookieEffect::Keep, GotCookie::Value(v)) => own == Some(v),
+            // CLOSE-12: a close of this session from elsewhere, concurrent with the request
+            // and placed after it, may expire the cookie in this response.
+            (CookieEffect::Keep, GotCookie::Expire) => {
+                own.is_some_and(|id| self.concurrent_close(j, id, placed))
+            }
+            _ => false,
+        };
+        if !ok {
+            return Err(miss(
+                expected.cookie.rule,
+                expected.cookie.also,
+                format!("session cookie ({})", self.cookie_name),
+                self.effect_text(st, expected.cookie.value),
+                match cookie {
+                    GotCookie::None => "no Set-Cookie".to_string(),
+                    GotCookie::Expire => "an expiring Set-Cookie".to_string(),
+                    GotCookie::Value(v) => format!("Set-Cookie {}", self.name(v)),
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    fn effect_text(&self, st: &State, e: CookieEffect) -> String {
+        match e {
+            CookieEffect::Keep => "no new cookie".to_string(),
+            CookieEffect::Expire => "an expiring Set-Cookie".to_string(),
+            CookieEffect::Issue(s) => format!("Set-Cookie {}", self.session_name(st, s)),
+        }
+    }
+
+    /// Whether an operation not placed yet, overlapping `j` in real time, closes `id`.
+    fn concurrent_close(&self, j: usize, id: u32, placed: &[bool]) -> bool {
+        let me = &self.c.ops[j];
+        self.c.ops.iter().enumerate().any(|(k, o)| {
+            k != j && !placed[k] && o.closes.contains(&id) && o.invoke < me.ret && me.invoke < o.ret
+        })
+    }
+
+    fn compare_reads(&self, st: &State, obs: &StepObs, reads: &[CRead]) -> Result<(), Miss> {
+        self.compare_read_list(st, &obs.reads, reads)
+    }
+
+    fn compare_read_list(
+        &self,
+        st: &State,
+        expected: &[Ruled<Read>],
+        actual: &[CRead],
+    ) -> Result<(), Miss> {
+        if expected.len() != actual.len() {
+            return Err(miss(
+                RuleId::Close10,
+                RuleSet::EMPTY,
+                "action results",
+                format!("{} results", expected.len()),
+                format!("{} results", actual.len()),
+            ));
+        }
+        for (i, (e, a)) in expected.iter().zip(actual).enumerate() {
+            if e.value == Read::Unchecked {
+                continue;
+            }
+            let got = match a {
+                CRead::Plain(r) => Some(r.clone()),
+                CRead::SessionId(None) => Some(Read::SessionId(None)),
+                CRead::SessionId(Some(i)) => st.session_of(*i).map(|s| Read::SessionId(Some(s))),
+            };
+            if got.as_ref() != Some(&e.value) {
+                let shown = match a {
+                    CRead::Plain(r) => crate::transcript::read(r),
+                    CRead::SessionId(None) => "\"\"".to_string(),
+                    CRead::SessionId(Some(i)) => match st.session_of(*i) {
+                        Some(s) => self.session_name(st, s),
+                        None => format!("unknown ID {}", self.name(*i)),
+                    },
+                };
+                let expected = match &e.value {
+                    Read::SessionId(Some(s)) => self.session_name(st, *s),
+                    other => crate::transcript::read(other),
+                };
+                return Err(miss(
+                    e.rule,
+                    e.also,
+                    format!("result of action {i}"),
+                    expected,
+                    shown,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn extra_hook_rule(&self, id: u32) -> RuleId {
+        if self.c.closers.get(id as usize).copied().unwrap_or(0) >= 2 {
+            RuleId::Close10
+        } else {
+            RuleId::Close5
+        }
+    }
+
+    fn run_text(&self, k: usize) -> String {
+        match self.c.runs.get(k) {
+            Some((id, r)) => {
+                let run = &self.history.hook_runs[*r];
+                format!(
+                    "hook of {}{} saw {}{}",
+                    self.name(*id),
+                    lane_text(run.lane),
+                    crate::transcript::snapshot(&run.snapshot),
+                    if run.failed { " (failed)" } else { "" }
+                )
+            }
+            None => "no hook run".to_string(),
+        }
+    }
+
+    /// Whether the hook of a close (`j`, of `id`) may have been deferred to the end of a
+    /// request of that session which overlaps the close and was placed before it (CLOSE-12:
+    /// the hook runs when that request ends, and its response expires the cookie). Such a
+    /// hook may appear later in the log than the close's place in the order.
+    fn deferrable(&self, j: usize, id: u32, placed: &[bool]) -> bool {
+        let me = &self.c.ops[j];
+        me.closes.contains(&id)
+            && self.c.ops.iter().enumerate().any(|(k, o)| {
+                k != j
+                    && placed[k]
+                    && matches!(
+                        &o.outcome,
+                        COutcome::Response(CResponse {
+                            session: Some(s),
+                            cookie: GotCookie::Expire,
+                            ..
+                        }) if *s == id
+                    )
+                    && o.invoke < me.ret
+                    && me.invoke < o.ret
+            })
+    }
+
+    /// The model's hook runs of this step (placing operation `j`) against the partition's
+    /// log, in log order (a hook runs inside its close's atomic step when its session is
+    /// idle), except for a hook deferred by CLOSE-12.
+    fn compare_hooks(
+        &self,
+        st: &mut State,
+        obs: &StepObs,
+        j: usize,
+        placed: &[bool],
+    ) -> Result<(), Miss> {
+        for h in &obs.hooks {
+            // A session no placed operation revealed (opened by an ambiguous one): its ID is
+            // unknown, so its hook cannot be told apart; the final check counts leftovers.
+            let Some(id) = st.id_of(h.session) else {
+                continue;
+            };
+            let expected = format!(
+                "hook of {}{} saw {}{}",
+                self.name(id),
+                lane_text(h.lane),
+                crate::transcript::snapshot(&h.snapshot),
+                if h.failed { " (failed)" } else { "" }
+            );
+            let same = |k: usize| {
+                self.c.runs.get(k).is_some_and(|&(run_id, r)| {
+                    run_id == id && self.history.hook_runs[r].lane == h.lane
+                })
+            };
+            let at = if same(st.hook_pos) {
+                st.hook_pos
+            } else {
+                let deferred = if self.deferrable(j, id, placed) {
+                    (st.hook_pos + 1..self.c.runs.len())
+                        .find(|&k| !st.early.contains(&k) && same(k))
+                } else {
+                    None
+                };
+                match (deferred, self.c.runs.get(st.hook_pos)) {
+                    (Some(k), _) => k,
+                    (None, None) => {
+                        return Err(miss(
+                            h.cause,
+                            h.also.with(RuleId::Inv2),
+                            "hook runs",
+                            expected,
+                            "no more hook runs",
+                        ));
+                    }
+                    (None, Some(&(run_id, r))) => {
+                        let lane = self.history.hook_runs[r].lane;
+                        if let Some(other) = st.session_of(run_id)
+                            && st.closed_for_good(other, lane)
+                        {
+                            // The log's next run is for a process whose hook can never run
+                            // again.
+                            return Err(miss(
+                                self.extra_hook_rule(run_id),
+                                RuleSet::of(&[RuleId::Inv2, RuleId::Close5]),
+                                "hook runs",
+                                format!("no other hook run for {}", self.name(run_id)),
+                                self.run_text(st.hook_pos),
+                            ));
+                        }
+                        // The log's next hook belongs to something that, in this order,
+                        // follows the close: this close's hook did not run inside the close,
+                        // before its effects were visible (CLOSE-6).
+                        return Err(miss(
+                            RuleId::Close6,
+                            RuleSet::of(&[RuleId::Close10]),
+                            "hook runs (log order)",
+                            format!("next: {expected}"),
+                            format!("next: {}", self.run_text(st.hook_pos)),
+                        ));
+                    }
+                }
+            };
+            let later = self.c.later_same.get(at).copied().unwrap_or(false);
+            if later && st.closed_for_good(h.session, h.lane) {
+                // CLOSE-10 / CLOSE-5: the log holds another run of this process, which the
+                // model can never produce now that the session is closed (checked first: a
+                // second run, whatever it saw, is the stronger fact).
+                return Err(miss(
+                    self.extra_hook_rule(id),
+                    RuleSet::of(&[RuleId::Inv2, RuleId::Close5]),
+                    "hook runs",
+                    format!("one hook run for {}{}", self.name(id), lane_text(h.lane)),
+                    "another run of the same process later in the log",
+                ));
+            }
+            let run = &self.history.hook_runs[self.c.runs[at].1];
+            if run.snapshot != h.snapshot {
+                return Err(miss(
+                    RuleId::Close6,
+                    h.also.with(h.cause),
+                    format!("context the hook of {} saw", self.name(id)),
+                    crate::transcript::snapshot(&h.snapshot),
+                    crate::transcript::snapshot(&run.snapshot),
+                ));
+            }
+            if run.failed != h.failed {
+                return Err(miss(
+                    RuleId::Close14,
+                    RuleSet::EMPTY,
+                    format!("hook failure of {}", self.name(id)),
+                    h.failed.to_string(),
+                    run.failed.to_string(),
+                ));
+            }
+            st.matched(at);
+        }
+        Ok(())
+    }
+
+    /// What must hold once every operation with a result is placed: no hook run left over,
+    /// the lock table as the model has it.
+    fn final_check(&self, st: &State) -> Result<(), Miss> {
+        if let Some(&(run_id, _)) = self.c.runs.get(st.hook_pos) {
+            let (rule, expected) = match st.session_of(run_id) {
+                Some(s) if st.closed_for_good(s, 0) => (
+                    self.extra_hook_rule(run_id),
+                    format!("no other hook run for {}", self.name(run_id)),
+                ),
+                Some(s) => (
+                    RuleId::Inv2,
+                    format!("{} still running, no hook", self.session_name(st, s)),
+                ),
+                None => (
+                    RuleId::Inv2,
+                    "no hook run for a session no operation reached".to_string(),
+                ),
+            };
+            return Err(miss(
+                rule,
+                RuleSet::of(&[RuleId::Inv2, RuleId::Close5]),
+                "hook runs left over",
+                expected,
+                self.run_text(st.hook_pos),
+            ));
+        }
+        let Some(actual) = &self.history.locks else {
+            return Ok(());
+        };
+        let expected = st.model.locks();
+        let mut records: BTreeSet<RecordRef> = expected.keys().copied().collect();
+        records.extend(
+            actual
+                .keys()
+                .filter(|r| self.c.records.contains(r))
+                .copied(),
+        );
+        for record in records {
+            let want: Option<Option<WireProc>> = expected.get(&record).map(|p| match p {
+                ProcRef::NonWeb(n) => Some(WireProc::NonWeb(*n)),
+                ProcRef::Web { session, lane } => st.id_of(*session).map(|i| WireProc::Web {
+                    session_id: self.name(i).to_string(),
+                    lane: *lane,
+                }),
+            });
+            if let Some(None) = want {
+                // Held by a session whose ID no operation revealed: cannot be compared.
+                continue;
+            }
+            let want = want.flatten();
+            let got = actual.get(&record).cloned();
+            if want != got {
+                let (rule, also) = st.model.lock_rule(record);
+                let show = |p: &Option<WireProc>| match p {
+                    None => "free".to_string(),
+                    Some(WireProc::NonWeb(n)) => format!("held by nonweb{n}"),
+                    Some(WireProc::Web { session_id, lane }) => {
+                        format!("held by {session_id}{}", lane_text(*lane))
+                    }
+                };
+                return Err(miss(
+                    rule,
+                    also.with(RuleId::Inv1),
+                    format!("final lock of {record}"),
+                    show(&want),
+                    show(&got),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The operations that may come next: not placed, and invoked before every operation
+    /// still to place returned (Wing & Gong). Ambiguous ones bound nothing.
+    fn candidates(&self, placed: &[bool], lo: usize, out: &mut Vec<usize>) {
+        out.clear();
+        let ops = &self.c.ops;
+        let mut min_ret = u64::MAX;
+        for (k, op) in ops.iter().enumerate().skip(lo) {
+            if placed[k] {
+                continue;
+            }
+            if op.invoke > min_ret {
+                break;
+            }
+            if !op.ambiguous {
+                out.push(k);
+                min_ret = min_ret.min(op.ret);
+            }
+        }
+        // Ambiguous operations invoked before that bound come last: most never matter.
+        for &k in &self.c.ambiguous {
+            if !placed[k] && ops[k].invoke <= min_ret {
+                out.push(k);
+            }
+        }
+    }
+
+    fn search(&self, initial: State, budget: u64, memo_after: u64) -> SearchResult {
+        struct Frame {
+            cands: Vec<usize>,
+            next: usize,
+            saved: Option<State>,
+            visit: u64,
+            /// Why the complete order ending here failed its final observations: recorded
+            /// after the candidates' failures (an ambiguous operation placed here may
+            /// explain more than "it never happened").
+            final_failure: Option<Failure>,
+            /// Whether this configuration is in the memo.
+            memoized: bool,
+        }
+        let n = self.c.ops.len();
+        let mut placed = vec![false; n];
+        let mut placed_hash: u64 = 0;
+        let mut remaining = self.c.ops.iter().filter(|o| !o.ambiguous).count();
+        let mut lo = 0usize;
+        let mut path: Vec<usize> = Vec::with_capacity(n);
+        let mut best: Vec<usize> = Vec::new();
+        // `best` is a prefix of `path` up to this length.
+        let mut best_valid = 0usize;
+        let mut fail_depth: Option<usize> = None;
+        let mut fail_visit = 0u64;
+        let mut failures: Vec<Failure> = Vec::new();
+        let mut memo: HashSet<(u64, u64)> = HashSet::new();
+        let mut backtracks = 0u64;
+        let mut nodes = 0u64;
+        let mut memo_hits = 0u64;
+        let mut visits = 0u64;
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut cur = initial;
+        let mut cands = Vec::new();
+        let record = |depth: usize,
+                      visit: u64,
+                      f: Failure,
+                      fail_depth: &mut Option<usize>,
+                      fail_visit: &mut u64,
+                      failures: &mut Vec<Failure>| {
+            if fail_depth.is_none_or(|d| depth > d) {
+                *fail_depth = Some(depth);
+                *fail_visit = visit;
+                failures.clear();
+                failures.push(f);
+            } else if Some(depth) == *fail_depth
+                && visit == *fail_visit
+                && failures.len() < FAILURES_MAX
+            {
+                failures.push(f);
+            }
+        };
+        // Every pass of the outer loop enters one node: at most `budget` nodes are applied,
+        // and each pass either applies one (counted) or pops a frame (at most one per push).
+        'node: loop {
+            visits += 1;
+            let visit = visits;
+            let depth = path.len();
+            if depth > best.len() {
+                best.truncate(best_valid.min(best.len()));
+                best.extend_from_slice(&path[best.len()..]);
+                best_valid = depth;
+            }
+            let mut final_failure = None;
+            if remaining == 0 {
+                match self.final_check(&cur) {
+                    Ok(()) => {
+                        return SearchResult {
+                            outcome: SearchOutcome::Linearizable,
+                            nodes,
+                            memo_hits,
+                            backtracks,
+                        };
+                    }
+                    Err(m) => final_failure = Some(self.failure(None, m)),
+                }
+            }
+            while lo < n && (placed[lo] || self.c.ops[lo].ambiguous) {
+                lo += 1;
+            }
+            self.candidates(&placed, lo, &mut cands);
+            let mut skip = false;
+            let mut memoized = false;
+            let memo_on = backtracks > 0 && backtracks >= memo_after;
+            if memo_on && cands.len() >= 2 && memo.len() < MEMO_ENTRIES_MAX {
+                let key = cur.fingerprint(placed_hash);
+                memoized = true;
+                if !memo.insert(key) {
+                    memo_hits += 1;
+                    skip = true;
+                }
+            }
+            if !skip {
+                let saved = (cands.len() >= 2).then(|| cur.clone());
+                stack.push(Frame {
+                    cands: std::mem::take(&mut cands),
+                    next: 0,
+                    saved,
+                    visit,
+                    final_failure,
+                    memoized,
+                });
+            } else {
+                // Explored before from an equivalent configuration: undo the operation that
+                // led here and let the parent try its next candidate.
+                let Some(last) = path.pop() else {
+                    break 'node;
+                };
+                placed[last] = false;
+                placed_hash ^= self.c.ops[last].zobrist;
+                if !self.c.ops[last].ambiguous {
+                    remaining += 1;
+                }
+                lo = lo.min(last);
+                best_valid = best_valid.min(path.len());
+                backtracks += 1;
+            }
+            // Try the top frame's candidates; pop exhausted frames (backtracking).
+            loop {
+                let Some(frame) = stack.last_mut() else {
+                    break 'node;
+                };
+                if frame.next >= frame.cands.len() {
+                    if let Some(f) = frame.final_failure.take() {
+                        record(
+                            path.len(),
+                            frame.visit,
+                            f,
+                            &mut fail_depth,
+                            &mut fail_visit,
+                            &mut failures,
+                        );
+                    }
+                    stack.pop();
+                    let Some(last) = path.pop() else {
+                        break 'node;
+                    };
+                    placed[last] = false;
+                    placed_hash ^= self.c.ops[last].zobrist;
+                    if !self.c.ops[last].ambiguous {
+                        remaining += 1;
+                    }
+                    lo = lo.min(last);
+                    best_valid = best_valid.min(path.len());
+                    backtracks += 1;
+                    continue;
+                }
+                let c = frame.cands[frame.next];
+                frame.next += 1;
+                if frame.next > 1 {
+                    // Not the first candidate: start again from this node's state.
+                    let restored = if frame.next == frame.cands.len() {
+                        frame.saved.take()
+                    } else {
+                        frame.saved.clone()
+                    };
+                    if let Some(s) = restored {
+                        cur = s;
+                    }
+                    // The first candidate failed: remember this configuration, so that another
+                    // order reaching it is not explored again. (Only once the search has
+                    // backtracked enough: most searches never need it.)
+                    if backtracks >= memo_after && !frame.memoized && memo.len() < MEMO_ENTRIES_MAX
+                    {
+                        frame.memoized = true;
+                        memo.insert(cur.fingerprint(placed_hash));
+                    }
+                }
+                let visit = frame.visit;
+                nodes += 1;
+                if nodes > budget {
+                    return SearchResult {
+                        outcome: SearchOutcome::Unknown,
+                        nodes,
+                        memo_hits,
+                        backtracks,
+                    };
+                }
+                match self.apply(&mut cur, c, &placed) {
+                    Ok(()) => {
+                        placed[c] = true;
+                        placed_hash ^= self.c.ops[c].zobrist;
+                        if !self.c.ops[c].ambiguous {
+                            remaining -= 1;
+                        }
+                        path.push(c);
+                        continue 'node;
+                    }
+                    Err(m) => record(
+                        path.len(),
+                        visit,
+                        self.failure(Some(c), m),
+                        &mut fail_depth,
+                        &mut fail_visit,
+                        &mut failures,
+                    ),
+                }
+            }
+        }
+        let prefix = best.iter().map(|&k| self.c.ops[k].h).collect();
+        SearchResult {
+            outcome: SearchOutcome::Violated { prefix, failures },
+            nodes,
+            memo_hits,
+            backtracks,
+        }
+    }
+
+    fn failure(&self, op: Option<usize>, m: Miss) -> Failure {
+        Failure {
+            op: op.map(|k| self.c.ops[k].h),
+            rule: m.rule,
+            also: m.also,
+            what: m.what,
+            expected: m.expected,
+            actual: m.actual,
+        }
+    }
+}
+
+fn lane_text(lane: u8) -> String {
+    if lane == 0 {
+        String::new()
+    } else {
+        format!("/p{lane}")
+    }
+}
+
+/// The model every partition starts from: the world, the options, the hook.
+fn initial_model(history: &History) -> Result<Model, HistoryError> {
+    if let HookBehavior::Close(_) = history.hook {
+        return Err(HistoryError::UnsupportedHook(format!("{:?}", history.hook)));
+    }
+    let mut model = Model::new(history.world.clone());
+    let mut steps: Vec<Step> = history
+        .options
+        .iter()
+        .map(|o| Step::SetOption(o.clone()))
+        .collect();
+    steps.push(Step::SetHook(history.hook.clone()));
+    for step in &steps {
+        let obs = model.step(step);
+        if let Some(reason) = obs.invalid.or(obs.model_fault) {
+            return Err(HistoryError::Setup(reason));
+        }
+    }
+    Ok(model)
+}
+
+/// Checks a history for linearizability against the model, partition by partition, within
+/// the budget of `cfg`.
+pub fn check(history: &History, cfg: &LinearizeConfig) -> Result<Checked, HistoryError> {
+    for (i, op) in history.ops.iter().enumerate() {
+        if op.ret < op.invoke {
+            return Err(HistoryError::ReturnBeforeInvoke(i));
+        }
+    }
+    let model = initial_model(history)?;
+    let cookie_name = model.options().cookie_name.clone();
+    let specs = partition(history);
+    let mut stats = Stats {
+        ops: history.ops.len(),
+        ambiguous: history.ops.iter().filter(|o| o.is_ambiguous()).count(),
+        partitions: specs.len(),
+        partition_ops_max: specs.iter().map(|p| p.ops.len()).max().unwrap_or(0),
+        ..Stats::default()
+    };
+    let mut violations = Vec::new();
+    let mut unknown = Vec::new();
+    for (p, spec) in specs.iter().enumerate() {
+        let left = cfg.nodes_total_max.saturating_sub(stats.nodes);
+        let budget = cfg.nodes_per_partition_max.min(left);
+        let compiled = compile(history, spec, &cookie_name);
+        let searcher = Searcher {
+            history,
+            c: &compiled,
+            cookie_name: &cookie_name,
+        };
+        let initial = State {
+            model: model.clone(),
+            s2i: Vec::new(),
+            i2s: vec![None; compiled.ids.len()],
+            hook_pos: 0,
+            early: Vec::new(),
+        };
+        let result = searcher.search(initial, budget, cfg.memo_after_backtracks);
+        stats.nodes += result.nodes.min(budget);
+        stats.nodes_partition_max = stats.nodes_partition_max.max(result.nodes.min(budget));
+        stats.memo_hits += result.memo_hits;
+        stats.partitions_backtracked += usize::from(result.backtracks > 0);
+        stats.backtracks += result.backtracks;
+        match result.outcome {
+            SearchOutcome::Linearizable => {}
+            SearchOutcome::Unknown => unknown.push(p),
+            SearchOutcome::Violated { prefix, failures } => {
+                stats.partitions_violated += 1;
+                if violations.len() < VIOLATIONS_MAX {
+                    violations.push(violation(history, &compiled, spec, p, prefix, failures));
+                }
+            }
+        }
+    }
+    stats.partitions_unknown = unknown.len();
+    let verdict = if !violations.is_empty() {
+        Verdict::NotLinearizable(violations)
+    } else if !unknown.is_empty() {
+        Verdict::Unknown {
+            partitions: unknown,
+            nodes: stats.nodes,
+        }
+    } else {
+        Verdict::Linearizable
+    };
+    Ok(Checked { verdict, stats })
+}
+
+fn violation(
+    history: &History,
+    compiled: &Compiled,
+    spec: &PartitionSpec,
+    partition: usize,
+    prefix: Vec<usize>,
+    failures: Vec<Failure>,
+) -> Violation {
+    let (rule, mut also) = match failures.first() {
+        Some(f) => (f.rule, f.also),
+        // Every order was cut by the memo of equivalent configurations: still a violation
+        // of linearizability as such.
+        None => (RuleId::Close10, RuleSet::EMPTY),
+    };
+    for f in failures.iter().skip(1) {
+        also = also.union(f.also).with(f.rule);
+    }
+    let failing: BTreeSet<usize> = failures.iter().filter_map(|f| f.op).collect();
+    let mut involved: BTreeSet<usize> = failing.clone();
+    for &f in &failing {
+        let fo = &history.ops[f];
+        for &o in &spec.ops {
+            let oo = &history.ops[o];
+            let o_ret = if oo.is_ambiguous() { u64::MAX } else { oo.ret };
+            let f_ret = if fo.is_ambiguous() { u64::MAX } else { fo.ret };
+            if oo.invoke < f_ret && fo.invoke < o_ret {
+                involved.insert(o);
+            }
+        }
+    }
+    Violation {
+        partition,
+        ids: compiled.ids.clone(),
+        ops: spec.ops.clone(),
+        prefix,
+        failures,
+        involved: involved.into_iter().collect(),
+        rule,
+        also: {
+            let mut a = RuleSet::EMPTY;
+            for r in also.iter().filter(|r| *r != rule) {
+                a.insert(r);
+            }
+            a
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------------------------
+
+/// Short names for real IDs (`s0`, `s1`, ... in order of first appearance), so timelines stay
+/// readable.
+struct Names {
+    names: HashMap<String, String>,
+}
+
+impl Names {
+    fn new() -> Names {
+        Names {
+            names: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, id: &str) -> String {
+        if id.is_empty() {
+            return "\"\"".to_string();
+        }
+        let n = self.names.len();
+        self.names
+            .entry(id.to_string())
+            .or_insert_with(|| format!("s{n}"))
+            .clone()
+    }
+
+    fn legend(&self) -> String {
+        let mut pairs: Vec<(&String, &String)> = self.names.iter().map(|(k, v)| (v, k)).collect();
+        pairs.sort_by_key(|(v, _)| v[1..].parse::<usize>().unwrap_or(usize::MAX));
+        pairs
+            .iter()
+            .map(|(short, id)| format!("{short}={id}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn wire_action_text(a: &WireAction, names: &mut Names) -> String {
+    let id = |id: &WireId, names: &mut Names| match id {
+        WireId::Current => "current".to_string(),
+        WireId::Text(t) => names.get(t),
+    };
+    match a {
+        WireAction::SetVar { var, value } => format!("v{var}:={value}"),
+        WireAction::GetVar { var } => format!("v{var}?"),
+        WireAction::SetIpVar { var, value } => format!("<>v{var}:={value}"),
+        WireAction::GetIpVar { var } => format!("<>v{var}?"),
+        WireAction::Select { table, records } => format!("select T{table} {records:?}"),
+        WireAction::GetSelection { table } => format!("sel T{table}?"),
+        WireAction::Lock { record } => format!("lock {record}"),
+        WireAction::IsLocked { record } => format!("locked {record}?"),
+        WireAction::GetSessionId => "id?".to_string(),
+        WireAction::Close { id: i } => format!("CLOSE {}", id(i, names)),
+        WireAction::GetExpiration { id: i } => format!("exp {}?", id(i, names)),
+    }
+}
+
+fn wire_read_text(r: &WireRead, names: &mut Names) -> String {
+    match r {
+        WireRead::Done => "ok".to_string(),
+        WireRead::Var(v) | WireRead::IpVar(v) => v.map_or("unset".to_string(), |v| v.to_string()),
+        WireRead::Selection(s) => format!("{s:?}"),
+        WireRead::Locked(b) => if *b { "locked" } else { "refused" }.to_string(),
+        WireRead::LockState(s) => format!("{s:?}").to_lowercase(),
+        WireRead::SessionId(id) => names.get(id),
+        WireRead::Expiration(e) => e.map_or("null".to_string(), |e| format!("{e}s")),
+    }
+}
+
+/// An operation's call, in one line.
+fn invoke_text(op: &Op, names: &mut Names) -> String {
+    match &op.call {
+        Call::Request(r) => {
+            let cookie = r
+                .cookie
+                .as_deref()
+                .map_or("-".to_string(), |c| names.get(c));
+            let actions: Vec<String> = r
+                .actions
+                .iter()
+                .map(|a| wire_action_text(a, names))
+                .collect();
+            format!("req {cookie} [{}]", actions.join("; "))
+        }
+        Call::NonWeb { process, actions } => {
+            let actions: Vec<String> = actions.iter().map(|a| wire_action_text(a, names)).collect();
+            format!("nonweb{process} [{}]", actions.join("; "))
+        }
+    }
+}
+
+/// An operation's result, in one line.
+fn return_text(op: &Op, cookie_name: &str, names: &mut Names) -> String {
+    match &op.outcome {
+        Outcome::Ambiguous(why) => format!("?? {why}"),
+        Outcome::Reads(reads) => {
+            let reads: Vec<String> = reads.iter().map(|r| wire_read_text(r, names)).collect();
+            format!("[{}]", reads.join(", "))
+        }
+        Outcome::Response(resp) => {
+            let sent = match &op.call {
+                Call::Request(r) => r.cookie.clone(),
+                Call::NonWeb { .. } => None,
+            };
+            let session = resp
+                .session_id
+                .as_deref()
+                .map_or("-".to_string(), |s| names.get(s));
+            let cookie = match resp
+                .set_cookies
+                .iter()
+                .rev()
+                .find(|c| c.name == cookie_name)
+            {
+                None => "keep".to_string(),
+                Some(c) if c.expiring => "EXPIRE".to_string(),
+                Some(c) if Some(&c.value) == sent.as_ref() => "keep".to_string(),
+                Some(c) => format!("set {}", names.get(&c.value)),
+            };
+            let reads: Vec<String> = resp
+                .reads
+                .iter()
+                .map(|r| wire_read_text(r, names))
+                .collect();
+            format!(
+                "{} in {session} {cookie} [{}]",
+                resp.status,
+                reads.join(", ")
+            )
+        }
+    }
+}
+
+fn cell(text: &str) -> String {
+    let mut s: String = text.chars().take(TIMELINE_COLUMN_CHARS).collect();
+    if text.chars().count() > TIMELINE_COLUMN_CHARS {
+        s.pop();
+        s.push('~');
+    }
+    format!("{s:<width$}", width = TIMELINE_COLUMN_CHARS)
+}
+
+/// A timeline of some operations: one line per invoke (`>`) or return (`<`), one column per
+/// thread, at most [`TIMELINE_EVENTS_MAX`] lines (the last ones up to `until`, a sequence
+/// number). Operations in `marked` carry a `*`. IDs are shortened to `s0`, `s1`, ... and a
+/// legend follows.
+pub fn render_timeline(
+    history: &History,
+    ops: &[usize],
+    marked: &[usize],
+    until: Option<u64>,
+) -> String {
+    let mut names = Names::new();
+    let mut out = timeline(history, ops, marked, until, &mut names);
+    let legend = names.legend();
+    if !legend.is_empty() {
+        let _ = writeln!(out, "ids: {legend}");
+    }
+    out
+}
+
+fn timeline(
+    history: &History,
+    ops: &[usize],
+    marked: &[usize],
+    until: Option<u64>,
+    names: &mut Names,
+) -> String {
+    let mut options = Options::defaults(&history.world);
+    for o in &history.options {
+        options.apply(o);
+    }
+    let cookie_name = options.cookie_name;
+    let threads = ops
+        .iter()
+        .filter_map(|&o| history.ops.get(o))
+        .map(|o| o.thread + 1)
+        .max()
+        .unwrap_or(1);
+    // (time, is_return, op)
+    let mut events: Vec<(u64, bool, usize)> = Vec::new();
+    for &o in ops {
+        let Some(op) = history.ops.get(o) else {
+            continue;
+        };
+        events.push((op.invoke, false, o));
+        events.push((op.ret, true, o));
+    }
+    events.sort();
+    if let Some(until) = until {
+        events.retain(|e| e.0 <= until);
+    }
+    let skipped = events.len().saturating_sub(TIMELINE_EVENTS_MAX);
+    let mut out = String::new();
+    let _ = write!(out, "{:>10} ", "seq");
+    for t in 0..threads {
+        let _ = write!(out, "| {} ", cell(&format!("thread {t}")));
+    }
+    while out.ends_with(' ') {
+        out.pop();
+    }
+    out.push('\n');
+    if skipped > 0 {
+        let _ = writeln!(out, "{:>10}   ({skipped} earlier events not shown)", "...");
+    }
+    for (time, is_return, o) in events.into_iter().skip(skipped) {
+        let op = &history.ops[o];
+        let mark = if marked.contains(&o) { '*' } else { ' ' };
+        let text = if is_return {
+            format!("{mark}< #{o} {}", return_text(op, &cookie_name, names))
+        } else {
+            format!("{mark}> #{o} {}", invoke_text(op, names))
+        };
+        let _ = write!(out, "{time:>10} ");
+        for t in 0..threads {
+            if t == op.thread {
+                let _ = write!(out, "| {} ", cell(&text));
+            } else {
+                let _ = write!(out, "| {} ", cell(""));
+            }
+        }
+        // Trailing spaces of empty columns are noise.
+        while out.ends_with(' ') {
+            out.pop();
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Replaces every ID of `ids` found in `text` by its short name.
+fn shorten(text: &str, ids: &[String], names: &mut Names) -> String {
+    let mut out = text.to_string();
+    for id in ids {
+        if id.len() >= 4 && out.contains(id.as_str()) {
+            let short = names.get(id);
+            out = out.replace(id.as_str(), &short);
+        }
+    }
+    out
+}
+
+/// The IDs an operation sends, names or is told.
+fn op_ids(op: &Op) -> Vec<String> {
+    op_resources(op)
+        .into_iter()
+        .filter_map(|r| match r {
+            Resource::Id(id) => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A violation, explained: the rule, the longest consistent prefix, what could not come
+/// next and why, the timeline of the partition up to the failure, and the hook runs of the
+/// sessions involved.
+pub fn render_violation(history: &History, v: &Violation) -> String {
+    let mut names = Names::new();
+    let until = v
+        .involved
+        .iter()
+        .filter_map(|&o| history.ops.get(o))
+        .map(|o| o.ret)
+        .max();
+    let marked: Vec<usize> = v.failures.iter().filter_map(|f| f.op).collect();
+    let timeline = timeline(history, &v.ops, &marked, until, &mut names);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "NOT LINEARIZABLE: partition {} ({} operations over {} IDs): {}",
+        v.partition,
+        v.ops.len(),
+        v.ids.len(),
+        rules_text(v.rule, v.also)
+    );
+    let _ = writeln!(out, "  {}: {}", v.rule, v.rule.summary());
+    let shown: Vec<String> = v
+        .prefix
+        .iter()
+        .rev()
+        .take(PREFIX_SHOWN_MAX)
+        .rev()
+        .map(|o| format!("#{o}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "longest consistent prefix: {} of {} operations{}{}",
+        v.prefix.len(),
+        v.ops.len(),
+        if v.prefix.len() > PREFIX_SHOWN_MAX {
+            ", ending "
+        } else if v.prefix.is_empty() {
+            ""
+        } else {
+            ": "
+        },
+        shown.join(" ")
+    );
+    let _ = writeln!(out, "nothing can come next:");
+    for f in &v.failures {
+        let who = f.op.map_or("end".to_string(), |o| format!("#{o}"));
+        let line = format!(
+            "  {who}: {} [{}]: expected {}, got {}",
+            f.what,
+            rules_text(f.rule, f.also),
+            f.expected,
+            f.actual
+        );
+        let _ = writeln!(out, "{}", shorten(&line, &v.ids, &mut names));
+    }
+    let _ = writeln!(
+        out,
+        "timeline of the partition up to the failure (* could not come next):"
+    );
+    out.push_str(&timeline);
+    let involved_ids: HashSet<String> = v
+        .involved
+        .iter()
+        .filter_map(|&o| history.ops.get(o))
+        .flat_map(op_ids)
+        .collect();
+    let runs: Vec<&WireHookRun> = history
+        .hook_runs
+        .iter()
+        .filter(|r| involved_ids.contains(&r.session_id))
+        .collect();
+    let _ = writeln!(
+        out,
+        "hook runs of the sessions involved, in log order ({}):",
+        runs.len()
+    );
+    for r in runs.iter().take(PREFIX_SHOWN_MAX) {
+        let _ = writeln!(
+            out,
+            "  {}{} saw {}{}",
+            names.get(&r.session_id),
+            lane_text(r.lane),
+            crate::transcript::snapshot(&r.snapshot),
+            if r.failed { " (failed)" } else { "" }
+        );
+    }
+    let legend = names.legend();
+    if !legend.is_empty() {
+        let _ = writeln!(out, "ids: {legend}");
+    }
+    out
+}
+
+/// The verdict and counters in a few lines, then each violation explained.
+pub fn render(history: &History, checked: &Checked) -> String {
+    let mut out = String::new();
+    let s = &checked.stats;
+    let _ = writeln!(
+        out,
+        "linearizability: {} operations ({} ambiguous) in {} partitions (largest {}), {} nodes explored (most in one partition {}), {} backtracks in {} partitions, {} memo hits",
+        s.ops,
+        s.ambiguous,
+        s.partitions,
+        s.partition_ops_max,
+        s.nodes,
+        s.nodes_partition_max,
+        s.backtracks,
+        s.partitions_backtracked,
+        s.memo_hits
+    );
+    match &checked.verdict {
+        Verdict::Linearizable => {
+            let _ = writeln!(out, "verdict: LINEARIZABLE");
+        }
+        Verdict::Unknown { partitions, nodes } => {
+            let _ = writeln!(
+                out,
+                "verdict: UNKNOWN (budget exhausted after {nodes} nodes in partitions {partitions:?}; not a pass)"
+            );
+        }
+        Verdict::NotLinearizable(vs) => {
+            let _ = writeln!(
+                out,
+                "verdict: NOT LINEARIZABLE ({} partitions violated; rules {})",
+                s.partitions_violated,
+                checked
+                    .verdict
+                    .rules()
+                    .iter()
+                    .map(RuleId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            for v in vs.iter().take(3) {
+                out.push('\n');
+                out.push_str(&render_violation(history, v));
+            }
+        }
+    }
+    out
+}
