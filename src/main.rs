@@ -77,6 +77,19 @@ struct SimArgs {
     /// Save each failing seed's shrunk trace as a fixture in this directory.
     #[arg(long, default_value = "target/wlcs-sim")]
     save_dir: PathBuf,
+    /// Also drive the target from this many OS threads at once and check the recorded history
+    /// for linearizability against the model (0: off).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Operations of the threaded run, at most (it is also bounded to 30 s).
+    #[arg(long, default_value_t = 100_000)]
+    ops: u64,
+    /// Keys (independent clients) of the threaded run.
+    #[arg(long, default_value_t = 32)]
+    keys: usize,
+    /// Make the hook slow in the threaded run (widens race windows).
+    #[arg(long)]
+    slow_hook: bool,
 }
 
 #[derive(Args, Clone)]
@@ -390,8 +403,30 @@ fn sim(args: SimArgs) -> Result<i32> {
             Err(_) => Box::new(MemorySut::new()),
         }
     };
-    let report = wlcs::sim::run(&make, &cfg);
-    print!("{}", wlcs::sim::render_text(&report, &cfg));
+    let report = if args.seeds > 0 {
+        let report = wlcs::sim::run(&make, &cfg);
+        print!("{}", wlcs::sim::render_text(&report, &cfg));
+        report
+    } else {
+        wlcs::sim::SimReport::default()
+    };
+    let mut threaded_code = 0;
+    if args.threads > 0 {
+        let concurrent_cfg = wlcs::concurrent::ConcurrentConfig {
+            seed: first_seed,
+            threads: args.threads,
+            keys: args.keys,
+            ops_max: args.ops,
+            slow_hook: args.slow_hook,
+            world: cfg.world.clone(),
+            ..wlcs::concurrent::ConcurrentConfig::default()
+        };
+        let sut = make();
+        let threaded = wlcs::concurrent::run_concurrent(sut.as_ref(), &concurrent_cfg);
+        println!();
+        print!("{}", wlcs::concurrent::render_text(&threaded));
+        threaded_code = threaded.exit_code();
+    }
     for f in &report.failures {
         let Some(c) = &f.counterexample else { continue };
         std::fs::create_dir_all(&args.save_dir)
@@ -422,7 +457,7 @@ fn sim(args: SimArgs) -> Result<i32> {
             path.display()
         );
     }
-    Ok(wlcs::sim::exit_code(&report))
+    Ok(wlcs::sim::exit_code(&report).max(threaded_code))
 }
 
 fn serve(addr: std::net::SocketAddr, mutant: Option<String>) -> Result<i32> {

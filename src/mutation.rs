@@ -4,7 +4,9 @@
 //! canary must pass: a suite that fails them has false failures. Race mutants are not run
 //! here: only concurrent histories show them (`crate::linearize`).
 
+use crate::concurrent::{self, ConcurrentConfig, run_concurrent};
 use crate::fixture::Fixture;
+use crate::linearize::Verdict;
 use crate::report::Counterexample;
 use crate::runner::{self, RunConfig};
 use serde::{Deserialize, Serialize};
@@ -109,10 +111,64 @@ fn check_one(mutant: Option<Mutant>, fixtures: &[Fixture], cfg: &MutationConfig)
     }
 }
 
+/// Concurrent rounds tried on a race mutant, at most.
+pub const RACE_ROUNDS_MAX: u64 = 8;
+/// Operations per concurrent round.
+pub const RACE_ROUND_OPS: u64 = 1_500;
+
+/// A race mutant is the reference exactly when called from one thread at a time, so the
+/// sequential suite cannot kill it: real threads and the linearizability checker do. Rounds
+/// of a small hot workload (2 threads, 2 keys) until a history is not linearizable.
+fn check_race(mutant: Mutant, cfg: &MutationConfig) -> MutantRow {
+    let started = Instant::now();
+    let sut = MemorySut::with_mutant(Some(mutant));
+    let mut row = MutantRow {
+        name: mutant.name().to_string(),
+        breaks: mutant.expected_break(),
+        killed: false,
+        caught_by: None,
+        by_error: false,
+        caught_by_declared: false,
+        steps: None,
+        millis: 0,
+        transcript: Vec::new(),
+        errors: Vec::new(),
+    };
+    for round in 0..RACE_ROUNDS_MAX {
+        let run_cfg = ConcurrentConfig {
+            seed: cfg.seed.wrapping_add(round),
+            threads: 2,
+            keys: 2,
+            ops_max: RACE_ROUND_OPS,
+            ..ConcurrentConfig::default()
+        };
+        let report = run_concurrent(&sut, &run_cfg);
+        if let Some(Verdict::NotLinearizable(violations)) = report.verdict()
+            && let Some(v) = violations.first()
+        {
+            row.killed = true;
+            row.caught_by = Some(v.rule);
+            row.caught_by_declared = row
+                .breaks
+                .is_some_and(|r| report.verdict().is_some_and(|vd| vd.breaks(r)));
+            // A history's "length": the operations involved in the violation (those that
+            // failed and those concurrent with them).
+            row.steps = Some(v.involved.len());
+            row.transcript = concurrent::render_text(&report)
+                .lines()
+                .map(str::to_string)
+                .collect();
+            break;
+        }
+        row.errors.extend(report.harness_error.clone());
+    }
+    row.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    row
+}
+
 /// Runs the reference and then each mutant, calling `progress` after each. Race mutants
-/// ([`Mutant::is_race`]) are left out: sequentially they are the reference exactly, so this
-/// suite cannot kill them; the linearizability checker of concurrent histories does
-/// (`wlcs::concurrent`, tests/linearize.rs).
+/// ([`Mutant::is_race`]) are run from real threads and judged by the linearizability checker
+/// (`crate::concurrent`): sequentially they are the reference exactly.
 pub fn run_all(
     mutants: &[Mutant],
     fixtures: &[Fixture],
@@ -123,8 +179,12 @@ pub fn run_all(
     let reference = check_one(None, fixtures, cfg);
     progress(&reference);
     rows.push(reference);
-    for m in mutants.iter().filter(|m| !m.is_race()) {
-        let row = check_one(Some(*m), fixtures, cfg);
+    for m in mutants {
+        let row = if m.is_race() {
+            check_race(*m, cfg)
+        } else {
+            check_one(Some(*m), fixtures, cfg)
+        };
         progress(&row);
         rows.push(row);
     }
