@@ -75,7 +75,8 @@ pub struct MutationReport {
 
 fn check_one(mutant: Option<Mutant>, fixtures: &[Fixture], cfg: &MutationConfig) -> MutantRow {
     let started = Instant::now();
-    let sut = MemorySut::with_mutant(mutant);
+    // One call at a time: a slow hook's sleep would only cost wall time.
+    let sut = MemorySut::with_mutant(mutant).with_slow_hook(std::time::Duration::ZERO);
     let name = mutant.map_or("reference".to_string(), |m| m.name().to_string());
     let run_cfg = RunConfig {
         seed: cfg.seed,

@@ -34,8 +34,8 @@ use wlcs_model::vocab::{
     TimeoutProfile, VarName, WorldConfig,
 };
 
-/// How long a `Slow` hook takes.
-const SLOW_HOOK: Duration = Duration::from_micros(50);
+/// How long a `Slow` hook takes by default ([`MemorySut::with_slow_hook`] changes it).
+pub const SLOW_HOOK: Duration = Duration::from_micros(50);
 
 /// How long a race mutant's close leaves the world unlocked between its two halves: long
 /// enough that a second thread reliably acts inside the window. The reference never waits
@@ -49,6 +49,8 @@ pub const RACE_WINDOW: Duration = Duration::from_micros(300);
 pub struct MemorySut {
     state: Mutex<World>,
     mutant: Option<Mutant>,
+    /// How long a `Slow` hook run takes (served after the lock is released).
+    slow_hook: Duration,
 }
 
 impl MemorySut {
@@ -62,7 +64,16 @@ impl MemorySut {
         MemorySut {
             state: Mutex::new(World::new(WorldConfig::default(), mutant)),
             mutant,
+            slow_hook: SLOW_HOOK,
         }
+    }
+
+    /// The same implementation with another `Slow` hook duration. A delay only matters when
+    /// several threads call at once (it widens race windows); one caller at a time (the
+    /// differential checker, the simulator's seeds) can use zero and lose nothing.
+    pub fn with_slow_hook(mut self, slow_hook: Duration) -> MemorySut {
+        self.slow_hook = slow_hook;
+        self
     }
 
     /// The mutant this instance runs, if any.
@@ -81,8 +92,8 @@ impl MemorySut {
             let result = f(&mut world);
             let slow = std::mem::take(&mut world.slow_hooks);
             drop(world);
-            if slow > 0 {
-                std::thread::sleep(SLOW_HOOK * slow);
+            if slow > 0 && !self.slow_hook.is_zero() {
+                std::thread::sleep(self.slow_hook * slow);
             }
             result
         }));
