@@ -65,6 +65,32 @@ pub enum FixtureError {
 }
 
 impl Fixture {
+    /// A counterexample as a fixture named `name`, remembering the run it came from.
+    pub fn from_counterexample(
+        c: &crate::report::Counterexample,
+        name: String,
+        seed: u64,
+        target: String,
+    ) -> Fixture {
+        let d = &c.divergence;
+        Fixture {
+            format: FORMAT,
+            name,
+            rules: vec![c.rule],
+            description: format!(
+                "Shrunk counterexample ({}): {}: expected {}, got {}",
+                c.source, d.what, d.expected, d.actual
+            ),
+            trace: c.trace.clone(),
+            origin: Some(Origin {
+                seed,
+                case_seed: c.case_seed,
+                target,
+                divergence: format!("{} at step {}", c.rule, d.step),
+            }),
+        }
+    }
+
     /// Parses a fixture from JSON text; `path` is only used in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Fixture, FixtureError> {
         let invalid = |message: String| FixtureError::Invalid {

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use wlcs::fixture::{Fixture, Origin};
+use wlcs::fixture::Fixture;
 use wlcs::mutation;
 use wlcs::report;
 use wlcs::runner::{self, RunConfig};
@@ -312,26 +312,11 @@ fn run(args: RunArgs) -> Result<i32> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if let (Some(path), Some(c)) = (&args.save_counterexample, report.counterexamples.first()) {
-        let fixture = Fixture {
-            format: wlcs::fixture::FORMAT,
-            name: path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "counterexample".into()),
-            rules: vec![c.rule],
-            description: format!(
-                "Shrunk counterexample: {}: expected {}, got {}",
-                c.divergence.what, c.divergence.expected, c.divergence.actual
-            ),
-            trace: c.trace.clone(),
-            origin: Some(Origin {
-                seed,
-                case_seed: c.case_seed,
-                target: name.clone(),
-                divergence: format!("{} at step {}", c.rule, c.divergence.step),
-            }),
-        };
-        fixture.save(path)?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "counterexample".into());
+        Fixture::from_counterexample(c, stem, seed, name.clone()).save(path)?;
         eprintln!(
             "wlcs: counterexample saved to {} (replay: wlcs replay {})",
             path.display(),
@@ -451,23 +436,8 @@ fn sim(args: SimArgs) -> Result<i32> {
             .with_context(|| format!("creating {}", args.save_dir.display()))?;
         let stem = format!("sim-{:x}-{}", f.seed, c.rule.as_str().to_ascii_lowercase());
         let path = args.save_dir.join(format!("{stem}.json"));
-        let fixture = Fixture {
-            format: wlcs::fixture::FORMAT,
-            name: stem,
-            rules: vec![c.rule],
-            description: format!(
-                "Shrunk by wlcs sim: {}: expected {}, got {}",
-                c.divergence.what, c.divergence.expected, c.divergence.actual
-            ),
-            trace: c.trace.clone(),
-            origin: Some(Origin {
-                seed: f.seed,
-                case_seed: Some(f.seed),
-                target: format!("{name} via wlcs sim"),
-                divergence: format!("{} at step {}", c.rule, c.divergence.step),
-            }),
-        };
-        fixture.save(&path)?;
+        Fixture::from_counterexample(c, stem, f.seed, format!("{name} via wlcs sim"))
+            .save(&path)?;
         eprintln!(
             "wlcs sim: seed {:#x} saved to {} (wlcs replay {})",
             f.seed,
