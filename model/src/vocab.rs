@@ -134,9 +134,9 @@ pub enum IdText {
     Malformed(String),
     /// `""`, what WEB Get Current Session ID returns outside a web request (D6).
     Empty,
-    /// `WEB Get Current Session ID` evaluated where the action runs: the running request's own
-    /// session, or `""` in a non-web process or a hook of a closed session... (see the model).
-    /// Only meaningful as a close or expiration argument, never as a cookie.
+    /// `WEB Get Current Session ID` evaluated where the action runs: the running request's
+    /// session in a web request, the session's own ID inside its hook, `""` in a non-web
+    /// process. Only meaningful as a close or expiration argument, never as a cookie.
     Current,
 }
 
