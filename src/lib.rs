@@ -5,6 +5,7 @@
 //! [`wlcs_sut::Sut`]. Only [`fixture`] and the CLI touch the filesystem; rendering a report is
 //! a pure function.
 
+pub mod bench;
 pub mod checker;
 pub mod concurrent;
 pub mod fixture;

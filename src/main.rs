@@ -44,6 +44,8 @@ enum Command {
     Mutants(MutantsArgs),
     /// Deterministic simulation: many seeds of long interleaved traces with swarm weights.
     Sim(SimArgs),
+    /// Close throughput of any server speaking HARNESS.md (loopback only).
+    Bench(BenchArgs),
     /// Serve the reference implementation (or a mutant) over HTTP, as HARNESS.md describes.
     Serve {
         /// The address to listen on (loopback only: 127.0.0.0/8).
@@ -53,6 +55,31 @@ enum Command {
         #[arg(long)]
         mutant: Option<String>,
     },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The server, `http://127.0.0.1:PORT` (loopback addresses only), e.g. `wlcs serve`.
+    #[arg(long)]
+    target: String,
+    /// Seconds of load; then no more sessions are opened and the open ones are closed.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Keep-alive connections, one task each.
+    #[arg(long, default_value_t = wlcs::bench::CONNECTIONS_DEFAULT)]
+    connections: usize,
+    /// Load-generator threads the connections share.
+    #[arg(long, default_value_t = wlcs::bench::THREADS_DEFAULT)]
+    threads: usize,
+    /// Sessions opened then closed per round, across all connections (at most 32000).
+    #[arg(long, default_value_t = wlcs::bench::SESSIONS_DEFAULT)]
+    sessions: usize,
+    /// How sessions are closed: `self`, `non-web` or `both`.
+    #[arg(long, default_value = "both")]
+    close: String,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report_json: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -470,6 +497,34 @@ fn serve(addr: std::net::SocketAddr, mutant: Option<String>) -> Result<i32> {
     Ok(0)
 }
 
+fn bench(args: BenchArgs) -> Result<i32> {
+    let close = wlcs::bench::CloseKind::parse(&args.close).with_context(|| {
+        format!(
+            "--close must be self, non-web or both, got {:?}",
+            args.close
+        )
+    })?;
+    if !(args.duration.is_finite() && args.duration > 0.0) {
+        bail!("--duration must be a positive number of seconds");
+    }
+    let cfg = wlcs::bench::BenchConfig {
+        target: args.target,
+        duration_ms: (args.duration * 1_000.0).round() as u64,
+        connections: args.connections,
+        threads: args.threads,
+        sessions: args.sessions,
+        close,
+        ..wlcs::bench::BenchConfig::default()
+    };
+    let report = wlcs::bench::run(&cfg).with_context(|| format!("benchmarking {}", cfg.target))?;
+    print!("{}", wlcs::bench::render_text(&report));
+    if let Some(path) = &args.report_json {
+        std::fs::write(path, wlcs::bench::render_json(&report))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(0)
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -484,6 +539,7 @@ fn main() -> ExitCode {
         Command::Mutants(args) => mutants(args),
         Command::Sim(args) => sim(args),
         Command::Serve { addr, mutant } => serve(addr, mutant),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),

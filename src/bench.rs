@@ -1,0 +1,1402 @@
+//! `wlcs bench`: close throughput of any server speaking HARNESS.md (protocol v1), over
+//! loopback HTTP/1.1.
+//!
+//! The run goes in rounds. In each round the connections together open `sessions` sessions
+//! (web requests without a cookie, each writing a realistic context: 4 process variables, a
+//! 16-record selection, 2 locked records), then close all of them: every other session closes
+//! itself (`close_current` in a web request carrying its cookie), the others are closed from a
+//! non-web process (`close` with the ID). Between rounds one connection drains the hook log
+//! (`hook-runs/take`), which also checks that every close ran its hook once (CLOSE-5).
+//! Closes per second are closes over the wall time of the close phases only; the open phases
+//! are reported on their own. Latencies go to one HDR histogram per connection and kind,
+//! merged at the end.
+//!
+//! Design of the load generator: every connection is a task on a small tokio runtime
+//! ([`BenchConfig::threads`] workers), with one keep-alive TCP stream speaking HTTP/1.1 by hand
+//! (one `write` per request, reused buffers, Content-Length and chunked bodies). On a 2-core
+//! machine the generator shares the cores with the server, so its cost per request matters:
+//! an event loop wakes once for several ready connections where a thread per blocking
+//! connection pays a context switch per request, and the hand-written exchange does less than
+//! hyper's client (both measured in `reports/bench/README.md`).
+//!
+//! Bounds: the run stops opening sessions at `duration_ms`, finishes closing what it opened
+//! within [`CLEANUP_MS_MAX`], and never runs more than [`ROUNDS_MAX`] rounds; every call has
+//! a timeout; only loopback targets are accepted. Rendering ([`render_text`],
+//! [`render_json`]) is pure; the CLI writes files.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Barrier;
+use wlcs_model::vocab::WorldConfig;
+use wlcs_sut::http::proto;
+
+/// Default measurement time.
+pub const DURATION_MS_DEFAULT: u64 = 5_000;
+/// Longest measurement time accepted.
+pub const DURATION_MS_MAX: u64 = 600_000;
+/// Default number of connections.
+pub const CONNECTIONS_DEFAULT: usize = 4;
+/// Default number of generator threads (runtime workers) the connections share.
+pub const THREADS_DEFAULT: usize = 2;
+/// Most generator threads.
+pub const THREADS_MAX: usize = 64;
+/// Most connections accepted (the reference server serves 256 at once).
+pub const CONNECTIONS_MAX: usize = 256;
+/// Default sessions opened then closed per round, across all connections.
+pub const SESSIONS_DEFAULT: usize = 2_000;
+/// Most sessions per round: selector 18's maximum, which caps the live sessions (LIMIT-2).
+pub const SESSIONS_MAX: usize = 32_000;
+/// Rounds at most, whatever the duration.
+pub const ROUNDS_MAX: u64 = 1_000_000;
+/// Time allowed past the duration to close the sessions already opened.
+pub const CLEANUP_MS_MAX: u64 = 10_000;
+/// Timeout of one call (HARNESS.md gives every call 10 s).
+pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// Largest response head accepted.
+const HEAD_BYTES_MAX: usize = 64 * 1024;
+/// Largest response body accepted (a drained hook log of a big round is a few MiB).
+const BODY_BYTES_MAX: usize = 256 * 1024 * 1024;
+/// Reads of one response at most (each adds at least one byte; the byte limits come first).
+const READS_PER_RESPONSE_MAX: usize = 1 << 20;
+/// Chunks of one chunked body at most.
+const CHUNKS_PER_BODY_MAX: usize = 1 << 20;
+/// Latencies above this are clamped into the histogram's top bucket.
+const LATENCY_NS_MAX: u64 = 60_000_000_000;
+/// Significant digits of the histograms.
+const LATENCY_SIGFIG: u8 = 3;
+/// Process variables, selection size and locks of an opened session's context.
+const CONTEXT_VARS: u32 = 4;
+const CONTEXT_SELECTION_RECORDS: u32 = 16;
+const CONTEXT_LOCKS: u32 = 2;
+/// The cookie name of the default world (`4DSID_<app_name>`), used until a `Set-Cookie`
+/// names another.
+const COOKIE_NAME_DEFAULT: &str = "4DSID_wlcs";
+
+/// How sessions are closed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CloseKind {
+    /// Every session closes itself in a web request (`close_current`).
+    SelfClose,
+    /// Every session is closed from a non-web process (`close` with its ID).
+    NonWeb,
+    /// Alternately, one of each (the default).
+    #[default]
+    Both,
+}
+
+impl CloseKind {
+    /// Parses `self`, `non-web` or `both`.
+    pub fn parse(text: &str) -> Option<CloseKind> {
+        match text {
+            "self" => Some(CloseKind::SelfClose),
+            "non-web" => Some(CloseKind::NonWeb),
+            "both" => Some(CloseKind::Both),
+            _ => None,
+        }
+    }
+
+    fn self_close(self, index: usize) -> bool {
+        match self {
+            CloseKind::SelfClose => true,
+            CloseKind::NonWeb => false,
+            CloseKind::Both => index.is_multiple_of(2),
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    /// `http://HOST:PORT[/base]`, a loopback host.
+    pub target: String,
+    /// The measurement stops opening sessions after this.
+    pub duration_ms: u64,
+    /// Connections (keep-alive, one task each).
+    pub connections: usize,
+    /// Generator threads the connections share.
+    pub threads: usize,
+    /// Sessions opened then closed per round, across all connections.
+    pub sessions: usize,
+    /// How sessions are closed.
+    pub close: CloseKind,
+    /// Timeout of one call.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        BenchConfig {
+            target: "http://127.0.0.1:8080".to_string(),
+            duration_ms: DURATION_MS_DEFAULT,
+            connections: CONNECTIONS_DEFAULT,
+            threads: THREADS_DEFAULT,
+            sessions: SESSIONS_DEFAULT,
+            close: CloseKind::Both,
+            request_timeout_ms: REQUEST_TIMEOUT_MS,
+        }
+    }
+}
+
+/// Latency percentiles of one kind of call, in microseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    /// Calls measured.
+    pub count: u64,
+    /// Mean.
+    pub mean_us: f64,
+    /// Median.
+    pub p50_us: f64,
+    /// 90th percentile.
+    pub p90_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
+    /// Largest.
+    pub max_us: f64,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// The target URL.
+    pub target: String,
+    /// The name the server gave in its capabilities.
+    pub server: String,
+    /// Whether the server accepted WEB SET OPTION (the session limit raised to `sessions`).
+    pub options: bool,
+    /// Connections used.
+    pub connections: usize,
+    /// Generator threads used.
+    pub threads: usize,
+    /// Sessions opened then closed per round.
+    pub sessions_per_round: usize,
+    /// How sessions were closed.
+    pub close: CloseKind,
+    /// Rounds run.
+    pub rounds: u64,
+    /// Wall time of the whole run, setup excluded.
+    pub elapsed_ms: f64,
+    /// Sessions opened.
+    pub opens: u64,
+    /// Sessions closed (each one call that answered 200).
+    pub closes: u64,
+    /// Of which self-closes in a web request.
+    pub self_closes: u64,
+    /// Of which closes from a non-web process.
+    pub non_web_closes: u64,
+    /// Wall time of the open phases.
+    pub open_phase_ms: f64,
+    /// Wall time of the close phases.
+    pub close_phase_ms: f64,
+    /// Closes per second of close-phase wall time: the headline figure.
+    pub closes_per_s: f64,
+    /// Opens per second of open-phase wall time.
+    pub opens_per_s: f64,
+    /// Every HTTP call of the run (opens, closes, hook-log drains) per second of the run.
+    pub requests_per_s: f64,
+    /// Hook runs drained from the server.
+    pub hook_runs: u64,
+    /// Every close ran its hook exactly once (hook runs == closes).
+    pub hooks_match: bool,
+    /// Latency of every close.
+    pub close_latency: Latency,
+    /// Latency of self-closes.
+    pub self_close_latency: Latency,
+    /// Latency of non-web closes.
+    pub non_web_close_latency: Latency,
+    /// Latency of opens.
+    pub open_latency: Latency,
+    /// Why the run stopped: `duration` or `rounds`.
+    pub stopped_by: String,
+}
+
+/// Why a run could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The configuration is outside the limits.
+    #[error("invalid bench configuration: {0}")]
+    Config(String),
+    /// The target is not an `http://HOST:PORT` URL.
+    #[error("invalid target {0:?}: expected http://HOST:PORT with a loopback host")]
+    Url(String),
+    /// The target is not a loopback address.
+    #[error("refusing to load {0}: `wlcs bench` targets loopback addresses only")]
+    NotLoopback(String),
+    /// The server could not be reached or broke the connection.
+    #[error("{what}: {message}")]
+    Transport {
+        /// The call.
+        what: String,
+        /// What happened.
+        message: String,
+    },
+    /// The server answered outside the protocol, or refused a call.
+    #[error("{what}: {message}")]
+    Protocol {
+        /// The call.
+        what: String,
+        /// What came back.
+        message: String,
+    },
+}
+
+fn transport(what: &str, e: impl std::fmt::Display) -> BenchError {
+    BenchError::Transport {
+        what: what.to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn protocol(what: &str, message: impl Into<String>) -> BenchError {
+    BenchError::Protocol {
+        what: what.to_string(),
+        message: message.into(),
+    }
+}
+
+/// A parsed target: where to connect, what `Host` to send, and the base path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The loopback socket address.
+    pub addr: SocketAddr,
+    /// The `Host` header.
+    pub host: String,
+    /// The path prefix before `/wlcs/v1/...` (empty or starting with `/`, no trailing `/`).
+    pub base: String,
+}
+
+/// Parses `http://HOST:PORT[/base]` and refuses hosts that are not loopback.
+pub fn parse_target(url: &str) -> Result<Target, BenchError> {
+    let bad = || BenchError::Url(url.to_string());
+    let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+    let (authority, base) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+        None => (rest, ""),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return Err(bad());
+    }
+    let addrs: Vec<SocketAddr> = authority.to_socket_addrs().map_err(|_| bad())?.collect();
+    let Some(addr) = addrs.first().copied() else {
+        return Err(bad());
+    };
+    if !addrs.iter().all(|a| is_loopback(a.ip())) {
+        return Err(BenchError::NotLoopback(url.to_string()));
+    }
+    Ok(Target {
+        addr,
+        host: authority.to_string(),
+        base: base.to_string(),
+    })
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v| v.is_loopback()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP/1.1 over one keep-alive connection
+// ---------------------------------------------------------------------------------------------
+
+/// One keep-alive connection. The last response's body stays in `body` until the next call.
+struct Conn {
+    target: Target,
+    timeout: Duration,
+    stream: Option<TcpStream>,
+    out: Vec<u8>,
+    buf: Vec<u8>,
+    /// Bytes of `buf` holding data not consumed yet.
+    filled: usize,
+    body: Vec<u8>,
+    /// The last response's `Set-Cookie` values (only the part before the first `;`).
+    set_cookie: Option<String>,
+}
+
+impl Conn {
+    fn new(target: &Target, timeout: Duration) -> Conn {
+        Conn {
+            target: target.clone(),
+            timeout,
+            stream: None,
+            out: Vec::with_capacity(1024),
+            buf: vec![0; 16 * 1024],
+            filled: 0,
+            body: Vec::with_capacity(1024),
+            set_cookie: None,
+        }
+    }
+
+    async fn connect(&mut self, what: &str) -> Result<(), BenchError> {
+        let addr = self.target.addr;
+        let stream = match tokio::time::timeout(self.timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(transport(what, format!("cannot connect to {addr}: {e}"))),
+            Err(_) => return Err(transport(what, format!("connecting to {addr} timed out"))),
+        };
+        // Small request/response exchanges: Nagle's delay would dominate.
+        stream.set_nodelay(true).map_err(|e| transport(what, e))?;
+        self.stream = Some(stream);
+        self.filled = 0;
+        Ok(())
+    }
+
+    /// Sends one request and reads its response, within the call timeout; returns the status.
+    /// A connection the server closed while idle is re-opened once.
+    async fn call(
+        &mut self,
+        what: &str,
+        method: &str,
+        path: &str,
+        cookie: Option<(&str, &str)>,
+        body: &[u8],
+    ) -> Result<u16, BenchError> {
+        self.out.clear();
+        let _ = write!(
+            VecWriter(&mut self.out),
+            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            self.target.base,
+            self.target.host,
+            body.len()
+        );
+        if let Some((name, value)) = cookie {
+            let _ = write!(VecWriter(&mut self.out), "Cookie: {name}={value}\r\n");
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(body);
+        for attempt in 0..2 {
+            if self.stream.is_none() {
+                self.connect(what).await?;
+            }
+            let exchange = tokio::time::timeout(self.timeout, self.exchange()).await;
+            match exchange {
+                Ok(Ok(status)) => return Ok(status),
+                Ok(Err(Stale)) if attempt == 0 => {
+                    self.stream = None;
+                }
+                Ok(Err(Stale)) => {
+                    return Err(transport(what, "the server closed the connection"));
+                }
+                Err(_) => {
+                    self.stream = None;
+                    return Err(transport(
+                        what,
+                        format!("no answer within {} ms", self.timeout.as_millis()),
+                    ));
+                }
+            }
+        }
+        Err(transport(what, "the server closed the connection"))
+    }
+
+    /// Writes `out`, reads one response. `Err(Stale)` when the connection was closed before
+    /// any byte of the answer (a keep-alive the server dropped); other failures come back as
+    /// status 0 with the reason in `body`.
+    async fn exchange(&mut self) -> Result<u16, Stale> {
+        match self.exchange_inner().await {
+            Ok(status) => Ok(status),
+            Err(Failure::Stale) => Err(Stale),
+            Err(Failure::Other(message)) => {
+                self.stream = None;
+                self.body.clear();
+                self.body.extend_from_slice(message.as_bytes());
+                Ok(0)
+            }
+        }
+    }
+
+    async fn exchange_inner(&mut self) -> Result<u16, Failure> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Failure::Stale);
+        };
+        if let Err(e) = stream.write_all(&self.out).await {
+            return Err(match e.kind() {
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
+                    Failure::Stale
+                }
+                _ => Failure::Other(format!("write: {e}")),
+            });
+        }
+        // The head.
+        let mut head_end = None;
+        for _ in 0..READS_PER_RESPONSE_MAX {
+            if let Some(i) = find(&self.buf[..self.filled], b"\r\n\r\n") {
+                head_end = Some(i + 4);
+                break;
+            }
+            if self.filled >= HEAD_BYTES_MAX {
+                return Err(Failure::Other(format!(
+                    "response head longer than {HEAD_BYTES_MAX} bytes"
+                )));
+            }
+            if self.filled == self.buf.len() {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+            match stream.read(&mut self.buf[self.filled..]).await {
+                Ok(0) if self.filled == 0 => return Err(Failure::Stale),
+                Ok(0) => return Err(Failure::Other("connection closed mid-response".into())),
+                Ok(n) => self.filled += n,
+                Err(e) if self.filled == 0 && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return Err(Failure::Stale);
+                }
+                Err(e) => return Err(Failure::Other(format!("read: {e}"))),
+            }
+        }
+        let Some(head_end) = head_end else {
+            return Err(Failure::Other("response head never ended".into()));
+        };
+        let head = parse_head(&self.buf[..head_end]).map_err(Failure::Other)?;
+        self.set_cookie = head.set_cookie;
+        self.body.clear();
+        match head.length {
+            BodyLength::Exact(n) => {
+                if n > BODY_BYTES_MAX {
+                    return Err(Failure::Other(format!("body of {n} bytes")));
+                }
+                // The usual case: the whole body came with the head.
+                if self.filled - head_end >= n {
+                    self.body
+                        .extend_from_slice(&self.buf[head_end..head_end + n]);
+                    let rest = head_end + n;
+                    self.buf.copy_within(rest..self.filled, 0);
+                    self.filled -= rest;
+                } else {
+                    let mut pending: Vec<u8> = self.buf[head_end..self.filled].to_vec();
+                    self.filled = 0;
+                    for _ in 0..READS_PER_RESPONSE_MAX {
+                        if pending.len() >= n {
+                            break;
+                        }
+                        read_more(stream, &mut pending).await?;
+                    }
+                    if pending.len() < n {
+                        return Err(Failure::Other("body never completed".into()));
+                    }
+                    self.body.extend_from_slice(&pending[..n]);
+                    self.keep_rest(&pending[n..]);
+                }
+            }
+            BodyLength::Chunked => {
+                let mut pending: Vec<u8> = self.buf[head_end..self.filled].to_vec();
+                self.filled = 0;
+                let rest = read_chunked(stream, &mut pending, &mut self.body).await?;
+                let rest = pending[rest..].to_vec();
+                self.keep_rest(&rest);
+            }
+            BodyLength::UntilClose => {
+                let mut pending: Vec<u8> = self.buf[head_end..self.filled].to_vec();
+                self.filled = 0;
+                for _ in 0..READS_PER_RESPONSE_MAX {
+                    match stream.read(&mut self.buf).await {
+                        Ok(0) => break,
+                        Ok(n) => pending.extend_from_slice(&self.buf[..n]),
+                        Err(e) => return Err(Failure::Other(format!("read: {e}"))),
+                    }
+                    if pending.len() > BODY_BYTES_MAX {
+                        return Err(Failure::Other("body too large".into()));
+                    }
+                }
+                self.body.extend_from_slice(&pending);
+                self.stream = None;
+            }
+        }
+        if head.close {
+            self.stream = None;
+        }
+        Ok(head.status)
+    }
+
+    fn keep_rest(&mut self, rest: &[u8]) {
+        if rest.len() > self.buf.len() {
+            self.buf.resize(rest.len(), 0);
+        }
+        self.buf[..rest.len()].copy_from_slice(rest);
+        self.filled = rest.len();
+    }
+
+    /// A call that must answer 200; returns the body.
+    async fn ok(
+        &mut self,
+        what: &str,
+        method: &str,
+        path: &str,
+        cookie: Option<(&str, &str)>,
+        body: &[u8],
+    ) -> Result<&[u8], BenchError> {
+        let status = self.call(what, method, path, cookie, body).await?;
+        if status == 0 {
+            return Err(transport(what, String::from_utf8_lossy(&self.body)));
+        }
+        if status != 200 {
+            return Err(protocol(
+                what,
+                format!("status {status}: {}", excerpt(&self.body)),
+            ));
+        }
+        Ok(&self.body)
+    }
+}
+
+/// A keep-alive connection found closed before its answer.
+struct Stale;
+
+enum Failure {
+    Stale,
+    Other(String),
+}
+
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for VecWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(200)];
+    String::from_utf8_lossy(cut).into_owned()
+}
+
+async fn read_more(
+    stream: &mut (impl AsyncRead + Unpin),
+    into: &mut Vec<u8>,
+) -> Result<(), Failure> {
+    let mut chunk = [0u8; 16 * 1024];
+    match stream.read(&mut chunk).await {
+        Ok(0) => Err(Failure::Other("connection closed mid-body".into())),
+        Ok(n) => {
+            into.extend_from_slice(&chunk[..n]);
+            Ok(())
+        }
+        Err(e) => Err(Failure::Other(format!("read: {e}"))),
+    }
+}
+
+/// The offset of the next CRLF at or after `at`, reading more as needed (a line of at most
+/// [`HEAD_BYTES_MAX`] bytes).
+async fn read_until_crlf(
+    stream: &mut (impl AsyncRead + Unpin),
+    pending: &mut Vec<u8>,
+    at: usize,
+) -> Result<usize, Failure> {
+    for _ in 0..READS_PER_RESPONSE_MAX {
+        if let Some(i) = find(&pending[at..], b"\r\n") {
+            return Ok(at + i);
+        }
+        if pending.len() - at > HEAD_BYTES_MAX {
+            return Err(Failure::Other("a chunk line too long".into()));
+        }
+        read_more(stream, pending).await?;
+    }
+    Err(Failure::Other("a chunk line never ended".into()))
+}
+
+/// Decodes a chunked body from `pending` (reading more as needed) into `body`; returns the
+/// offset in `pending` after the body's last CRLF.
+async fn read_chunked(
+    stream: &mut (impl AsyncRead + Unpin),
+    pending: &mut Vec<u8>,
+    body: &mut Vec<u8>,
+) -> Result<usize, Failure> {
+    let mut at = 0usize;
+    for _ in 0..CHUNKS_PER_BODY_MAX {
+        let line_end = read_until_crlf(stream, pending, at).await?;
+        let line = std::str::from_utf8(&pending[at..line_end])
+            .map_err(|_| Failure::Other("bad chunk size".into()))?;
+        let size_text = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| Failure::Other(format!("bad chunk size {size_text:?}")))?;
+        at = line_end + 2;
+        if size == 0 {
+            // Trailers end with an empty line.
+            for _ in 0..READS_PER_RESPONSE_MAX {
+                let end = read_until_crlf(stream, pending, at).await?;
+                let empty = end == at;
+                at = end + 2;
+                if empty {
+                    return Ok(at);
+                }
+            }
+            return Err(Failure::Other("trailers never ended".into()));
+        }
+        if body.len() + size > BODY_BYTES_MAX {
+            return Err(Failure::Other("body too large".into()));
+        }
+        for _ in 0..READS_PER_RESPONSE_MAX {
+            if pending.len() >= at + size + 2 {
+                break;
+            }
+            read_more(stream, pending).await?;
+        }
+        if pending.len() < at + size + 2 {
+            return Err(Failure::Other("chunk never completed".into()));
+        }
+        body.extend_from_slice(&pending[at..at + size]);
+        at += size + 2;
+    }
+    Err(Failure::Other("too many chunks".into()))
+}
+
+enum BodyLength {
+    Exact(usize),
+    Chunked,
+    UntilClose,
+}
+
+struct Head {
+    status: u16,
+    length: BodyLength,
+    close: bool,
+    set_cookie: Option<String>,
+}
+
+fn parse_head(head: &[u8]) -> Result<Head, String> {
+    let text = std::str::from_utf8(head).map_err(|_| "response head is not UTF-8".to_string())?;
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next().unwrap_or("");
+    if !version.starts_with("HTTP/1.") {
+        return Err(format!("not an HTTP/1.x answer: {status_line:?}"));
+    }
+    let status = parts
+        .next()
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let mut length = if version == "HTTP/1.0" {
+        BodyLength::UntilClose
+    } else {
+        BodyLength::Exact(0)
+    };
+    let mut saw_length = false;
+    let mut close = version == "HTTP/1.0";
+    let mut set_cookie = None;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            let n = value
+                .parse::<usize>()
+                .map_err(|_| format!("bad Content-Length {value:?}"))?;
+            length = BodyLength::Exact(n);
+            saw_length = true;
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            if value.to_ascii_lowercase().contains("chunked") {
+                length = BodyLength::Chunked;
+                saw_length = true;
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
+            let v = value.to_ascii_lowercase();
+            if v.contains("close") {
+                close = true;
+            } else if v.contains("keep-alive") {
+                close = false;
+            }
+        } else if name.eq_ignore_ascii_case("set-cookie") {
+            set_cookie = Some(value.split(';').next().unwrap_or("").to_string());
+        }
+    }
+    if !saw_length && !matches!(status, 204 | 304) && !(100..200).contains(&status) {
+        length = BodyLength::UntilClose;
+        close = true;
+    }
+    Ok(Head {
+        status,
+        length,
+        close,
+        set_cookie,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------------
+
+/// A session a connection opened this round.
+struct Opened {
+    id: String,
+    index: usize,
+}
+
+/// Histograms of one connection.
+struct Hists {
+    open: Histogram<u64>,
+    self_close: Histogram<u64>,
+    non_web: Histogram<u64>,
+}
+
+impl Hists {
+    fn new() -> Result<Hists, BenchError> {
+        let h = || {
+            Histogram::<u64>::new_with_bounds(1, LATENCY_NS_MAX, LATENCY_SIGFIG)
+                .map_err(|e| BenchError::Config(format!("histogram: {e}")))
+        };
+        Ok(Hists {
+            open: h()?,
+            self_close: h()?,
+            non_web: h()?,
+        })
+    }
+}
+
+fn record(h: &mut Histogram<u64>, d: Duration) {
+    let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    h.saturating_record(ns.clamp(1, LATENCY_NS_MAX));
+}
+
+fn latency(h: &Histogram<u64>) -> Latency {
+    let us = |ns: u64| ns as f64 / 1_000.0;
+    if h.is_empty() {
+        return Latency::default();
+    }
+    Latency {
+        count: h.len(),
+        mean_us: h.mean() / 1_000.0,
+        p50_us: us(h.value_at_quantile(0.50)),
+        p90_us: us(h.value_at_quantile(0.90)),
+        p99_us: us(h.value_at_quantile(0.99)),
+        p999_us: us(h.value_at_quantile(0.999)),
+        max_us: us(h.max()),
+    }
+}
+
+/// The JSON body of an open: a realistic context for session slot `slot`.
+fn open_body(slot: usize) -> Vec<u8> {
+    let slot = slot as u64;
+    let mut s = String::with_capacity(512);
+    s.push_str("{\"actions\":[");
+    for var in 0..u64::from(CONTEXT_VARS) {
+        let _ = write!(
+            s,
+            "{{\"op\":\"set_var\",\"var\":{var},\"value\":{}}},",
+            slot * 8 + var
+        );
+    }
+    s.push_str("{\"op\":\"select\",\"table\":2,\"records\":[");
+    for r in 0..u64::from(CONTEXT_SELECTION_RECORDS) {
+        if r > 0 {
+            s.push(',');
+        }
+        let _ = write!(
+            s,
+            "{}",
+            (slot * u64::from(CONTEXT_SELECTION_RECORDS) + r) % (1 << 32)
+        );
+    }
+    s.push_str("]}");
+    for l in 0..u64::from(CONTEXT_LOCKS) {
+        let _ = write!(
+            s,
+            ",{{\"op\":\"lock\",\"table\":1,\"record\":{}}}",
+            (slot * u64::from(CONTEXT_LOCKS) + l) % (1 << 32)
+        );
+    }
+    s.push_str("]}");
+    s.into_bytes()
+}
+
+#[derive(Deserialize)]
+struct WebAnswer {
+    session_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RunsAnswer {
+    runs: Vec<serde::de::IgnoredAny>,
+}
+
+/// Shared state of the workers.
+struct Shared {
+    stop: AtomicBool,
+    error: Mutex<Option<BenchError>>,
+    clock: Mutex<Clock>,
+}
+
+#[derive(Default)]
+struct Clock {
+    phase_start: Option<Instant>,
+    open_phase: Duration,
+    close_phase: Duration,
+    rounds: u64,
+    hook_runs: u64,
+    extra_requests: u64,
+    stopped_by: &'static str,
+}
+
+impl Shared {
+    fn fail(&self, e: BenchError) {
+        let mut slot = self.error.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// The phase clock. Never held across an `await` (the guard is a std mutex's).
+    fn clock(&self) -> std::sync::MutexGuard<'_, Clock> {
+        self.clock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What one worker counted.
+struct WorkerOut {
+    hists: Hists,
+    opens: u64,
+    self_closes: u64,
+    non_web_closes: u64,
+}
+
+/// What every worker shares.
+struct Plan {
+    cfg: BenchConfig,
+    target: Target,
+    timeout: Duration,
+    deadline: Instant,
+    hard_deadline: Instant,
+    shared: Shared,
+    barrier: Barrier,
+}
+
+fn check(cfg: &BenchConfig) -> Result<(), BenchError> {
+    if cfg.connections == 0 || cfg.connections > CONNECTIONS_MAX {
+        return Err(BenchError::Config(format!(
+            "connections must be 1..={CONNECTIONS_MAX}, got {}",
+            cfg.connections
+        )));
+    }
+    if cfg.threads == 0 || cfg.threads > THREADS_MAX {
+        return Err(BenchError::Config(format!(
+            "threads must be 1..={THREADS_MAX}, got {}",
+            cfg.threads
+        )));
+    }
+    if cfg.sessions == 0 || cfg.sessions > SESSIONS_MAX {
+        return Err(BenchError::Config(format!(
+            "sessions must be 1..={SESSIONS_MAX} (selector 18 caps live sessions at 32000), got {}",
+            cfg.sessions
+        )));
+    }
+    if cfg.duration_ms == 0 || cfg.duration_ms > DURATION_MS_MAX {
+        return Err(BenchError::Config(format!(
+            "duration must be 1..={DURATION_MS_MAX} ms, got {}",
+            cfg.duration_ms
+        )));
+    }
+    Ok(())
+}
+
+/// Runs the benchmark against `cfg.target`. Blocks the calling thread (which must not be inside
+/// an async runtime) until the run ends: at most the duration plus [`CLEANUP_MS_MAX`] plus the
+/// setup calls.
+pub fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
+    check(cfg)?;
+    let target = parse_target(&cfg.target)?;
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(BenchError::Config(
+            "wlcs::bench::run must be called outside an async runtime".into(),
+        ));
+    }
+    let mut builder = if cfg.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(cfg.threads);
+        b
+    };
+    let runtime = builder
+        .enable_io()
+        .enable_time()
+        .thread_name("wlcs-bench")
+        .build()
+        .map_err(|e| BenchError::Config(format!("cannot start the generator's runtime: {e}")))?;
+    runtime.block_on(run_async(cfg.clone(), target))
+}
+
+async fn run_async(cfg: BenchConfig, target: Target) -> Result<BenchReport, BenchError> {
+    let timeout = Duration::from_millis(cfg.request_timeout_ms.max(1));
+
+    // Setup: capabilities, an empty world, the session limit raised, the hook log empty.
+    let mut control = Conn::new(&target, timeout);
+    let caps_body = control
+        .ok("capabilities", "GET", proto::PATH_CAPABILITIES, None, b"")
+        .await?;
+    let caps: proto::CapabilitiesV1 = serde_json::from_slice(caps_body)
+        .map_err(|e| protocol("capabilities", format!("malformed answer: {e}")))?;
+    if caps.protocol != proto::PROTOCOL_VERSION {
+        return Err(protocol(
+            "capabilities",
+            format!(
+                "protocol {} (wlcs speaks {})",
+                caps.protocol,
+                proto::PROTOCOL_VERSION
+            ),
+        ));
+    }
+    let world = serde_json::to_vec(&proto::ResetV1::from(&WorldConfig::default()))
+        .map_err(|e| BenchError::Config(format!("world: {e}")))?;
+    control
+        .ok("reset", "POST", proto::PATH_RESET, None, &world)
+        .await?;
+    let options = caps.capabilities.options;
+    if options {
+        let limit = cfg.sessions.max(10);
+        let max_processes = format!("{{\"option\":\"max_processes\",\"value\":{SESSIONS_MAX}}}");
+        control
+            .ok(
+                "option max_processes",
+                "POST",
+                proto::PATH_OPTION,
+                None,
+                max_processes.as_bytes(),
+            )
+            .await?;
+        let max_sessions = format!("{{\"option\":\"max_sessions\",\"value\":{limit}}}");
+        control
+            .ok(
+                "option max_sessions",
+                "POST",
+                proto::PATH_OPTION,
+                None,
+                max_sessions.as_bytes(),
+            )
+            .await?;
+    }
+    control
+        .ok(
+            "hook-runs/take",
+            "POST",
+            proto::PATH_HOOK_RUNS_TAKE,
+            None,
+            b"",
+        )
+        .await?;
+    drop(control);
+
+    let start = Instant::now();
+    let deadline = start + Duration::from_millis(cfg.duration_ms);
+    let plan = Arc::new(Plan {
+        target,
+        timeout,
+        deadline,
+        hard_deadline: deadline + Duration::from_millis(CLEANUP_MS_MAX),
+        shared: Shared {
+            stop: AtomicBool::new(false),
+            error: Mutex::new(None),
+            clock: Mutex::new(Clock {
+                stopped_by: "duration",
+                ..Clock::default()
+            }),
+        },
+        barrier: Barrier::new(cfg.connections),
+        cfg: cfg.clone(),
+    });
+    let tasks: Vec<_> = (0..cfg.connections)
+        .map(|w| tokio::spawn(worker(w, plan.clone())))
+        .collect();
+    let mut outs = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        outs.push(
+            task.await.unwrap_or_else(|e| {
+                Err(BenchError::Config(format!("a generator task failed: {e}")))
+            }),
+        );
+    }
+    let elapsed = start.elapsed();
+    if let Some(e) = plan
+        .shared
+        .error
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+    {
+        return Err(e);
+    }
+    let merge = |a: &mut Histogram<u64>, b: &Histogram<u64>| {
+        a.add(b)
+            .map_err(|e| BenchError::Config(format!("histogram merge: {e}")))
+    };
+    let mut hists = Hists::new()?;
+    let (mut opens, mut self_closes, mut non_web_closes) = (0u64, 0u64, 0u64);
+    for out in outs {
+        let out = out?;
+        opens += out.opens;
+        self_closes += out.self_closes;
+        non_web_closes += out.non_web_closes;
+        merge(&mut hists.open, &out.hists.open)?;
+        merge(&mut hists.self_close, &out.hists.self_close)?;
+        merge(&mut hists.non_web, &out.hists.non_web)?;
+    }
+    let mut all_closes = hists.self_close.clone();
+    merge(&mut all_closes, &hists.non_web)?;
+    let clock = plan.shared.clock();
+    let closes = self_closes + non_web_closes;
+    let per_s = |n: u64, d: Duration| {
+        let s = d.as_secs_f64();
+        if s > 0.0 { n as f64 / s } else { 0.0 }
+    };
+    Ok(BenchReport {
+        target: cfg.target.clone(),
+        server: caps.name,
+        options,
+        connections: cfg.connections,
+        threads: cfg.threads,
+        sessions_per_round: cfg.sessions,
+        close: cfg.close,
+        rounds: clock.rounds,
+        elapsed_ms: elapsed.as_secs_f64() * 1e3,
+        opens,
+        closes,
+        self_closes,
+        non_web_closes,
+        open_phase_ms: clock.open_phase.as_secs_f64() * 1e3,
+        close_phase_ms: clock.close_phase.as_secs_f64() * 1e3,
+        closes_per_s: per_s(closes, clock.close_phase),
+        opens_per_s: per_s(opens, clock.open_phase),
+        requests_per_s: per_s(opens + closes + clock.extra_requests, elapsed),
+        hook_runs: clock.hook_runs,
+        hooks_match: clock.hook_runs == closes,
+        close_latency: latency(&all_closes),
+        self_close_latency: latency(&hists.self_close),
+        non_web_close_latency: latency(&hists.non_web),
+        open_latency: latency(&hists.open),
+        stopped_by: clock.stopped_by.to_string(),
+    })
+}
+
+/// One connection's share of every round. Every worker passes the same barriers in the same
+/// order whatever happens (errors only stop the work between them), so none is left waiting.
+async fn worker(w: usize, plan: Arc<Plan>) -> Result<WorkerOut, BenchError> {
+    let cfg = &plan.cfg;
+    let shared = &plan.shared;
+    let mut conn = Conn::new(&plan.target, plan.timeout);
+    let mut hists = Hists::new()?;
+    let (mut opens, mut self_closes, mut non_web_closes) = (0u64, 0u64, 0u64);
+    // This worker's slots: w, w + connections, ... below `sessions`.
+    let mine: Vec<usize> = (w..cfg.sessions).step_by(cfg.connections).collect();
+    let bodies: Vec<Vec<u8>> = mine.iter().map(|&slot| open_body(slot)).collect();
+    let (web, non_web, take) = (
+        proto::PATH_WEB,
+        proto::PATH_NON_WEB,
+        proto::PATH_HOOK_RUNS_TAKE,
+    );
+    let process = w % 256;
+    let mut cookie_name = COOKIE_NAME_DEFAULT.to_string();
+    let mut opened: Vec<Opened> = Vec::with_capacity(mine.len());
+    let mut close_body: Vec<u8> = Vec::with_capacity(256);
+    let self_body = br#"{"actions":[{"op":"close_current"}]}"#;
+
+    if plan.barrier.wait().await.is_leader() {
+        shared.clock().phase_start = Some(Instant::now());
+    }
+    let mut stopped = false;
+    for _ in 0..ROUNDS_MAX {
+        // Open phase.
+        for (i, body) in bodies.iter().enumerate() {
+            if shared.stop.load(Ordering::Relaxed) || Instant::now() >= plan.deadline {
+                break;
+            }
+            let t = Instant::now();
+            let result = conn
+                .ok("open", "POST", web, None, body)
+                .await
+                .and_then(|b| {
+                    serde_json::from_slice::<WebAnswer>(b)
+                        .ok()
+                        .and_then(|a| a.session_id)
+                        .ok_or_else(|| protocol("open", "a 200 answer without session_id"))
+                });
+            record(&mut hists.open, t.elapsed());
+            match result {
+                Ok(id) => {
+                    if let Some(sc) = conn.set_cookie.as_deref()
+                        && let Some((name, value)) = sc.split_once('=')
+                        && value == id
+                        && name != cookie_name
+                    {
+                        cookie_name.clear();
+                        cookie_name.push_str(name);
+                    }
+                    opens += 1;
+                    opened.push(Opened { id, index: mine[i] });
+                }
+                Err(e) => {
+                    shared.fail(e);
+                    break;
+                }
+            }
+        }
+        if plan.barrier.wait().await.is_leader() {
+            let mut c = shared.clock();
+            let now = Instant::now();
+            if let Some(s) = c.phase_start.replace(now) {
+                c.open_phase += now - s;
+            }
+        }
+        // Close phase: close everything opened, unless an error stopped the run or the hard
+        // deadline passed.
+        for o in opened.drain(..) {
+            if shared.stop.load(Ordering::Relaxed) || Instant::now() >= plan.hard_deadline {
+                break;
+            }
+            let t = Instant::now();
+            let result = if cfg.close.self_close(o.index) {
+                conn.ok(
+                    "self-close",
+                    "POST",
+                    web,
+                    Some((&cookie_name, &o.id)),
+                    self_body,
+                )
+                .await
+                .and_then(|b| {
+                    // It ran in the session (it was still live), which it closed.
+                    if find(b, o.id.as_bytes()).is_some() {
+                        Ok(true)
+                    } else {
+                        Err(protocol(
+                            "self-close",
+                            format!(
+                                "the request did not run in session {} (was it evicted?): {}",
+                                o.id,
+                                excerpt(b)
+                            ),
+                        ))
+                    }
+                })
+            } else {
+                close_body.clear();
+                let _ = write!(
+                    VecWriter(&mut close_body),
+                    "{{\"process\":{process},\"actions\":[{{\"op\":\"close\",\"id\":\"{}\"}}]}}",
+                    o.id
+                );
+                conn.ok("non-web close", "POST", non_web, None, &close_body)
+                    .await
+                    .map(|_| false)
+            };
+            let d = t.elapsed();
+            match result {
+                Ok(true) => {
+                    record(&mut hists.self_close, d);
+                    self_closes += 1;
+                }
+                Ok(false) => {
+                    record(&mut hists.non_web, d);
+                    non_web_closes += 1;
+                }
+                Err(e) => {
+                    shared.fail(e);
+                    break;
+                }
+            }
+        }
+        opened.clear();
+        if plan.barrier.wait().await.is_leader() {
+            let now = Instant::now();
+            {
+                let mut c = shared.clock();
+                if let Some(s) = c.phase_start.take() {
+                    c.close_phase += now - s;
+                }
+                c.rounds += 1;
+            }
+            // Between rounds, outside both phases: drain the hook log.
+            if !shared.stop.load(Ordering::Relaxed) {
+                let drained = conn
+                    .ok("hook-runs/take", "POST", take, None, b"")
+                    .await
+                    .and_then(|b| {
+                        serde_json::from_slice::<RunsAnswer>(b)
+                            .map(|r| r.runs.len() as u64)
+                            .map_err(|e| protocol("hook-runs/take", format!("malformed: {e}")))
+                    });
+                match drained {
+                    Ok(n) => {
+                        let mut c = shared.clock();
+                        c.hook_runs += n;
+                        c.extra_requests += 1;
+                    }
+                    Err(e) => shared.fail(e),
+                }
+            }
+            if Instant::now() >= plan.deadline {
+                shared.stop.store(true, Ordering::SeqCst);
+            }
+            shared.clock().phase_start = Some(Instant::now());
+        }
+        // Nobody sets `stop` between this barrier and the next check: every worker sees the
+        // same value and leaves the loop in the same round.
+        plan.barrier.wait().await;
+        if shared.stop.load(Ordering::SeqCst) {
+            stopped = true;
+            break;
+        }
+    }
+    if !stopped {
+        shared.clock().stopped_by = "rounds";
+    }
+    Ok(WorkerOut {
+        hists,
+        opens,
+        self_closes,
+        non_web_closes,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------------------------
+
+/// The report as text, for a terminal.
+pub fn render_text(r: &BenchReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "wlcs bench: {} ({}), {} connections on {} threads, {} sessions per round, close: {}",
+        r.target,
+        r.server,
+        r.connections,
+        r.threads,
+        r.sessions_per_round,
+        match r.close {
+            CloseKind::SelfClose => "self",
+            CloseKind::NonWeb => "non-web",
+            CloseKind::Both => "both",
+        }
+    );
+    let _ = writeln!(
+        s,
+        "  {} rounds in {:.0} ms (stopped by {}); {} opens, {} closes ({} self, {} non-web)",
+        r.rounds, r.elapsed_ms, r.stopped_by, r.opens, r.closes, r.self_closes, r.non_web_closes
+    );
+    let _ = writeln!(
+        s,
+        "  closes/s: {:.0}   (close phases {:.0} ms)",
+        r.closes_per_s, r.close_phase_ms
+    );
+    let _ = writeln!(
+        s,
+        "  opens/s:  {:.0}   (open phases {:.0} ms)",
+        r.opens_per_s, r.open_phase_ms
+    );
+    let _ = writeln!(s, "  requests/s overall: {:.0}", r.requests_per_s);
+    let _ = writeln!(
+        s,
+        "  latency (us)        count      mean       p50       p90       p99     p99.9       max"
+    );
+    for (name, l) in [
+        ("close", &r.close_latency),
+        ("  self-close", &r.self_close_latency),
+        ("  non-web close", &r.non_web_close_latency),
+        ("open", &r.open_latency),
+    ] {
+        let _ = writeln!(
+            s,
+            "  {name:<16} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+            l.count, l.mean_us, l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  hook runs drained: {} ({})",
+        r.hook_runs,
+        if r.hooks_match {
+            "one per close"
+        } else {
+            "NOT one per close"
+        }
+    );
+    if !r.options {
+        let _ = writeln!(
+            s,
+            "  note: the server does not accept WEB SET OPTION; its own session limit applies"
+        );
+    }
+    s
+}
+
+/// The report as pretty JSON (`--report-json`).
+pub fn render_json(r: &BenchReport) -> String {
+    serde_json::to_string_pretty(r).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_must_be_loopback() {
+        assert!(parse_target("http://127.0.0.1:8080").is_ok());
+        assert!(parse_target("http://127.0.0.2:8080/base/").is_ok_and(|t| t.base == "/base"));
+        assert!(parse_target("http://[::1]:8080").is_ok());
+        assert!(matches!(
+            parse_target("http://10.0.0.1:8080"),
+            Err(BenchError::NotLoopback(_))
+        ));
+        assert!(matches!(
+            parse_target("https://127.0.0.1:8080"),
+            Err(BenchError::Url(_))
+        ));
+        assert!(matches!(
+            parse_target("http://127.0.0.1"),
+            Err(BenchError::Url(_))
+        ));
+    }
+
+    #[test]
+    fn heads_parse() {
+        let h =
+            parse_head(b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\nset-cookie: A=B; Path=/\r\n\r\n");
+        assert!(h.is_ok_and(|h| h.status == 200
+            && matches!(h.length, BodyLength::Exact(12))
+            && !h.close
+            && h.set_cookie.as_deref() == Some("A=B")));
+        let h = parse_head(
+            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        );
+        assert!(
+            h.is_ok_and(|h| h.status == 404 && matches!(h.length, BodyLength::Chunked) && h.close)
+        );
+    }
+
+    #[test]
+    fn chunked_bodies_decode() {
+        let mut wire: &[u8] = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT";
+        let mut pending = Vec::new();
+        let mut body = Vec::new();
+        let end = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .ok()
+            .and_then(|rt| {
+                rt.block_on(read_chunked(&mut wire, &mut pending, &mut body))
+                    .ok()
+            });
+        assert_eq!(body, b"hello world");
+        assert_eq!(end.map(|e| &pending[e..]), Some(&b"NEXT"[..]));
+    }
+
+    #[test]
+    fn open_bodies_are_json() {
+        let v: serde_json::Value = serde_json::from_slice(&open_body(7)).unwrap_or_default();
+        assert_eq!(v["actions"].as_array().map(Vec::len), Some(7));
+    }
+}
