@@ -114,9 +114,10 @@ mod pst {
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
     use std::cell::RefCell;
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::BTreeMap;
     use std::rc::Rc;
     use std::sync::LazyLock;
+    use wlcs::wire::IdMap;
     use wlcs_model::vocab::{
         Action, HookBehavior, IdText, ProcRef, Request, SessionRef, Step, WorldConfig,
     };
@@ -205,75 +206,32 @@ mod pst {
         }
     }
 
-    /// Real IDs of the model's symbolic sessions, both ways.
+    /// Real IDs of the model's symbolic sessions, both ways (the checker's own map, so this
+    /// driver sends the same bytes as the checker).
     #[derive(Default)]
     pub struct Driver {
-        by_ref: Vec<Option<String>>,
-        by_id: HashMap<String, SessionRef>,
+        ids: IdMap,
     }
 
     impl Driver {
         fn get(&self, s: SessionRef) -> Option<&str> {
-            self.by_ref.get(s.0 as usize).and_then(|o| o.as_deref())
+            self.ids.get(s)
         }
 
         fn bind(&mut self, s: SessionRef, id: &str) {
-            let i = s.0 as usize;
-            if self.by_ref.len() <= i {
-                self.by_ref.resize(i + 1, None);
-            }
-            self.by_ref[i] = Some(id.to_string());
-            self.by_id.insert(id.to_string(), s);
+            self.ids.bind(s, id);
         }
 
         fn text(&self, id: &IdText) -> WireId {
-            match id {
-                IdText::Session(s) => WireId::Text(self.get(*s).unwrap_or("").to_string()),
-                IdText::Respelled(s, spelling) => {
-                    WireId::Text(spelling.apply(self.get(*s).unwrap_or("")))
-                }
-                IdText::Forged(n) => WireId::Text(IdText::forged_id(*n)),
-                IdText::Malformed(t) => WireId::Text(t.clone()),
-                IdText::Empty => WireId::Text(String::new()),
-                IdText::Current => WireId::Current,
-            }
+            self.ids.text(id)
         }
 
         fn action(&self, a: &Action) -> WireAction {
-            match a {
-                Action::SetVar { var, value } => WireAction::SetVar {
-                    var: *var,
-                    value: *value,
-                },
-                Action::GetVar { var } => WireAction::GetVar { var: *var },
-                Action::SetIpVar { var, value } => WireAction::SetIpVar {
-                    var: *var,
-                    value: *value,
-                },
-                Action::GetIpVar { var } => WireAction::GetIpVar { var: *var },
-                Action::Select { table, records } => WireAction::Select {
-                    table: *table,
-                    records: records.clone(),
-                },
-                Action::GetSelection { table } => WireAction::GetSelection { table: *table },
-                Action::Lock { record } => WireAction::Lock { record: *record },
-                Action::IsLocked { record } => WireAction::IsLocked { record: *record },
-                Action::GetSessionId => WireAction::GetSessionId,
-                Action::Close { id } => WireAction::Close { id: self.text(id) },
-                Action::GetExpiration { id } => WireAction::GetExpiration { id: self.text(id) },
-            }
+            self.ids.action(a)
         }
 
         fn request(&self, r: &Request) -> WireRequest {
-            WireRequest {
-                ip: r.ip,
-                cookie: r.cookie.as_ref().map(|c| match self.text(c) {
-                    WireId::Text(t) => t,
-                    WireId::Current => String::new(),
-                }),
-                mobile: r.mobile,
-                actions: r.actions.iter().map(|a| self.action(a)).collect(),
-            }
+            self.ids.request(r)
         }
 
         fn read(&self, r: &WireRead) -> Option<Read> {
@@ -285,7 +243,7 @@ mod pst {
                 WireRead::Locked(b) => Read::Locked(*b),
                 WireRead::LockState(s) => Read::LockState(*s),
                 WireRead::SessionId(id) if id.is_empty() => Read::SessionId(None),
-                WireRead::SessionId(id) => Read::SessionId(Some(*self.by_id.get(id)?)),
+                WireRead::SessionId(id) => Read::SessionId(Some(self.ids.find(id)?)),
                 WireRead::Expiration(e) => Read::Expiration(*e),
             })
         }
@@ -294,8 +252,8 @@ mod pst {
             match p {
                 WireProc::NonWeb(n) => Some(ProcRef::NonWeb(*n)),
                 WireProc::Web { session_id, lane } => {
-                    self.by_id.get(session_id).map(|s| ProcRef::Web {
-                        session: *s,
+                    self.ids.find(session_id).map(|s| ProcRef::Web {
+                        session: s,
                         lane: *lane,
                     })
                 }
@@ -388,7 +346,7 @@ mod pst {
             {
                 let actual = ran_in.as_deref().expect("a session");
                 if r.opened {
-                    assert!(!d.by_id.contains_key(actual), "a new ID");
+                    assert!(d.ids.find(actual).is_none(), "a new ID");
                     d.bind(r.session, actual);
                 } else {
                     assert_eq!(d.get(r.session), Some(actual), "routing");

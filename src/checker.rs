@@ -7,15 +7,13 @@
 
 use crate::stats::RuleStats;
 use crate::transcript;
+use crate::wire::IdMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use wlcs_model::vocab::{
-    Action, HookBehavior, IdText, ProcRef, RecordRef, Request, SessionRef, Step, VarName,
-};
+use std::collections::{BTreeMap, BTreeSet};
+use wlcs_model::vocab::{Action, HookBehavior, ProcRef, RecordRef, SessionRef, Step, VarName};
 use wlcs_model::{CookieEffect, Model, Read, RuleId, RuleSet, Ruled, StepObs, Trace};
 use wlcs_sut::{
-    Begun, Capabilities, Response, SetCookie, Sut, SutError, WireAction, WireHook, WireHookRun,
-    WireId, WireProc, WireRead, WireRequest,
+    Begun, Capabilities, Response, SetCookie, Sut, SutError, WireHookRun, WireProc, WireRead,
 };
 
 /// A behaviour of the system under test that the model says is wrong.
@@ -172,32 +170,6 @@ pub fn rules_needing(caps: &Capabilities) -> Vec<(RuleId, &'static str)> {
         }
     }
     out
-}
-
-/// Real IDs of the model's symbolic sessions, both ways.
-#[derive(Default)]
-struct IdMap {
-    by_ref: Vec<Option<String>>,
-    by_id: HashMap<String, SessionRef>,
-}
-
-impl IdMap {
-    fn get(&self, s: SessionRef) -> Option<&str> {
-        self.by_ref.get(s.0 as usize).and_then(|o| o.as_deref())
-    }
-
-    fn find(&self, id: &str) -> Option<SessionRef> {
-        self.by_id.get(id).copied()
-    }
-
-    fn bind(&mut self, s: SessionRef, id: &str) {
-        let i = s.0 as usize;
-        if self.by_ref.len() <= i {
-            self.by_ref.resize(i + 1, None);
-        }
-        self.by_ref[i] = Some(id.to_string());
-        self.by_id.insert(id.to_string(), s);
-    }
 }
 
 /// Checks one trace against a system under test.
@@ -358,7 +330,7 @@ impl<'a> Checker<'a> {
         let mut sent_cookie: Option<String> = None;
         match step {
             Step::Request(request) => {
-                let wire = self.wire_request(request);
+                let wire = self.ids.request(request);
                 sent_cookie = wire.cookie.clone();
                 let resp = self.sut.request(&wire).map_err(err)?;
                 ran_in_id = resp.session_id.clone();
@@ -366,7 +338,7 @@ impl<'a> Checker<'a> {
                 response = Some(resp);
             }
             Step::Begin { slot, request } => {
-                let wire = self.wire_request(request);
+                let wire = self.ids.request(request);
                 sent_cookie = wire.cookie.clone();
                 match self.sut.begin(*slot, &wire).map_err(err)? {
                     Begun::Running {
@@ -384,18 +356,18 @@ impl<'a> Checker<'a> {
                 }
             }
             Step::End { slot, actions } => {
-                let wire = self.wire_actions(actions);
+                let wire = self.ids.actions(actions);
                 let resp = self.sut.end(*slot, &wire).map_err(err)?;
                 reads = resp.reads.clone();
                 response = Some(resp);
             }
             Step::NonWeb { process, actions } => {
-                let wire = self.wire_actions(actions);
+                let wire = self.ids.actions(actions);
                 reads = self.sut.non_web(*process, &wire).map_err(err)?;
             }
             Step::SetOption(option) => self.sut.set_option(option).map_err(err)?,
             Step::SetHook(behavior) => {
-                let wire = self.wire_hook(behavior);
+                let wire = self.ids.hook(behavior);
                 self.sut.set_hook(&wire).map_err(err)?;
             }
             Step::Advance { seconds } => self.sut.advance(*seconds).map_err(err)?,
@@ -458,77 +430,6 @@ impl<'a> Checker<'a> {
             expected: expected.into(),
             actual: actual.into(),
         })
-    }
-
-    fn id_text(&self, text: &IdText) -> WireId {
-        match text {
-            IdText::Session(s) => WireId::Text(self.ids.get(*s).unwrap_or("").to_string()),
-            IdText::Respelled(s, spelling) => {
-                WireId::Text(spelling.apply(self.ids.get(*s).unwrap_or("")))
-            }
-            IdText::Forged(n) => WireId::Text(IdText::forged_id(*n)),
-            IdText::Malformed(t) => WireId::Text(t.clone()),
-            IdText::Empty => WireId::Text(String::new()),
-            IdText::Current => WireId::Current,
-        }
-    }
-
-    fn wire_actions(&self, actions: &[Action]) -> Vec<WireAction> {
-        actions.iter().map(|a| self.wire_action(a)).collect()
-    }
-
-    fn wire_action(&self, action: &Action) -> WireAction {
-        match action {
-            Action::SetVar { var, value } => WireAction::SetVar {
-                var: *var,
-                value: *value,
-            },
-            Action::GetVar { var } => WireAction::GetVar { var: *var },
-            Action::SetIpVar { var, value } => WireAction::SetIpVar {
-                var: *var,
-                value: *value,
-            },
-            Action::GetIpVar { var } => WireAction::GetIpVar { var: *var },
-            Action::Select { table, records } => WireAction::Select {
-                table: *table,
-                records: records.clone(),
-            },
-            Action::GetSelection { table } => WireAction::GetSelection { table: *table },
-            Action::Lock { record } => WireAction::Lock { record: *record },
-            Action::IsLocked { record } => WireAction::IsLocked { record: *record },
-            Action::GetSessionId => WireAction::GetSessionId,
-            Action::Close { id } => WireAction::Close {
-                id: self.id_text(id),
-            },
-            Action::GetExpiration { id } => WireAction::GetExpiration {
-                id: self.id_text(id),
-            },
-        }
-    }
-
-    fn wire_request(&self, request: &Request) -> WireRequest {
-        WireRequest {
-            ip: request.ip,
-            cookie: request.cookie.as_ref().map(|c| match self.id_text(c) {
-                WireId::Text(t) => t,
-                WireId::Current => String::new(),
-            }),
-            mobile: request.mobile,
-            actions: self.wire_actions(&request.actions),
-        }
-    }
-
-    fn wire_hook(&self, behavior: &HookBehavior) -> WireHook {
-        match behavior {
-            HookBehavior::Save => WireHook::Save,
-            HookBehavior::Fail => WireHook::Fail,
-            HookBehavior::CloseOwn => WireHook::CloseOwn,
-            HookBehavior::Slow => WireHook::Slow,
-            HookBehavior::Close(id) => match self.id_text(id) {
-                WireId::Text(t) => WireHook::Close(t),
-                WireId::Current => WireHook::CloseOwn,
-            },
-        }
     }
 
     /// Which session a request ran in: REQ-1/2/3, CLOSE-1, CLOSE-8, TIME-1/3, LIMIT-1,

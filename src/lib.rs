@@ -18,3 +18,4 @@ pub mod runner;
 pub mod sim;
 pub mod stats;
 pub mod transcript;
+pub mod wire;
