@@ -977,7 +977,10 @@ impl Model {
                 let target = self.resolve(id, caller);
                 match target.and_then(|s| self.session(s).map(|sess| (s, sess))) {
                     Some((_, sess)) if self.session_exists(sess) => {
-                        let rule = if self.now >= sess.expiration {
+                        let rule = if !sess.running() {
+                            // TIME-3 (timeout-keeps-id): the ID outlives its timed-out process.
+                            RuleId::Time3
+                        } else if self.now >= sess.expiration {
                             RuleId::Time4
                         } else {
                             RuleId::Req4
