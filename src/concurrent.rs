@@ -615,3 +615,82 @@ pub fn render_text(report: &ConcurrentReport) -> String {
     }
     out
 }
+
+/// Runs per candidate workload while shrinking: the schedule is real, so a smaller workload
+/// may need a few tries (each with its own seed) to hit the race again.
+pub const SHRINK_ATTEMPTS: u64 = 4;
+/// Candidate workloads tried while shrinking, at most.
+pub const SHRINK_CANDIDATES_MAX: u32 = 40;
+/// The smallest workload shrinking goes down to, in operations.
+pub const SHRINK_OPS_MIN: u64 = 8;
+
+/// A failing concurrent run made as small as it will go while still failing.
+#[derive(Clone, Debug)]
+pub struct Shrunk {
+    /// The smallest failing workload found (its `seed` is the run that failed).
+    pub config: ConcurrentConfig,
+    /// That run's report.
+    pub report: ConcurrentReport,
+    /// Runs tried while shrinking.
+    pub runs: u32,
+}
+
+fn not_linearizable(report: &ConcurrentReport) -> bool {
+    matches!(report.verdict(), Some(Verdict::NotLinearizable(_)))
+}
+
+/// Shrinks a failing workload: fewer operations (halving), then fewer keys, then fewer
+/// threads, keeping each reduction that still fails within [`SHRINK_ATTEMPTS`] runs. The
+/// result replays as a workload (`--seed`, `--threads`, `--keys`, `--ops`); the interleaving
+/// itself is the real scheduler's, so a replay may need a few runs.
+pub fn shrink(sut: &dyn Sut, failing: &ConcurrentConfig, report: ConcurrentReport) -> Shrunk {
+    let mut best = Shrunk {
+        config: failing.clone(),
+        report,
+        runs: 0,
+    };
+    if !not_linearizable(&best.report) {
+        return best;
+    }
+    let mut candidates = 0;
+    'outer: while candidates < SHRINK_CANDIDATES_MAX {
+        let c = &best.config;
+        let mut smaller = Vec::new();
+        if c.ops_max / 2 >= SHRINK_OPS_MIN {
+            smaller.push(ConcurrentConfig {
+                ops_max: c.ops_max / 2,
+                ..c.clone()
+            });
+        }
+        if c.keys > 1 {
+            smaller.push(ConcurrentConfig {
+                keys: (c.keys / 2).max(1),
+                ..c.clone()
+            });
+        }
+        if c.threads > 2 {
+            smaller.push(ConcurrentConfig {
+                threads: (c.threads / 2).max(2),
+                ..c.clone()
+            });
+        }
+        for candidate in smaller {
+            candidates += 1;
+            for attempt in 0..SHRINK_ATTEMPTS {
+                let cfg = ConcurrentConfig {
+                    seed: candidate.seed.wrapping_add(attempt),
+                    ..candidate.clone()
+                };
+                let report = run_concurrent(sut, &cfg);
+                best.runs += 1;
+                if not_linearizable(&report) {
+                    best.config = cfg;
+                    best.report = report;
+                    continue 'outer;
+                }
+            }
+        }
+        break;
+    }
+    best
+}

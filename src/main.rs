@@ -453,9 +453,29 @@ fn sim(args: SimArgs) -> Result<i32> {
         };
         let (sut, _) = target_for(&args.target, Calls::Concurrent)?;
         let threaded = wlcs::concurrent::run_concurrent(sut.as_ref(), &concurrent_cfg);
-        println!();
-        print!("{}", wlcs::concurrent::render_text(&threaded));
         threaded_code = threaded.exit_code();
+        println!();
+        if threaded_code == 1 {
+            // Not linearizable: shrink the workload, then show the smallest failing run.
+            let before = (
+                concurrent_cfg.ops_max,
+                concurrent_cfg.keys,
+                concurrent_cfg.threads,
+            );
+            let shrunk = wlcs::concurrent::shrink(sut.as_ref(), &concurrent_cfg, threaded);
+            let c = &shrunk.config;
+            print!("{}", wlcs::concurrent::render_text(&shrunk.report));
+            println!(
+                "\nshrunk in {} runs from {} operations, {} keys, {} threads to {} operations, {} keys, {} threads",
+                shrunk.runs, before.0, before.1, before.2, c.ops_max, c.keys, c.threads
+            );
+            println!(
+                "replay the workload (the interleaving is the scheduler's: a replay may need a few runs): {} --seed {:#x} --seeds 0 --threads {} --keys {} --ops {}",
+                cfg.replay_base, c.seed, c.threads, c.keys, c.ops_max
+            );
+        } else {
+            print!("{}", wlcs::concurrent::render_text(&threaded));
+        }
     }
     for f in &report.failures {
         let Some(c) = &f.counterexample else { continue };

@@ -757,3 +757,33 @@ fn close_12_a_hook_deferred_to_the_end_of_a_concurrent_request_may_be_logged_lat
     );
     assert_eq!(violation(&h).rule, RuleId::Close6);
 }
+
+#[test]
+fn a_race_shrinks_to_a_small_workload() {
+    use wlcs::concurrent::{ConcurrentConfig, run_concurrent, shrink};
+    let sut =
+        wlcs_sut::memory::MemorySut::with_mutant(Some(wlcs_sut::mutants::Mutant::RacyDoubleHook));
+    // The schedule is real: a few rounds to see the race at all.
+    let found = (0..8u64).find_map(|round| {
+        let cfg = ConcurrentConfig {
+            seed: round,
+            threads: 2,
+            keys: 4,
+            ops_max: 3_000,
+            ..ConcurrentConfig::default()
+        };
+        let report = run_concurrent(&sut, &cfg);
+        (report.exit_code() == 1).then_some((cfg, report))
+    });
+    let Some((cfg, report)) = found else {
+        panic!("racy-double-hook survived eight rounds");
+    };
+    let shrunk = shrink(&sut, &cfg, report);
+    assert_eq!(
+        shrunk.report.exit_code(),
+        1,
+        "the shrunk workload still fails"
+    );
+    assert!(shrunk.config.ops_max < cfg.ops_max, "{:?}", shrunk.config);
+    assert!(shrunk.config.keys <= cfg.keys);
+}

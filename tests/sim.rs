@@ -112,8 +112,12 @@ fn cli_sim_with_threads_checks_linearizability() {
     // the schedule is real, so allow a few attempts).
     let caught = (0..5).any(|_| {
         let out = run(&["--mutant", "racy-double-hook", "--keys", "2"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // Caught, shrunk to a smaller workload, with the command that replays it.
         out.status.code() == Some(1)
-            && String::from_utf8_lossy(&out.stdout).contains("NOT LINEARIZABLE")
+            && stdout.contains("NOT LINEARIZABLE")
+            && stdout.contains("shrunk in")
+            && stdout.contains("replay the workload")
     });
     assert!(caught, "racy-double-hook survived five threaded runs");
 }
