@@ -118,14 +118,11 @@ mod pst {
     use std::rc::Rc;
     use std::sync::LazyLock;
     use wlcs::wire::IdMap;
-    use wlcs_model::vocab::{
-        Action, HookBehavior, IdText, ProcRef, Request, SessionRef, Step, WorldConfig,
-    };
+    use wlcs_model::vocab::{Action, HookBehavior, IdText, Request, SessionRef, Step, WorldConfig};
     use wlcs_model::{CookieEffect, Model, Read, StepObs, Trace};
     use wlcs_sut::memory::MemorySut;
     use wlcs_sut::{
-        Begun, Response, Sut, WireAction, WireHook, WireHookRun, WireId, WireProc, WireRead,
-        WireRequest,
+        Begun, Response, Sut, WireAction, WireHook, WireHookRun, WireId, WireRead, WireRequest,
     };
 
     /// The implementations under test (pst's `SystemUnderTest` is built from an associated
@@ -233,32 +230,6 @@ mod pst {
         fn request(&self, r: &Request) -> WireRequest {
             self.ids.request(r)
         }
-
-        fn read(&self, r: &WireRead) -> Option<Read> {
-            Some(match r {
-                WireRead::Done => Read::Done,
-                WireRead::Var(v) => Read::Var(*v),
-                WireRead::IpVar(v) => Read::IpVar(*v),
-                WireRead::Selection(s) => Read::Selection(s.clone()),
-                WireRead::Locked(b) => Read::Locked(*b),
-                WireRead::LockState(s) => Read::LockState(*s),
-                WireRead::SessionId(id) if id.is_empty() => Read::SessionId(None),
-                WireRead::SessionId(id) => Read::SessionId(Some(self.ids.find(id)?)),
-                WireRead::Expiration(e) => Read::Expiration(*e),
-            })
-        }
-
-        fn proc(&self, p: &WireProc) -> Option<ProcRef> {
-            match p {
-                WireProc::NonWeb(n) => Some(ProcRef::NonWeb(*n)),
-                WireProc::Web { session_id, lane } => {
-                    self.ids.find(session_id).map(|s| ProcRef::Web {
-                        session: s,
-                        lane: *lane,
-                    })
-                }
-            }
-        }
     }
 
     /// The reference implementation as pst's system under test.
@@ -356,7 +327,7 @@ mod pst {
             if reads.len() == obs.reads.len() {
                 for (e, a) in obs.reads.iter().zip(&reads) {
                     if e.value != Read::Unchecked {
-                        assert_eq!(Some(&e.value), d.read(a).as_ref(), "read");
+                        assert_eq!(Some(&e.value), d.ids.read(a).as_ref(), "read");
                     }
                 }
             } else {
@@ -411,7 +382,7 @@ mod pst {
                     .locks()
                     .expect("locks")
                     .iter()
-                    .map(|(r, p)| (*r, d.proc(p)))
+                    .map(|(r, p)| (*r, d.ids.proc(p)))
                     .collect();
                 let expected: BTreeMap<_, _> = ref_state
                     .model

@@ -559,7 +559,7 @@ impl<'a> Checker<'a> {
                 continue;
             }
             self.stats.check(expected.rule);
-            let got_read = self.model_read(got);
+            let got_read = self.ids.read(got);
             if got_read.as_ref() != Some(&expected.value) {
                 let mut d = Divergence {
                     step: index,
@@ -588,20 +588,6 @@ impl<'a> Checker<'a> {
             }
         }
         Ok(())
-    }
-
-    fn model_read(&self, read: &WireRead) -> Option<Read> {
-        Some(match read {
-            WireRead::Done => Read::Done,
-            WireRead::Var(v) => Read::Var(*v),
-            WireRead::IpVar(v) => Read::IpVar(*v),
-            WireRead::Selection(s) => Read::Selection(s.clone()),
-            WireRead::Locked(b) => Read::Locked(*b),
-            WireRead::LockState(s) => Read::LockState(*s),
-            WireRead::SessionId(id) if id.is_empty() => Read::SessionId(None),
-            WireRead::SessionId(id) => Read::SessionId(Some(self.ids.find(id)?)),
-            WireRead::Expiration(e) => Read::Expiration(*e),
-        })
     }
 
     /// The response's status, and whether there is a response at all.
@@ -833,7 +819,7 @@ impl<'a> Checker<'a> {
         records.extend(actual.keys().copied());
         for record in records {
             let want = expected.get(&record).copied();
-            let got = actual.get(&record).map(|p| self.model_proc(p));
+            let got = actual.get(&record).map(|p| self.ids.proc(p));
             let (rule, rule_also) = self.model.lock_rule(record);
             self.stats.check(rule);
             if want.map(Some) != got {
@@ -862,20 +848,8 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
-    fn model_proc(&self, p: &WireProc) -> Option<ProcRef> {
-        match p {
-            WireProc::NonWeb(n) => Some(ProcRef::NonWeb(*n)),
-            WireProc::Web { session_id, lane } => {
-                self.ids.find(session_id).map(|session| ProcRef::Web {
-                    session,
-                    lane: *lane,
-                })
-            }
-        }
-    }
-
     fn show_proc(&self, p: &WireProc) -> String {
-        match self.model_proc(p) {
+        match self.ids.proc(p) {
             Some(proc) => proc.to_string(),
             None => format!("{p:?}"),
         }

@@ -4,8 +4,9 @@
 //! other driver of a `Sut` (benchmarks, peers) share it, so they send the same bytes.
 
 use std::collections::HashMap;
-use wlcs_model::vocab::{Action, HookBehavior, IdText, Request, SessionRef};
-use wlcs_sut::{WireAction, WireHook, WireId, WireRequest};
+use wlcs_model::Read;
+use wlcs_model::vocab::{Action, HookBehavior, IdText, ProcRef, Request, SessionRef};
+use wlcs_sut::{WireAction, WireHook, WireId, WireProc, WireRead, WireRequest};
 
 /// Real IDs of the model's symbolic sessions, both ways.
 #[derive(Clone, Debug, Default)]
@@ -90,6 +91,35 @@ impl IdMap {
             }),
             mobile: request.mobile,
             actions: self.actions(&request.actions),
+        }
+    }
+
+    /// What a system under test read, in the model's terms (`None`: a session ID the map
+    /// does not know).
+    pub fn read(&self, read: &WireRead) -> Option<Read> {
+        Some(match read {
+            WireRead::Done => Read::Done,
+            WireRead::Var(v) => Read::Var(*v),
+            WireRead::IpVar(v) => Read::IpVar(*v),
+            WireRead::Selection(s) => Read::Selection(s.clone()),
+            WireRead::Locked(b) => Read::Locked(*b),
+            WireRead::LockState(s) => Read::LockState(*s),
+            WireRead::SessionId(id) if id.is_empty() => Read::SessionId(None),
+            WireRead::SessionId(id) => Read::SessionId(Some(self.find(id)?)),
+            WireRead::Expiration(e) => Read::Expiration(*e),
+        })
+    }
+
+    /// A lock owner in the model's terms (`None`: a session ID the map does not know).
+    pub fn proc(&self, p: &WireProc) -> Option<ProcRef> {
+        match p {
+            WireProc::NonWeb(n) => Some(ProcRef::NonWeb(*n)),
+            WireProc::Web { session_id, lane } => {
+                self.find(session_id).map(|session| ProcRef::Web {
+                    session,
+                    lane: *lane,
+                })
+            }
         }
     }
 
