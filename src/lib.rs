@@ -6,6 +6,7 @@
 //! a pure function.
 
 pub mod bench;
+pub mod catalog;
 pub mod checker;
 pub mod concurrent;
 pub mod fixture;

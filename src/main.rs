@@ -3,6 +3,8 @@
 //! Exit codes: 0 conformant, 1 a rule failed (a MUST divergence, or SHOULD under `--strict`,
 //! or a rule no check reached), 2 a harness or usage error.
 
+mod cli_reports;
+
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -46,6 +48,12 @@ enum Command {
     Sim(SimArgs),
     /// Close throughput of any server speaking HARNESS.md (loopback only).
     Bench(BenchArgs),
+    /// Merge the JSON reports of a partitioned run into one verdict and every report format.
+    Merge(cli_reports::MergeArgs),
+    /// List the rules: ID, grade, capability needed, fixtures, mutants, summary.
+    Rules(cli_reports::RulesArgs),
+    /// Print one rule's full text and sources (SPEC.md), fixtures and mutants.
+    Explain(cli_reports::ExplainArgs),
     /// Serve the reference implementation (or a mutant) over HTTP, as HARNESS.md describes.
     Serve {
         /// The address to listen on (loopback only: 127.0.0.0/8).
@@ -156,9 +164,12 @@ struct RunArgs {
     /// SHOULD divergences fail the run.
     #[arg(long)]
     strict: bool,
-    /// Write the JSON report here.
-    #[arg(long)]
-    report_json: Option<PathBuf>,
+    #[command(flatten)]
+    out: cli_reports::OutputArgs,
+    /// Run only share K of N of the fixtures and generated cases (by index modulo N, from the
+    /// same seed); `wlcs merge` joins the N JSON reports into the unsharded run's.
+    #[arg(long, value_name = "K/N", value_parser = wlcs::report::Partition::parse)]
+    partition: Option<wlcs::report::Partition>,
     /// The fixture directory.
     #[arg(long, default_value = "fixtures")]
     fixtures: PathBuf,
@@ -300,6 +311,7 @@ fn time_seed() -> u64 {
 
 fn run(args: RunArgs) -> Result<i32> {
     let (sut, name) = target(&args.target)?;
+    let baseline = args.out.check()?;
     let seed = args.seed.unwrap_or_else(time_seed);
     let mut fixtures = if args.no_fixtures {
         Vec::new()
@@ -326,18 +338,15 @@ fn run(args: RunArgs) -> Result<i32> {
         case_seed: args.case_seed,
         world: world(&args.target)?,
         replay_base: replay_base(&args.target),
+        partition: args.partition,
         ..RunConfig::default()
     };
     eprintln!(
         "wlcs: seed {seed:#x} (replay the whole run: {} --seed {seed:#x} --cases {} --steps {})",
         cfg.replay_base, cfg.cases, cfg.steps
     );
-    let report = runner::run(sut.as_ref(), &fixtures, &cfg, &name);
-    print!("{}", report::render_text(&report));
-    if let Some(path) = &args.report_json {
-        std::fs::write(path, report::to_json(&report))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    let mut report = runner::run(sut.as_ref(), &fixtures, &cfg, &name);
+    args.out.finish(&mut report, baseline)?;
     if let (Some(path), Some(c)) = (&args.save_counterexample, report.counterexamples.first()) {
         let stem = path
             .file_stem()
@@ -558,6 +567,9 @@ fn main() -> ExitCode {
         Command::Replay { path, target } => replay(path, target),
         Command::Mutants(args) => mutants(args),
         Command::Sim(args) => sim(args),
+        Command::Merge(args) => cli_reports::merge(args),
+        Command::Rules(args) => cli_reports::rules(args),
+        Command::Explain(args) => cli_reports::explain(args),
         Command::Serve { addr, mutant } => serve(addr, mutant),
         Command::Bench(args) => bench(args),
     };

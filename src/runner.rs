@@ -7,7 +7,7 @@ use crate::checker::{Checker, TraceRun, Verdict as TraceVerdict, rules_needing};
 use crate::fixture::Fixture;
 use crate::generate::{GenConfig, Weights, choices, interpret};
 use crate::guard::Guarded;
-use crate::report::{self, Counterexample, ErrorCase, Report};
+use crate::report::{self, Counterexample, ErrorCase, FixtureRun, Report};
 use crate::stats::RuleStats;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -42,6 +42,8 @@ pub struct RunConfig {
     pub stop_at_first_failure: bool,
     /// The command prefix that replays a case (`wlcs run --target ...`).
     pub replay_base: String,
+    /// Run only this share of the fixtures and generated cases (`--partition K/N`).
+    pub partition: Option<report::Partition>,
 }
 
 impl Default for RunConfig {
@@ -55,9 +57,10 @@ impl Default for RunConfig {
             case_seed: None,
             world: WorldConfig::default(),
             shrink_iters_max: 2000,
-            counterexamples_max: 8,
+            counterexamples_max: report::COUNTEREXAMPLES_KEPT_MAX,
             stop_at_first_failure: false,
             replay_base: "wlcs run".to_string(),
+            partition: None,
         }
     }
 }
@@ -174,6 +177,12 @@ pub fn shrink(
 /// Runs fixtures and generated cases against a target and builds the report.
 pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -> Report {
     let started = Instant::now();
+    let started_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut fixture_runs: Vec<FixtureRun> = Vec::new();
+    let mut fixtures_selected = 0;
     let guarded = Guarded(sut);
     let sut: &dyn Sut = &guarded;
     let caps = sut.capabilities();
@@ -204,6 +213,13 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
             if !fixture.rules.iter().any(|r| cfg.selected(*r)) {
                 continue;
             }
+            let index = fixtures_selected;
+            fixtures_selected += 1;
+            if cfg.partition.is_some_and(|p| !p.holds(index as u64)) {
+                continue;
+            }
+            let fixture_started = Instant::now();
+            let errors_before = errors.len();
             // A fixture carries its own world and profile; the run's profile is for generated
             // traces.
             let trace = fixture.trace.clone();
@@ -252,21 +268,35 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
                     error_cases.push(ErrorCase {
                         rule: error_rule(e),
                         source: format!("fixture:{}", fixture.name),
+                        case_seed: None,
                         steps: trace.steps.len(),
                         message: e.to_string(),
                         replay: format!("{} --fixture {}", replay_cmd(cfg), fixture.name),
                     });
                 }
             }
+            fixture_runs.push(report::fixture_run(
+                index,
+                fixture,
+                &run,
+                &errors[errors_before..],
+                format!("{} --fixture {}", replay_cmd(cfg), fixture.name),
+                fixture_started.elapsed(),
+            ));
             if failed && cfg.stop_at_first_failure {
                 break;
             }
         }
     }
+    let fixtures_ms = started.elapsed().as_millis() as u64;
 
     let seeds: Vec<u64> = match cfg.case_seed {
         Some(s) => vec![s],
-        None => case_seeds(cfg.seed, cfg.cases).collect(),
+        None => case_seeds(cfg.seed, cfg.cases)
+            .enumerate()
+            .filter(|(i, _)| cfg.partition.is_none_or(|p| p.holds(*i as u64)))
+            .map(|(_, s)| s)
+            .collect(),
     };
     for case_seed in seeds {
         if failed && cfg.stop_at_first_failure {
@@ -331,6 +361,7 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
                 error_cases.push(ErrorCase {
                     rule: error_rule(e),
                     source: "generated".into(),
+                    case_seed: Some(case_seed),
                     steps: trace.steps.len(),
                     message: e.to_string(),
                     replay,
@@ -344,26 +375,29 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
     let mut rows = report::rule_rows(&stats, &|r| cfg.selected(r), &skipped, cfg.strict);
     // A generated trace that diverged early leaves later rules unchecked: when the target
     // failed, "unreached" would blame the generator for the target's failure. A replay of one
-    // case or one fixture is not meant to reach every rule.
-    let targeted = cfg.case_seed.is_some() || (cfg.cases == 0 && fixtures_run <= 1);
-    if failed || targeted {
-        let why = if failed {
-            "not reached: traces stopped at earlier divergences"
-        } else {
-            "not reached by this replay"
-        };
-        for row in &mut rows {
-            if row.status == report::Status::Unreached {
-                row.status = report::Status::Skip;
-                row.skip_reason = Some(why.into());
-            }
-        }
-    }
+    // case or one fixture is not meant to reach every rule. Counted over the whole run, not
+    // this partition, so that partitions merge to the unsharded verdict.
+    let targeted = cfg.case_seed.is_some() || (cfg.cases == 0 && fixtures_selected <= 1);
+    report::settle_unreached(&mut rows, failed, targeted);
     let verdict = report::verdict(&rows, &errors);
+    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Report {
-        schema: 1,
+        schema: report::SCHEMA,
         wlcs_version: env!("CARGO_PKG_VERSION").to_string(),
+        spec_revision: report::spec_revision(),
         target: target.to_string(),
+        capabilities: caps,
+        partition: cfg.partition.filter(|_| cfg.case_seed.is_none()),
+        started_at: report::rfc3339_utc(started_at),
+        durations: report::Durations {
+            fixtures_ms,
+            cases_ms: millis.saturating_sub(fixtures_ms),
+        },
+        traces_failed: failed,
+        targeted,
+        fixture_runs,
+        baseline: None,
+        strict_baseline: false,
         seed: cfg.seed,
         profile: cfg.world.profile.name(),
         strict: cfg.strict,
@@ -371,7 +405,7 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
         fixtures: fixtures_run,
         cases: cases_run,
         steps,
-        millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        millis,
         rules: rows,
         counterexamples,
         errors,
