@@ -28,7 +28,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1b1b1b;max-width:120
 h1{font-size:1.5em}h1 .v{padding:.1em .5em;border-radius:4px;color:#fff}\
 .v-pass{background:#1a7f37}.v-fail{background:#cf222e}.v-error{background:#9a6700}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #d0d7de;padding:.2em .5em;text-align:left;vertical-align:top}\
-td.n{text-align:right;font-variant-numeric:tabular-nums}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}#rule-matrix td:first-child{white-space:nowrap}\
 td.s{font-weight:600;text-align:center}\
 .s-pass{background:#dafbe1}.s-fail{background:#ffebe9}.s-warn{background:#fff8c5}.s-skip{background:#eaeef2}.s-unreached{background:#ffd8b5}.s-error{background:#ffebe9}\
 .b-unexpected-pass{outline:3px solid #8250df}\
