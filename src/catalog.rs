@@ -127,13 +127,21 @@ pub fn semantics_of(rule: RuleId) -> Vec<String> {
         .collect()
 }
 
-/// `wlcs rules`: one row per rule.
+/// `wlcs rules`: one row per rule (ID, grade, capabilities needed, summary), then its
+/// fixtures and mutants.
 pub fn render_rules(fixtures: &[Fixture]) -> String {
-    let mut out = String::from("ID        GRADE    NEEDS          FIXTURES  MUTANTS  SUMMARY\n");
+    let mut out = String::from("ID        GRADE    NEEDS        SUMMARY\n");
+    let list = |names: Vec<&str>| {
+        if names.is_empty() {
+            "-".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
     for rule in RuleId::ALL {
         let caps = capabilities_needed(*rule);
         out.push_str(&format!(
-            "{:<9} {:<8} {:<14} {:>8}  {:>7}  {}\n",
+            "{:<9} {:<8} {:<12} {}\n",
             rule.as_str(),
             rule.grade().as_str(),
             if caps.is_empty() {
@@ -141,13 +149,18 @@ pub fn render_rules(fixtures: &[Fixture]) -> String {
             } else {
                 caps.join(",")
             },
-            fixtures_of(*rule, fixtures).len(),
-            mutants_of(*rule).len(),
             rule.summary()
+        ));
+        out.push_str(&format!(
+            "{:<19}fixtures: {}\n{:<19}mutants: {}\n",
+            "",
+            list(fixtures_of(*rule, fixtures)),
+            "",
+            list(mutants_of(*rule))
         ));
     }
     out.push_str(&format!(
-        "\n{} rules; `wlcs explain ID` prints one in full with its sources, fixtures and mutants.\n",
+        "\n{} rules; `wlcs explain ID` prints one in full with its sources.\n",
         RuleId::ALL.len()
     ));
     out
@@ -176,10 +189,8 @@ pub fn render_explain(rule: RuleId, fixtures: &[Fixture]) -> String {
     let semantics = semantics_of(rule);
     if !semantics.is_empty() {
         out.push_str("\nPrecise semantics (SPEC.md) that name it:\n");
-        for p in semantics {
-            out.push_str(&wrap(&p, "  "));
-            out.push('\n');
-        }
+        let paragraphs: Vec<String> = semantics.iter().map(|p| wrap(p, "  ")).collect();
+        out.push_str(&paragraphs.join("\n"));
     }
     let caps = capabilities_needed(rule);
     out.push_str(&format!(
