@@ -205,13 +205,21 @@ pub fn render_explain(rule: RuleId, fixtures: &[Fixture]) -> String {
     out.push_str(&format!(
         "Fixtures ({}): {}\n",
         fx.len(),
-        if fx.is_empty() { "-".into() } else { fx.join(", ") }
+        if fx.is_empty() {
+            "-".into()
+        } else {
+            fx.join(", ")
+        }
     ));
     let ms = mutants_of(rule);
     out.push_str(&format!(
         "Mutants ({}): {}\n",
         ms.len(),
-        if ms.is_empty() { "-".into() } else { ms.join(", ") }
+        if ms.is_empty() {
+            "-".into()
+        } else {
+            ms.join(", ")
+        }
     ));
     out
 }
@@ -254,7 +262,10 @@ mod tests {
     fn every_rule_has_its_text_in_the_built_in_spec() {
         for rule in RuleId::ALL {
             let text = rule_text(*rule).expect("rule text");
-            assert!(text.starts_with(&format!("**{}**", rule.as_str())), "{text}");
+            assert!(
+                text.starts_with(&format!("**{}**", rule.as_str())),
+                "{text}"
+            );
         }
     }
 

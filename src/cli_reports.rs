@@ -70,7 +70,10 @@ impl OutputArgs {
             .map(|(f, _)| *f)
             .collect();
         if stdout.len() > 1 {
-            bail!("only one report can go to stdout (`-`): {}", stdout.join(", "));
+            bail!(
+                "only one report can go to stdout (`-`): {}",
+                stdout.join(", ")
+            );
         }
         for (flag, path) in outputs.iter().filter(|(_, p)| !is_stdout(p)) {
             if path.is_dir() {

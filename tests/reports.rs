@@ -228,8 +228,16 @@ fn the_sample_report_is_what_the_renderers_expect() {
     let r = sample();
     // CLOSE-7 fails unlisted; CLOSE-6 is waived; REQ-5 passed against a skip expectation.
     assert_eq!(r.verdict, Verdict::Error, "an error is listed");
-    assert!(r.rules.iter().any(|x| x.id == RuleId::Close7 && x.fails_gate()));
-    assert!(!r.rules.iter().any(|x| x.id == RuleId::Close6 && x.fails_gate()));
+    assert!(
+        r.rules
+            .iter()
+            .any(|x| x.id == RuleId::Close7 && x.fails_gate())
+    );
+    assert!(
+        !r.rules
+            .iter()
+            .any(|x| x.id == RuleId::Close6 && x.fails_gate())
+    );
     let unexpected: Vec<RuleId> = r.unexpected_passes().map(|x| x.id).collect();
     assert_eq!(unexpected, vec![RuleId::Req5]);
     assert_valid(&r, "sample");
@@ -271,10 +279,12 @@ fn every_report_validates_against_the_committed_schema() {
     let mut bad: serde_json::Value =
         serde_json::from_str(&report::to_json(&reference)).expect("json");
     bad["seed"] = serde_json::json!(11);
-    assert!(schema_errors(&bad, "").is_some(), "a numeric seed must not validate");
+    assert!(
+        schema_errors(&bad, "").is_some(),
+        "a numeric seed must not validate"
+    );
     assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&report::to_json(&reference)).expect("json")
-            ["seed"],
+        serde_json::from_str::<serde_json::Value>(&report::to_json(&reference)).expect("json")["seed"],
         "0xb"
     );
 }
@@ -286,7 +296,11 @@ fn same_without_timings(a: &Report, b: &Report) -> bool {
 #[test]
 fn four_partitions_merge_to_the_unsharded_run_byte_for_byte() {
     let fixtures = fixtures();
-    for mutant in [None, Some(Mutant::CloseKeepsLocks), Some(Mutant::HookAfterReset)] {
+    for mutant in [
+        None,
+        Some(Mutant::CloseKeepsLocks),
+        Some(Mutant::HookAfterReset),
+    ] {
         let cfg = RunConfig {
             seed: 0xfeed,
             cases: 400,
@@ -345,7 +359,10 @@ fn merge_refuses_missing_doubled_or_foreign_partitions() {
     assert!(report::merge::merge(&[p1.clone(), p2.clone(), p3.clone()]).is_ok());
     for (bad, why) in [
         (vec![p1.clone(), p2.clone()], "missing"),
-        (vec![p1.clone(), p2.clone(), p2.clone(), p3.clone()], "doubled"),
+        (
+            vec![p1.clone(), p2.clone(), p2.clone(), p3.clone()],
+            "doubled",
+        ),
         (vec![p1.clone(), p2.clone(), part(3, 99)], "another seed"),
         (vec![run_mem(None, &cfg, &[])], "not a partition"),
         (Vec::new(), "empty"),
@@ -372,20 +389,39 @@ fn cli_baseline_waives_a_mutants_expected_failure_and_keeps_it_visible() {
     let json = tmp("waived.json");
     let b = baseline.to_str().expect("utf-8");
     let out = wlcs(&[
-        "run", "--mutant", "hook-after-reset", "--seed", "1", "--cases", "200",
-        "--baseline", b,
-        "--report-junit", junit.to_str().expect("utf-8"),
-        "--report-md", md.to_str().expect("utf-8"),
-        "--report-json", json.to_str().expect("utf-8"),
+        "run",
+        "--mutant",
+        "hook-after-reset",
+        "--seed",
+        "1",
+        "--cases",
+        "200",
+        "--baseline",
+        b,
+        "--report-junit",
+        junit.to_str().expect("utf-8"),
+        "--report-md",
+        md.to_str().expect("utf-8"),
+        "--report-json",
+        json.to_str().expect("utf-8"),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(stdout.contains("CLOSE-6") && stdout.contains("[baseline: expected fail]"), "{stdout}");
-    assert!(stdout.contains("expected failures (baseline, not failing the run): CLOSE-6"), "{stdout}");
+    assert!(
+        stdout.contains("CLOSE-6") && stdout.contains("[baseline: expected fail]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("expected failures (baseline, not failing the run): CLOSE-6"),
+        "{stdout}"
+    );
     assert!(stdout.contains("verdict: PASS"), "{stdout}");
     let xml = std::fs::read_to_string(&junit).expect("junit");
     assert!(xml.contains("type=\"expected-failure\""), "{xml}");
-    assert!(xml.contains("the hook runs after the reset (known bug)"), "{xml}");
+    assert!(
+        xml.contains("the hook runs after the reset (known bug)"),
+        "{xml}"
+    );
     let md = std::fs::read_to_string(&md).expect("md");
     assert!(md.contains("expected fail (baseline)"), "{md}");
     let report: serde_json::Value =
@@ -401,7 +437,15 @@ fn cli_baseline_waives_a_mutants_expected_failure_and_keeps_it_visible() {
 
     // A failure the baseline does not list still fails: close-keeps-locks breaks CLOSE-7.
     let out = wlcs(&[
-        "run", "--mutant", "close-keeps-locks", "--seed", "1", "--cases", "200", "--baseline", b,
+        "run",
+        "--mutant",
+        "close-keeps-locks",
+        "--seed",
+        "1",
+        "--cases",
+        "200",
+        "--baseline",
+        b,
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 }
@@ -414,7 +458,10 @@ fn cli_baseline_against_the_reference_reports_the_unexpected_pass() {
     let out = wlcs(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(stdout.contains("[baseline: UNEXPECTED PASS, expected fail]"), "{stdout}");
+    assert!(
+        stdout.contains("[baseline: UNEXPECTED PASS, expected fail]"),
+        "{stdout}"
+    );
     assert!(stdout.contains("unexpected passes"), "{stdout}");
     let strict: Vec<&str> = args.iter().copied().chain(["--strict-baseline"]).collect();
     let out = wlcs(&strict);
@@ -426,7 +473,15 @@ fn cli_baseline_against_the_reference_reports_the_unexpected_pass() {
 fn cli_write_baseline_then_the_same_run_passes() {
     let written = tmp("written.json");
     let w = written.to_str().expect("utf-8");
-    let run = ["run", "--mutant", "close-keeps-locks", "--seed", "4", "--cases", "200"];
+    let run = [
+        "run",
+        "--mutant",
+        "close-keeps-locks",
+        "--seed",
+        "4",
+        "--cases",
+        "200",
+    ];
     let first: Vec<&str> = run.iter().copied().chain(["--write-baseline", w]).collect();
     let out = wlcs(&first);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -443,14 +498,27 @@ fn cli_write_baseline_then_the_same_run_passes() {
 
 #[test]
 fn cli_partitions_and_merge_give_the_unsharded_run_in_every_format() {
-    let base = ["run", "--mutant", "close-keeps-locks", "--seed", "9", "--cases", "300"];
+    let base = [
+        "run",
+        "--mutant",
+        "close-keeps-locks",
+        "--seed",
+        "9",
+        "--cases",
+        "300",
+    ];
     let whole = tmp("whole.json");
     let mut args: Vec<&str> = base.to_vec();
     let w = whole.to_str().expect("utf-8").to_string();
     args.extend(["--report-json", &w]);
     assert_eq!(wlcs(&args).status.code(), Some(1));
     let parts: Vec<String> = (1..=4)
-        .map(|k| tmp(&format!("part{k}.json")).to_str().expect("utf-8").to_string())
+        .map(|k| {
+            tmp(&format!("part{k}.json"))
+                .to_str()
+                .expect("utf-8")
+                .to_string()
+        })
         .collect();
     for (k, p) in parts.iter().enumerate() {
         let partition = format!("{}/4", k + 1);
@@ -470,11 +538,22 @@ fn cli_partitions_and_merge_give_the_unsharded_run_in_every_format() {
     let mut args: Vec<&str> = vec!["merge"];
     args.extend(parts.iter().map(String::as_str));
     args.extend([
-        "--report-json", &outs[0], "--report-junit", &outs[1], "--report-md", &outs[2],
-        "--report-html", &outs[3],
+        "--report-json",
+        &outs[0],
+        "--report-junit",
+        &outs[1],
+        "--report-md",
+        &outs[2],
+        "--report-html",
+        &outs[3],
     ]);
     let out = wlcs(&args);
-    assert_eq!(out.status.code(), Some(1), "the merged verdict fails: {}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the merged verdict fails: {}",
+        text(&out)
+    );
     let read = |p: &str| -> Report {
         report::json::from_json(&std::fs::read_to_string(p).expect("report")).expect("parses")
     };
@@ -484,8 +563,16 @@ fn cli_partitions_and_merge_give_the_unsharded_run_in_every_format() {
     let junit = quick_junit_cases(&xml);
     assert_eq!(junit.0, merged.rules.len(), "a testcase per rule");
     assert_eq!(junit.1, merged.fixture_runs.len(), "a testcase per fixture");
-    assert!(std::fs::read_to_string(&outs[2]).expect("md").starts_with("## wlcs: FAIL"));
-    assert!(std::fs::read_to_string(&outs[3]).expect("html").contains("id=\"rule-matrix\""));
+    assert!(
+        std::fs::read_to_string(&outs[2])
+            .expect("md")
+            .starts_with("## wlcs: FAIL")
+    );
+    assert!(
+        std::fs::read_to_string(&outs[3])
+            .expect("html")
+            .contains("id=\"rule-matrix\"")
+    );
     // An incomplete set is an error, not a verdict.
     let out = wlcs(&["merge", &parts[0], &parts[1]]);
     assert!(!matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
@@ -515,19 +602,42 @@ fn cli_dash_is_stdout_and_the_table_moves_to_stderr() {
     assert_eq!(report.seed, 3);
     assert!(String::from_utf8_lossy(&out.stderr).contains("verdict: PASS"));
     assert!(!root().join("-").exists(), "no file named -");
-    let out = wlcs(&["run", "--cases", "5", "--report-json", "-", "--report-md", "-"]);
-    assert_ne!(out.status.code(), Some(0), "two reports on stdout: {}", text(&out));
+    let out = wlcs(&[
+        "run",
+        "--cases",
+        "5",
+        "--report-json",
+        "-",
+        "--report-md",
+        "-",
+    ]);
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "two reports on stdout: {}",
+        text(&out)
+    );
 }
 
 #[test]
 fn cli_unwritable_report_path_fails_before_the_run() {
     let out = wlcs(&[
-        "run", "--cases", "10", "--report-html", "/nonexistent-dir/r.html",
+        "run",
+        "--cases",
+        "10",
+        "--report-html",
+        "/nonexistent-dir/r.html",
     ]);
     assert_ne!(out.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--report-html /nonexistent-dir/r.html"), "{stderr}");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("verdict"), "the run did not start");
+    assert!(
+        stderr.contains("--report-html /nonexistent-dir/r.html"),
+        "{stderr}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("verdict"),
+        "the run did not start"
+    );
 }
 
 #[test]
@@ -535,9 +645,14 @@ fn junit_has_a_testcase_per_rule_and_fixture_with_bodies() {
     let xml = report::junit::to_junit(&sample()).expect("junit");
     assert_eq!(quick_junit_cases(&xml), (7, 3));
     // The failure body quotes the requirement, gives expected vs actual and the replay.
-    assert!(xml.contains("requirement (SPEC.md): **CLOSE-7** MUST (D1)"), "{xml}");
+    assert!(
+        xml.contains("requirement (SPEC.md): **CLOSE-7** MUST (D1)"),
+        "{xml}"
+    );
     assert!(xml.contains("expected: [T1]#7 free"), "{xml}");
-    assert!(xml.contains("replay: wlcs run --target http://127.0.0.1:8080 --case-seed 0x14d03022a391f99c"));
+    assert!(xml.contains(
+        "replay: wlcs run --target http://127.0.0.1:8080 --case-seed 0x14d03022a391f99c"
+    ));
     assert!(xml.contains("message=\"the target does not let the suite control its clock\""));
 }
 
@@ -564,11 +679,12 @@ fn committed_reference_report_is_current() {
     let out = wlcs(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let committed = report::json::from_json(
-        &std::fs::read_to_string(dir.join("reference.json")).expect("reports/conformance/reference.json"),
+        &std::fs::read_to_string(dir.join("reference.json"))
+            .expect("reports/conformance/reference.json"),
     )
     .expect("committed report parses");
-    let mut fresh =
-        report::json::from_json(&std::fs::read_to_string(&fresh_json).expect("fresh")).expect("parses");
+    let mut fresh = report::json::from_json(&std::fs::read_to_string(&fresh_json).expect("fresh"))
+        .expect("parses");
     let stale = "reports/conformance/ is stale: run reports/conformance/regenerate.sh and commit";
     assert!(same_without_timings(&fresh, &committed), "{stale}");
     // With the committed timings, every rendering is byte for byte the committed file.
@@ -580,9 +696,21 @@ fn committed_reference_report_is_current() {
     }
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect(name);
     assert_eq!(report::to_json(&fresh), read("reference.json"), "{stale}");
-    assert_eq!(report::markdown::to_markdown(&fresh), read("reference.md"), "{stale}");
-    assert_eq!(report::html::to_html(&fresh), read("reference.html"), "{stale}");
-    assert_eq!(report::junit::to_junit(&fresh).expect("junit"), read("reference.xml"), "{stale}");
+    assert_eq!(
+        report::markdown::to_markdown(&fresh),
+        read("reference.md"),
+        "{stale}"
+    );
+    assert_eq!(
+        report::html::to_html(&fresh),
+        read("reference.html"),
+        "{stale}"
+    );
+    assert_eq!(
+        report::junit::to_junit(&fresh).expect("junit"),
+        read("reference.xml"),
+        "{stale}"
+    );
     assert_valid(&committed, "committed reference");
 }
 
@@ -593,11 +721,16 @@ fn cli_rules_lists_every_rule_and_explain_prints_one_in_full() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     for rule in RuleId::ALL {
         assert!(
-            stdout.lines().any(|l| l.starts_with(&format!("{:<9} ", rule.as_str()))),
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{:<9} ", rule.as_str()))),
             "{rule} missing:\n{stdout}"
         );
     }
-    let time1 = stdout.lines().find(|l| l.starts_with("TIME-1 ")).expect("TIME-1");
+    let time1 = stdout
+        .lines()
+        .find(|l| l.starts_with("TIME-1 "))
+        .expect("TIME-1");
     assert!(time1.contains("clock"), "{time1}");
 
     let out = wlcs(&["explain", "close-6"]);

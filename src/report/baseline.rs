@@ -163,7 +163,9 @@ pub struct RowBaseline {
 /// How a status meets an expectation.
 pub fn outcome(expect: Expect, status: Status) -> BaselineOutcome {
     match (expect, status) {
-        (Expect::Fail, Status::Fail | Status::Warn | Status::Unreached) => BaselineOutcome::AsExpected,
+        (Expect::Fail, Status::Fail | Status::Warn | Status::Unreached) => {
+            BaselineOutcome::AsExpected
+        }
         (Expect::Skip, Status::Skip) => BaselineOutcome::AsExpected,
         (Expect::Flaky, Status::Fail | Status::Warn | Status::Pass) => BaselineOutcome::AsExpected,
         (Expect::Fail | Expect::Skip, Status::Pass) => BaselineOutcome::UnexpectedPass,
@@ -208,14 +210,32 @@ mod tests {
 
     #[test]
     fn outcomes_of_each_expectation() {
-        assert_eq!(outcome(Expect::Fail, Status::Fail), BaselineOutcome::AsExpected);
-        assert_eq!(outcome(Expect::Fail, Status::Pass), BaselineOutcome::UnexpectedPass);
+        assert_eq!(
+            outcome(Expect::Fail, Status::Fail),
+            BaselineOutcome::AsExpected
+        );
+        assert_eq!(
+            outcome(Expect::Fail, Status::Pass),
+            BaselineOutcome::UnexpectedPass
+        );
         assert_eq!(outcome(Expect::Fail, Status::Skip), BaselineOutcome::Unmet);
-        assert_eq!(outcome(Expect::Fail, Status::Unreached), BaselineOutcome::AsExpected);
+        assert_eq!(
+            outcome(Expect::Fail, Status::Unreached),
+            BaselineOutcome::AsExpected
+        );
         assert_eq!(outcome(Expect::Skip, Status::Fail), BaselineOutcome::Unmet);
-        assert_eq!(outcome(Expect::Skip, Status::Pass), BaselineOutcome::UnexpectedPass);
-        assert_eq!(outcome(Expect::Flaky, Status::Pass), BaselineOutcome::AsExpected);
-        assert_eq!(outcome(Expect::Flaky, Status::Unreached), BaselineOutcome::Unmet);
+        assert_eq!(
+            outcome(Expect::Skip, Status::Pass),
+            BaselineOutcome::UnexpectedPass
+        );
+        assert_eq!(
+            outcome(Expect::Flaky, Status::Pass),
+            BaselineOutcome::AsExpected
+        );
+        assert_eq!(
+            outcome(Expect::Flaky, Status::Unreached),
+            BaselineOutcome::Unmet
+        );
     }
 
     #[test]

@@ -45,10 +45,7 @@ var box=document.getElementById('only-attention');box.addEventListener('change',
 rows.forEach(function(r){r.style.display=box.checked&&r.classList.contains('s-pass')&&!r.dataset.baseline?'none':'';});});})();";
 
 fn status_cell(row: &RuleRow) -> String {
-    format!(
-        "<td class=\"s s-{0}\">{0}</td>",
-        row.status.as_str()
-    )
+    format!("<td class=\"s s-{0}\">{0}</td>", row.status.as_str())
 }
 
 fn baseline_cell(row: &RuleRow) -> String {
@@ -58,7 +55,10 @@ fn baseline_cell(row: &RuleRow) -> String {
             let what = match b.outcome {
                 BaselineOutcome::AsExpected => format!("expected {}", b.expect.as_str()),
                 BaselineOutcome::UnexpectedPass => {
-                    format!("<strong>unexpected pass</strong> (expected {})", b.expect.as_str())
+                    format!(
+                        "<strong>unexpected pass</strong> (expected {})",
+                        b.expect.as_str()
+                    )
                 }
                 BaselineOutcome::Unmet => format!("expected {}, not met", b.expect.as_str()),
             };
@@ -254,7 +254,10 @@ pub fn to_html(report: &Report) -> String {
     ));
     out.push_str(&counterexamples(report));
     if !report.errors.is_empty() {
-        out.push_str(&format!("<h2>Harness errors ({})</h2>\n", report.errors.len()));
+        out.push_str(&format!(
+            "<h2>Harness errors ({})</h2>\n",
+            report.errors.len()
+        ));
         for e in &report.errors {
             out.push_str(&format!("<pre class=\"s-error\">{}</pre>\n", esc(e)));
         }

@@ -26,9 +26,14 @@ fn note(row: &RuleRow) -> String {
     }
     if let Some(b) = &row.baseline {
         let what = match b.outcome {
-            super::BaselineOutcome::AsExpected => format!("expected {} (baseline)", b.expect.as_str()),
+            super::BaselineOutcome::AsExpected => {
+                format!("expected {} (baseline)", b.expect.as_str())
+            }
             super::BaselineOutcome::UnexpectedPass => {
-                format!("**unexpected pass**: baseline expects {}", b.expect.as_str())
+                format!(
+                    "**unexpected pass**: baseline expects {}",
+                    b.expect.as_str()
+                )
             }
             super::BaselineOutcome::Unmet => {
                 format!("baseline expects {}, not met", b.expect.as_str())

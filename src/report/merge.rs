@@ -54,7 +54,10 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
             (r.capabilities == first.capabilities, "capabilities"),
             (r.targeted == first.targeted, "replay mode"),
             (
-                r.rules.iter().map(|x| x.id).eq(first.rules.iter().map(|x| x.id)),
+                r.rules
+                    .iter()
+                    .map(|x| x.id)
+                    .eq(first.rules.iter().map(|x| x.id)),
                 "rule selection",
             ),
             (
@@ -105,8 +108,10 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
 
     let mut fixture_runs: Vec<_> = parts.iter().flat_map(|r| r.fixture_runs.clone()).collect();
     fixture_runs.sort_by_key(|f| f.index);
-    let fixture_index: BTreeMap<&str, usize> =
-        fixture_runs.iter().map(|f| (f.name.as_str(), f.index)).collect();
+    let fixture_index: BTreeMap<&str, usize> = fixture_runs
+        .iter()
+        .map(|f| (f.name.as_str(), f.index))
+        .collect();
     let cases: u64 = parts.iter().map(|r| r.cases).sum();
     let case_index: BTreeMap<u64, usize> = crate::runner::case_seeds(first.seed, cases)
         .enumerate()
@@ -122,7 +127,10 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
             None => (2, 0),
         }
     };
-    let mut all: Vec<_> = parts.iter().flat_map(|r| r.counterexamples.clone()).collect();
+    let mut all: Vec<_> = parts
+        .iter()
+        .flat_map(|r| r.counterexamples.clone())
+        .collect();
     all.sort_by_key(|c| position(&c.source, c.case_seed));
     let mut counterexamples = Vec::new();
     for c in all {
@@ -189,10 +197,6 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
         baseline: None,
         strict_baseline: false,
     };
-    baseline::apply(
-        &mut merged,
-        first.baseline.clone(),
-        first.strict_baseline,
-    );
+    baseline::apply(&mut merged, first.baseline.clone(), first.strict_baseline);
     Ok(merged)
 }

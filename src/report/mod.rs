@@ -398,9 +398,10 @@ impl Report {
 
     /// The rows the baseline expected to fail and that did (visible, not failing the run).
     pub fn expected_failures(&self) -> impl Iterator<Item = &RuleRow> {
-        self.rules.iter().filter(|r| {
-            r.status.fails() || r.status == Status::Warn
-        }).filter(|r| matches!(&r.baseline, Some(b) if b.outcome == BaselineOutcome::AsExpected))
+        self.rules
+            .iter()
+            .filter(|r| r.status.fails() || r.status == Status::Warn)
+            .filter(|r| matches!(&r.baseline, Some(b) if b.outcome == BaselineOutcome::AsExpected))
     }
 
     /// The rows that passed while the baseline expected otherwise.

@@ -8,9 +8,14 @@ pub fn baseline_note(row: &RuleRow) -> String {
     match &row.baseline {
         None => String::new(),
         Some(b) => match b.outcome {
-            super::BaselineOutcome::AsExpected => format!(" [baseline: expected {}]", b.expect.as_str()),
+            super::BaselineOutcome::AsExpected => {
+                format!(" [baseline: expected {}]", b.expect.as_str())
+            }
             super::BaselineOutcome::UnexpectedPass => {
-                format!(" [baseline: UNEXPECTED PASS, expected {}]", b.expect.as_str())
+                format!(
+                    " [baseline: UNEXPECTED PASS, expected {}]",
+                    b.expect.as_str()
+                )
             }
             super::BaselineOutcome::Unmet => {
                 format!(" [baseline: expected {}, not met]", b.expect.as_str())
