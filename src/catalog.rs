@@ -11,9 +11,12 @@ use wlcs_sut::mutants::Mutant;
 /// SPEC.md as built into this binary.
 pub const SPEC_MD: &str = include_str!("../SPEC.md");
 
+/// Turns one capability off.
+type CapabilityOff = fn(&mut Capabilities);
+
 /// The capabilities a rule needs (the `Capabilities` field names), empty when it needs none.
 pub fn capabilities_needed(rule: RuleId) -> Vec<&'static str> {
-    let each: [(&'static str, fn(&mut Capabilities)); 6] = [
+    let each: [(&'static str, CapabilityOff); 6] = [
         ("clock", |c| c.clock = false),
         ("multi_ip", |c| c.multi_ip = false),
         ("mobile", |c| c.mobile = false),
@@ -43,7 +46,7 @@ pub fn mutants_of(rule: RuleId) -> Vec<&'static str> {
 }
 
 /// The fixtures that name a rule.
-pub fn fixtures_of<'a>(rule: RuleId, fixtures: &'a [Fixture]) -> Vec<&'a str> {
+pub fn fixtures_of(rule: RuleId, fixtures: &[Fixture]) -> Vec<&str> {
     fixtures
         .iter()
         .filter(|f| f.rules.contains(&rule))

@@ -165,7 +165,7 @@ struct RunArgs {
     #[arg(long)]
     strict: bool,
     #[command(flatten)]
-    out: cli_reports::OutputArgs,
+    out: Box<cli_reports::OutputArgs>,
     /// Run only share K of N of the fixtures and generated cases (by index modulo N, from the
     /// same seed); `wlcs merge` joins the N JSON reports into the unsharded run's.
     #[arg(long, value_name = "K/N", value_parser = wlcs::report::Partition::parse)]
