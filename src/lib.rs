@@ -15,6 +15,7 @@ pub mod linearize;
 pub mod mutation;
 pub mod report;
 pub mod runner;
+pub mod serve_opts;
 pub mod sim;
 pub mod stats;
 pub mod transcript;

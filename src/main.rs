@@ -14,7 +14,7 @@ use wlcs::report;
 use wlcs::runner::{self, RunConfig};
 use wlcs_model::vocab::{CookieNameProfile, Profile, TimeoutProfile, WorldConfig};
 use wlcs_sut::Sut;
-use wlcs_sut::http::{HttpSut, ServeOptions, serve_blocking};
+use wlcs_sut::http::{HttpSut, serve_blocking};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 
@@ -54,6 +54,8 @@ enum Command {
         /// Serve a deliberately broken variant.
         #[arg(long)]
         mutant: Option<String>,
+        #[command(flatten)]
+        extra: wlcs::serve_opts::ServeExtra,
     },
 }
 
@@ -495,7 +497,11 @@ fn sim(args: SimArgs) -> Result<i32> {
     Ok(wlcs::sim::exit_code(&report).max(threaded_code))
 }
 
-fn serve(addr: std::net::SocketAddr, mutant: Option<String>) -> Result<i32> {
+fn serve(
+    addr: std::net::SocketAddr,
+    mutant: Option<String>,
+    extra: &wlcs::serve_opts::ServeExtra,
+) -> Result<i32> {
     let args = TargetArgs {
         target: "memory".into(),
         mutant,
@@ -510,7 +516,7 @@ fn serve(addr: std::net::SocketAddr, mutant: Option<String>) -> Result<i32> {
     };
     let (_, name) = target(&args)?;
     let sut: Arc<dyn Sut> = Arc::new(MemorySut::with_mutant(mutant));
-    serve_blocking(addr, sut, ServeOptions::default(), |bound| {
+    serve_blocking(addr, sut, extra.serve_options(), |bound| {
         eprintln!("wlcs: serving {name} on http://{bound} (HARNESS.md v1); stop with Ctrl-C");
     })
     .with_context(|| format!("serving on {addr}"))?;
@@ -558,7 +564,11 @@ fn main() -> ExitCode {
         Command::Replay { path, target } => replay(path, target),
         Command::Mutants(args) => mutants(args),
         Command::Sim(args) => sim(args),
-        Command::Serve { addr, mutant } => serve(addr, mutant),
+        Command::Serve {
+            addr,
+            mutant,
+            extra,
+        } => serve(addr, mutant, &extra),
         Command::Bench(args) => bench(args),
     };
     match result {
