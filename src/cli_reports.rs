@@ -3,11 +3,12 @@
 //! and `wlcs explain`. The only place that writes reports; `-` means stdout, and then the
 //! terminal table goes to stderr so the stream stays parseable.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use wlcs::fixture::Fixture;
+use wlcs::gate::{self, usage};
 use wlcs::report::{self, Baseline, Report};
 
 /// Report outputs and the expected-failure baseline.
@@ -60,8 +61,8 @@ impl OutputArgs {
         self.outputs().iter().any(|(_, p)| is_stdout(p))
     }
 
-    /// Checks every output before the run starts: at most one `-`, and each path writable (a
-    /// file created for the check is removed again). Reads the baseline.
+    /// Checks every output before the run starts (usage errors, exit 3): at most one `-`,
+    /// and each path writable. Reads the baseline (a bad one is an input error, exit 3).
     pub fn check(&self) -> Result<Option<Baseline>> {
         let outputs = self.outputs();
         let stdout: Vec<&str> = outputs
@@ -70,32 +71,22 @@ impl OutputArgs {
             .map(|(f, _)| *f)
             .collect();
         if stdout.len() > 1 {
-            bail!(
+            return Err(usage(format!(
                 "only one report can go to stdout (`-`): {}",
                 stdout.join(", ")
-            );
+            ))
+            .into());
         }
-        for (flag, path) in outputs.iter().filter(|(_, p)| !is_stdout(p)) {
-            if path.is_dir() {
-                bail!("{flag} {}: is a directory", path.display());
-            }
-            let existed = path.exists();
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(path)
-                .with_context(|| format!("{flag} {}: cannot write", path.display()))?;
-            if !existed {
-                let _ = std::fs::remove_file(path);
-            }
+        for (flag, path) in &outputs {
+            gate::check_output_path(flag, path)?;
         }
         self.baseline
             .as_ref()
             .map(|path| {
+                let shown = path.display();
                 let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("--baseline {}: cannot read", path.display()))?;
-                Baseline::parse(&text).with_context(|| format!("--baseline {}", path.display()))
+                    .map_err(|e| usage(format!("--baseline {shown}: cannot read: {e}")))?;
+                Baseline::parse(&text).map_err(|e| usage(format!("--baseline {shown}: {e}")).into())
             })
             .transpose()
     }
@@ -168,12 +159,13 @@ pub fn merge(args: MergeArgs) -> Result<i32> {
         .iter()
         .map(|p| {
             let text = std::fs::read_to_string(p)
-                .with_context(|| format!("{}: cannot read", p.display()))?;
+                .map_err(|e| usage(format!("{}: cannot read: {e}", p.display())))?;
             report::json::from_json(&text)
-                .with_context(|| format!("{}: not a wlcs JSON report", p.display()))
+                .map_err(|e| usage(format!("{}: not a wlcs JSON report: {e}", p.display())))
         })
-        .collect::<Result<_>>()?;
-    let mut merged = report::merge::merge(&parts).context("merging reports")?;
+        .collect::<Result<_, _>>()?;
+    let mut merged =
+        report::merge::merge(&parts).map_err(|e| usage(format!("merging reports: {e}")))?;
     // The partitions' baseline stays unless another one is given now.
     let baseline = baseline.or_else(|| merged.baseline.clone());
     let strict = args.out.strict_baseline || merged.strict_baseline;
@@ -185,9 +177,9 @@ pub fn merge(args: MergeArgs) -> Result<i32> {
 /// `wlcs rules`.
 #[derive(Args)]
 pub struct RulesArgs {
-    /// The fixture directory (to list the fixtures of each rule).
-    #[arg(long, default_value = "fixtures")]
-    pub fixtures: PathBuf,
+    /// A fixture directory added to the built-in fixtures.
+    #[arg(long)]
+    pub fixtures: Option<PathBuf>,
 }
 
 /// `wlcs explain ID`.
@@ -195,27 +187,21 @@ pub struct RulesArgs {
 pub struct ExplainArgs {
     /// The rule ID, as SPEC.md spells it (`CLOSE-6`; case is ignored).
     pub id: String,
-    /// The fixture directory (to list the fixtures of the rule).
-    #[arg(long, default_value = "fixtures")]
-    pub fixtures: PathBuf,
+    /// A fixture directory added to the built-in fixtures.
+    #[arg(long)]
+    pub fixtures: Option<PathBuf>,
 }
 
-/// The fixtures to list; a missing directory lists none, with a note.
-fn catalog_fixtures(dir: &Path) -> Vec<Fixture> {
-    match Fixture::load_dir(dir) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("wlcs: fixtures not listed: {e}");
-            Vec::new()
-        }
-    }
+/// The fixtures to list: the built-in ones, plus a directory's.
+fn catalog_fixtures(dir: Option<&Path>) -> Result<Vec<Fixture>> {
+    Ok(wlcs::builtin::with_dir(dir)?)
 }
 
 /// Prints the rule list.
 pub fn rules(args: RulesArgs) -> Result<i32> {
     emit(
         Path::new("-"),
-        &wlcs::catalog::render_rules(&catalog_fixtures(&args.fixtures)),
+        &wlcs::catalog::render_rules(&catalog_fixtures(args.fixtures.as_deref())?),
     )?;
     Ok(0)
 }
@@ -224,11 +210,11 @@ pub fn rules(args: RulesArgs) -> Result<i32> {
 pub fn explain(args: ExplainArgs) -> Result<i32> {
     let Some(rule) = wlcs::catalog::parse_rule(&args.id) else {
         let ids: Vec<&str> = wlcs_model::RuleId::ALL.iter().map(|r| r.as_str()).collect();
-        bail!("unknown rule {:?}; known: {}", args.id, ids.join(", "));
+        return Err(usage(format!("unknown rule {:?}; known: {}", args.id, ids.join(", "))).into());
     };
     emit(
         Path::new("-"),
-        &wlcs::catalog::render_explain(rule, &catalog_fixtures(&args.fixtures)),
+        &wlcs::catalog::render_explain(rule, &catalog_fixtures(args.fixtures.as_deref())?),
     )?;
     Ok(0)
 }

@@ -26,7 +26,7 @@ pub fn esc(text: &str) -> String {
 const STYLE: &str = "\
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1b1b1b;max-width:1200px}\
 h1{font-size:1.5em}h1 .v{padding:.1em .5em;border-radius:4px;color:#fff}\
-.v-pass{background:#1a7f37}.v-fail{background:#cf222e}.v-error{background:#9a6700}\
+.v-pass{background:#1a7f37}.v-fail{background:#cf222e}.v-error{background:#9a6700}.v-nothing-checked{background:#57606a}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #d0d7de;padding:.2em .5em;text-align:left;vertical-align:top}\
 td.n{text-align:right;font-variant-numeric:tabular-nums}#rule-matrix td:first-child{white-space:nowrap}\
 td.s{font-weight:600;text-align:center}\
@@ -191,7 +191,7 @@ pub fn to_html(report: &Report) -> String {
          <h1>wlcs <span class=\"v v-{vl}\">{verdict}</span></h1>\n\
          <p id=\"counts\"><strong>{nrules} rules</strong>: {counts}</p>\n",
         target = esc(&report.target),
-        vl = verdict.to_ascii_lowercase(),
+        vl = verdict.to_ascii_lowercase().replace(' ', "-"),
         nrules = report.rules.len(),
         counts = counts.join(" · "),
     );

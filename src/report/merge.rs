@@ -3,9 +3,12 @@
 //! statuses, counterexamples (the first per rule in run order, at most
 //! [`super::COUNTEREXAMPLES_KEPT_MAX`]), errors and the verdict are recomputed the way the
 //! runner computes them, so the merge equals the unsharded run once timings are dropped
-//! ([`super::without_timings`]).
+//! ([`super::without_timings`]). That holds for runs without harness errors or a time
+//! budget: each partition spends its own error and time budget, and groups its own identical
+//! errors, so such merges list errors per partition.
 
-use super::{COUNTEREXAMPLES_KEPT_MAX, Durations, Report, SCHEMA, baseline, rule_row};
+use super::{COUNTEREXAMPLES_KEPT_MAX, Durations, Report, RunFacts, SCHEMA, baseline, decide_rows};
+use wlcs_model::RuleId;
 use crate::stats::RuleCount;
 use std::collections::BTreeMap;
 
@@ -52,7 +55,12 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
             (r.profile == first.profile, "profile"),
             (r.strict == first.strict, "strictness"),
             (r.capabilities == first.capabilities, "capabilities"),
-            (r.targeted == first.targeted, "replay mode"),
+            (
+                r.facts.replay_only == first.facts.replay_only
+                    && r.facts.fail_on_skip == first.facts.fail_on_skip
+                    && r.facts.require == first.facts.require,
+                "gate flags",
+            ),
             (
                 r.rules
                     .iter()
@@ -86,25 +94,23 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
         });
     }
 
-    let traces_failed = parts.iter().any(|r| r.traces_failed);
-    let skipped = crate::checker::rules_needing(&first.capabilities);
-    let mut rules: Vec<_> = first
-        .rules
-        .iter()
-        .map(|row| {
-            let mut c = RuleCount::default();
-            for r in parts {
-                if let Some(x) = r.rules.iter().find(|x| x.id == row.id) {
-                    c.checks += x.checks;
-                    c.fired += x.fired;
-                    c.divergences += x.divergences;
-                }
-            }
-            let why = skipped.iter().find(|(r, _)| *r == row.id).map(|(_, w)| *w);
-            rule_row(row.id, c, why, first.strict)
-        })
-        .collect();
-    super::settle_unreached(&mut rules, traces_failed, first.targeted);
+    let facts = RunFacts {
+        diverged: parts.iter().any(|r| r.facts.diverged),
+        harness_errors: parts.iter().any(|r| r.facts.harness_errors),
+        stopped_early: parts.iter().any(|r| r.facts.stopped_early),
+        ..first.facts
+    };
+    let count = |id: RuleId| {
+        let mut c = RuleCount::default();
+        for x in parts.iter().flat_map(|r| r.rules.iter().filter(|x| x.id == id)) {
+            c.checks += x.checks;
+            c.fired += x.fired;
+            c.divergences += x.divergences;
+        }
+        c
+    };
+    let selected = |id: RuleId| first.rules.iter().any(|x| x.id == id);
+    let rules = decide_rows(&count, &selected, first.capabilities, &facts, first.strict);
 
     let mut fixture_runs: Vec<_> = parts.iter().flat_map(|r| r.fixture_runs.clone()).collect();
     fixture_runs.sort_by_key(|f| f.index);
@@ -187,8 +193,7 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
             fixtures_ms: parts.iter().map(|r| r.durations.fixtures_ms).sum(),
             cases_ms: parts.iter().map(|r| r.durations.cases_ms).sum(),
         },
-        traces_failed,
-        targeted: first.targeted,
+        facts,
         rules,
         fixture_runs,
         counterexamples,
@@ -196,6 +201,8 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
         error_cases,
         baseline: None,
         strict_baseline: false,
+        not_run: parts.iter().map(|r| r.not_run).sum(),
+        stopped: parts.iter().find_map(|r| r.stopped.clone()),
     };
     baseline::apply(&mut merged, first.baseline.clone(), first.strict_baseline);
     Ok(merged)

@@ -184,16 +184,19 @@ pub enum Verdict {
     Fail,
     /// The harness could not finish.
     Error,
+    /// Nothing was checked (every selected rule skipped, or nothing ran).
+    Empty,
 }
 
 impl Verdict {
-    /// The process exit code for this verdict (0, 1, 2).
+    /// The process exit code for this verdict (0, 1, 2, 4: see `crate::gate`).
     pub fn exit_code(self) -> i32 {
-        match self {
-            Verdict::Pass => 0,
-            Verdict::Fail => 1,
-            Verdict::Error => 2,
-        }
+        i32::from(match self {
+            Verdict::Pass => crate::gate::EXIT_CONFORMANT,
+            Verdict::Fail => crate::gate::EXIT_FAILURE,
+            Verdict::Error => crate::gate::EXIT_HARNESS,
+            Verdict::Empty => crate::gate::EXIT_NOTHING_CHECKED,
+        })
     }
 
     /// The spelling in human-readable reports.
@@ -202,6 +205,7 @@ impl Verdict {
             Verdict::Pass => "PASS",
             Verdict::Fail => "FAIL",
             Verdict::Error => "ERROR",
+            Verdict::Empty => "NOTHING CHECKED",
         }
     }
 }
@@ -343,11 +347,9 @@ pub struct Report {
     pub millis: u64,
     /// Wall time per phase.
     pub durations: Durations,
-    /// Whether some trace failed (then rules no check reached are `skip`, not `unreached`:
-    /// traces stopped at earlier divergences).
-    pub traces_failed: bool,
-    /// Whether the run replayed one case or one fixture (it is not meant to reach every rule).
-    pub targeted: bool,
+    /// What decided the rule statuses beyond the counters (kept so that a merge of
+    /// partitions decides as the unsharded run).
+    pub facts: RunFacts,
     /// One row per selected rule, SPEC.md order.
     pub rules: Vec<RuleRow>,
     /// One entry per fixture run, in run order.
@@ -362,6 +364,119 @@ pub struct Report {
     pub baseline: Option<Baseline>,
     /// Whether a rule passing against the baseline's expectation fails the run.
     pub strict_baseline: bool,
+    /// Fixtures and generated cases not run because the run stopped early.
+    #[serde(default)]
+    pub not_run: u64,
+    /// Why the run stopped early (harness errors, the time budget), if it did.
+    #[serde(default)]
+    pub stopped: Option<String>,
+}
+
+/// What decides rule statuses beyond the per-rule counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFacts {
+    /// Some trace diverged.
+    pub diverged: bool,
+    /// Some trace hit a harness error.
+    pub harness_errors: bool,
+    /// The run stopped early (error budget, time budget).
+    pub stopped_early: bool,
+    /// The run replayed one case or one fixture, no rule selected by name (it is not meant to
+    /// reach every rule).
+    pub replay_only: bool,
+    /// `--fail-on-skip`.
+    pub fail_on_skip: bool,
+    /// `--require`: the capabilities whose rules fail instead of skip when missing.
+    pub require: Capabilities,
+}
+
+/// The capabilities required but not offered, as a capability set with only those missing.
+pub fn missing_required(require: Capabilities, have: Capabilities) -> Capabilities {
+    Capabilities {
+        clock: !(require.clock && !have.clock),
+        multi_ip: !(require.multi_ip && !have.multi_ip),
+        mobile: !(require.mobile && !have.mobile),
+        hook_faults: !(require.hook_faults && !have.hook_faults),
+        in_flight: !(require.in_flight && !have.in_flight),
+        options: !(require.options && !have.options),
+    }
+}
+
+/// The rule rows of a run from its counters, the target's capabilities and the run's facts:
+/// skips for missing capabilities (failures when required), `unreached` turned into `skip`
+/// where traces stopped early or the run was a replay, passes that harness errors cut short
+/// turned into skips, and skips into failures under `--fail-on-skip`. The runner and the
+/// merge of partitions both call it.
+pub fn decide_rows(
+    count: &dyn Fn(RuleId) -> RuleCount,
+    selected: &dyn Fn(RuleId) -> bool,
+    caps: Capabilities,
+    facts: &RunFacts,
+    strict: bool,
+) -> Vec<RuleRow> {
+    let mut skipped = crate::checker::rules_needing(&caps);
+    // Rules skipped for a capability the run requires fail instead.
+    let required_missing =
+        crate::checker::rules_needing(&missing_required(facts.require, caps));
+    skipped.retain(|(r, _)| !required_missing.iter().any(|(q, _)| q == r));
+    let mut rows: Vec<RuleRow> = RuleId::ALL
+        .iter()
+        .copied()
+        .filter(|r| selected(*r))
+        .map(|id| {
+            let why = skipped.iter().find(|(r, _)| *r == id).map(|(_, why)| *why);
+            rule_row(id, count(id), why, strict)
+        })
+        .collect();
+    for row in &mut rows {
+        if let Some((_, why)) = required_missing.iter().find(|(r, _)| *r == row.id)
+            && row.checks == 0
+        {
+            row.status = Status::Fail;
+            row.skip_reason = Some(format!("required by --require, but {why}"));
+        }
+    }
+    // A trace that failed early leaves later rules unchecked: when the target failed,
+    // "unreached" would blame the generator for the target's failure. A replay of one case or
+    // one fixture is not meant to reach every rule, unless rules were selected by name.
+    let failed = facts.diverged || facts.harness_errors;
+    if failed || facts.replay_only || facts.stopped_early {
+        let why = match (facts.diverged, facts.harness_errors, facts.stopped_early) {
+            (true, true, _) => "not reached: traces stopped at divergences and harness errors",
+            (true, false, _) => "not reached: traces stopped at earlier divergences",
+            (false, true, _) => "not reached: traces stopped at harness errors",
+            (false, false, true) => "not reached before the time budget ran out",
+            (false, false, false) => "not reached by this replay",
+        };
+        for row in &mut rows {
+            if row.status == Status::Unreached {
+                row.status = Status::Skip;
+                row.skip_reason = Some(why.into());
+            }
+        }
+    }
+    // Harness errors stopped checking: what passed so far is not a pass of the rule.
+    if facts.harness_errors {
+        for row in &mut rows {
+            if row.status == Status::Pass {
+                row.status = Status::Skip;
+                row.skip_reason = Some(format!(
+                    "checked {} times, but harness errors stopped checking",
+                    row.checks
+                ));
+            }
+        }
+    }
+    if facts.fail_on_skip {
+        for row in &mut rows {
+            if row.status == Status::Skip {
+                row.status = Status::Fail;
+                let why = row.skip_reason.take().unwrap_or_default();
+                row.skip_reason = Some(format!("skipped, and --fail-on-skip: {why}"));
+            }
+        }
+    }
+    rows
 }
 
 /// A trace on which the target failed to answer (a panic, garbage, a dropped connection, a
@@ -446,7 +561,8 @@ pub fn fixture_run(
             FixtureStatus::Error,
             match e {
                 crate::checker::HarnessError::Sut { rule, .. } => *rule,
-                crate::checker::HarnessError::ModelFault { .. } => None,
+                crate::checker::HarnessError::Reset { .. }
+                | crate::checker::HarnessError::ModelFault { .. } => None,
             },
             Some(e.to_string()),
         ),
@@ -519,40 +635,26 @@ pub fn rule_rows(
         .collect()
 }
 
-/// Turns `unreached` into `skip` where it would blame the generator wrongly: when the target
-/// failed (traces stopped at earlier divergences), or when the run replayed one case or one
-/// fixture (not meant to reach every rule).
-pub fn settle_unreached(rows: &mut [RuleRow], traces_failed: bool, targeted: bool) {
-    if !(traces_failed || targeted) {
-        return;
-    }
-    let why = if traces_failed {
-        "not reached: traces stopped at earlier divergences"
-    } else {
-        "not reached by this replay"
-    };
-    for row in rows {
-        if row.status == Status::Unreached {
-            row.status = Status::Skip;
-            row.skip_reason = Some(why.into());
-        }
-    }
-}
-
-/// The verdict a set of rows and errors gives.
+/// The verdict a set of rows and errors gives: a conformance failure is the finding even
+/// when the run also had harness errors; a run where no rule was checked is not a pass.
 pub fn verdict(rows: &[RuleRow], errors: &[String]) -> Verdict {
     verdict_of(rows, errors, false)
 }
 
-/// The verdict with the baseline taken into account: expected failures do not fail, and under
-/// `strict_baseline` an unexpected pass does.
+/// The verdict with the baseline taken into account: expected failures do not fail (and
+/// count as checked), and under `strict_baseline` an unexpected pass fails.
 pub fn verdict_of(rows: &[RuleRow], errors: &[String], strict_baseline: bool) -> Verdict {
-    if !errors.is_empty() {
-        Verdict::Error
-    } else if rows.iter().any(RuleRow::fails_gate)
+    if rows.iter().any(RuleRow::fails_gate)
         || (strict_baseline && rows.iter().any(RuleRow::unexpected_pass))
     {
         Verdict::Fail
+    } else if !errors.is_empty() {
+        Verdict::Error
+    } else if !rows
+        .iter()
+        .any(|r| matches!(r.status, Status::Pass | Status::Warn | Status::Fail))
+    {
+        Verdict::Empty
     } else {
         Verdict::Pass
     }

@@ -91,6 +91,12 @@ pub fn render_text(report: &Report) -> String {
     for e in &report.errors {
         out.push_str(&format!("\nerror: {e}\n"));
     }
+    if let Some(why) = &report.stopped {
+        out.push_str(&format!(
+            "\nstopped early: {why}; {} fixtures and cases not run\n",
+            report.not_run
+        ));
+    }
     let expected: Vec<&str> = report.expected_failures().map(|r| r.id.as_str()).collect();
     if !expected.is_empty() {
         out.push_str(&format!(
