@@ -382,13 +382,14 @@ pub fn run_observed(
             .filter(|f| f.rules.iter().any(|r| cfg.selected(*r)))
             .collect()
     };
-    let seeds: Vec<u64> = match cfg.case_seed {
-        Some(s) => vec![s],
-        None => case_seeds(cfg.seed, cfg.cases).collect(),
+    // Lazily: a run of many cases must not hold every seed at once.
+    let (seeds, seeds_total): (Box<dyn Iterator<Item = u64>>, u64) = match cfg.case_seed {
+        Some(s) => (Box::new(std::iter::once(s)), 1),
+        None => (Box::new(case_seeds(cfg.seed, cfg.cases)), cfg.cases),
     };
     let mut seen = Progress {
         fixtures_total: selected_fixtures.len(),
-        cases_total: seeds.len() as u64,
+        cases_total: seeds_total,
         ..Progress::default()
     };
 
@@ -476,7 +477,7 @@ pub fn run_observed(
         progress(&seen);
     }
 
-    for &case_seed in &seeds {
+    for case_seed in seeds {
         if (diverged && cfg.stop_at_first_failure) || stopped.is_some() {
             break;
         }
@@ -591,8 +592,7 @@ pub fn run_observed(
 
     let harness_errors = seen.errors;
     errors.extend(target_errors.into_lines());
-    let not_run =
-        (selected_fixtures.len() - fixtures_run) as u64 + (seeds.len() as u64 - cases_run);
+    let not_run = (selected_fixtures.len() - fixtures_run) as u64 + (seeds_total - cases_run);
     let mut skipped = rules_needing(&caps);
     // Rules skipped for a capability the run requires fail instead.
     let required_missing = rules_needing(&missing_required(cfg.require, caps));
@@ -683,12 +683,12 @@ fn errors_text(errors: u32) -> String {
 /// The capabilities required but not offered, as a capability set with only those missing.
 fn missing_required(require: Capabilities, have: Capabilities) -> Capabilities {
     Capabilities {
-        clock: !(require.clock && !have.clock),
-        multi_ip: !(require.multi_ip && !have.multi_ip),
-        mobile: !(require.mobile && !have.mobile),
-        hook_faults: !(require.hook_faults && !have.hook_faults),
-        in_flight: !(require.in_flight && !have.in_flight),
-        options: !(require.options && !have.options),
+        clock: !require.clock || have.clock,
+        multi_ip: !require.multi_ip || have.multi_ip,
+        mobile: !require.mobile || have.mobile,
+        hook_faults: !require.hook_faults || have.hook_faults,
+        in_flight: !require.in_flight || have.in_flight,
+        options: !require.options || have.options,
     }
 }
 
@@ -777,7 +777,12 @@ pub fn unreachable_report(cfg: &RunConfig, target: &str, error: SutError) -> Rep
         harness_errors_max: 1,
         ..cfg.clone()
     };
+    let message = format!("connecting to the target (reading its capabilities): {error}");
     let mut report = run(&Unreachable(error), &[], &one, target);
+    report.errors = vec![message.clone()];
+    for e in &mut report.error_cases {
+        e.message = message.clone();
+    }
     report.stopped = Some("the target could not be reached".into());
     report.cases = 0;
     report.not_run = planned;
