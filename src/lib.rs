@@ -19,6 +19,7 @@ pub mod progress;
 pub mod replay;
 pub mod report;
 pub mod runner;
+pub mod serve_opts;
 pub mod sim;
 pub mod stats;
 pub mod transcript;

@@ -22,7 +22,7 @@ use wlcs::report;
 use wlcs::runner::{self, RunConfig};
 use wlcs_model::RuleId;
 use wlcs_model::vocab::{CookieNameProfile, Profile, TimeoutProfile, WorldConfig};
-use wlcs_sut::http::{ClientOptions, HttpSut, ServeOptions, serve_blocking};
+use wlcs_sut::http::{ClientOptions, HttpSut, serve_blocking};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 use wlcs_sut::{Sut, SutError};
@@ -69,8 +69,10 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
         /// Serve a deliberately broken variant.
-        #[arg(long)]
+        #[arg(long, hide_possible_values = true)]
         mutant: Option<MutantArg>,
+        #[command(flatten)]
+        extra: wlcs::serve_opts::ServeExtra,
     },
 }
 
@@ -754,14 +756,18 @@ fn sim(args: SimArgs) -> Result<i32> {
     Ok(wlcs::sim::exit_code(&report).max(threaded_code))
 }
 
-fn serve(addr: std::net::SocketAddr, mutant: Option<MutantArg>) -> Result<i32> {
+fn serve(
+    addr: std::net::SocketAddr,
+    mutant: Option<MutantArg>,
+    extra: &wlcs::serve_opts::ServeExtra,
+) -> Result<i32> {
     let mutant = mutant.map(|m| m.0);
     let name = match mutant {
         None => "memory (reference)".to_string(),
         Some(m) => format!("memory (mutant {})", m.name()),
     };
     let sut: Arc<dyn Sut> = Arc::new(MemorySut::with_mutant(mutant));
-    serve_blocking(addr, sut, ServeOptions::default(), |bound| {
+    serve_blocking(addr, sut, extra.serve_options(), |bound| {
         note(&format!(
             "wlcs: serving {name} on http://{bound} (HARNESS.md v1); stop with Ctrl-C"
         ));
@@ -842,7 +848,11 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay(args),
         Command::Mutants(args) => mutants(args),
         Command::Sim(args) => sim(args),
-        Command::Serve { addr, mutant } => serve(addr, mutant),
+        Command::Serve {
+            addr,
+            mutant,
+            extra,
+        } => serve(addr, mutant, &extra),
         Command::Bench(args) => bench(args),
     };
     match result {

@@ -203,6 +203,14 @@ pub enum SutError {
     /// The implementation did not answer in time.
     #[error("timed out after {0} ms")]
     Timeout(u64),
+    /// A named call did not answer in time (the HTTP adapter names every call it makes).
+    #[error("{call}: timed out after {ms} ms")]
+    CallTimeout {
+        /// The call that timed out (`web request`, `begin in slot 3: poll`, ...).
+        call: String,
+        /// How long it was given.
+        ms: u64,
+    },
     /// The implementation answered something the protocol does not allow.
     #[error("protocol error: {0}")]
     Protocol(String),
