@@ -420,7 +420,12 @@ fn sim(args: SimArgs) -> Result<i32> {
         first_seed,
         seeds: args.seeds,
         steps: args.steps,
-        workers: args.workers,
+        // An HTTP target is one world: seeds on several workers would reset each other's.
+        workers: if args.target.target.starts_with("http") {
+            1
+        } else {
+            args.workers
+        },
         world: world(&args.target)?,
         determinism_every: args.check_determinism_every,
         replay_base,
