@@ -9,6 +9,7 @@ pub mod bench;
 pub mod checker;
 pub mod concurrent;
 pub mod fixture;
+pub mod fuzz;
 pub mod generate;
 pub mod guard;
 pub mod linearize;
