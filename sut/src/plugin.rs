@@ -244,6 +244,13 @@ pub trait Sut: Send + Sync {
     /// What the implementation supports.
     fn capabilities(&self) -> Capabilities;
 
+    /// Whether two instances made the same way share one world (a server reached over HTTP:
+    /// every adapter drives the same sessions). A simulator runs seeds in parallel only on
+    /// implementations whose instances are independent; the safe default is shared.
+    fn shares_world(&self) -> bool {
+        true
+    }
+
     /// Starts an empty world: no sessions, locks, variables or hook runs, default options for
     /// `config`, hook behaviour `Save`, virtual clock at 0.
     fn reset(&self, config: &WorldConfig) -> Result<(), SutError>;
