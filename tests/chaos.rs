@@ -3,10 +3,11 @@
 //! a reset, a stall, a drip, a huge header, thousands of `Set-Cookie`, a 5xx, a server that
 //! dies, capabilities that lie.
 //!
-//! Scaled for the test suite: the library-level run gives every call 500 ms (the CLI's 10 s
-//! would make a stall cost minutes per case until the runner's harness-error budget lands) and
-//! one generated case; the CLI-level run covers the faults that fail fast at the CLI's own
-//! timeouts. Every server binds 127.0.0.1:0.
+//! Scaled for the test suite: the library-level run gives every call 500 ms and one generated
+//! case; the CLI-level run uses the CLI's own 10 s call timeout with one case and a harness-
+//! error budget of 1 (`--harness-errors-max 1`), so a stall or a drip costs one timeout. At
+//! the CLI's defaults (fixtures, 1 000 cases, the default budget) a stall or a drip ends the
+//! run in exit 2 after about 30 s. Every server binds 127.0.0.1:0.
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -81,7 +82,10 @@ fn every_chaos_fault_ends_a_run_with_a_harness_error_naming_step_and_call() {
             cases: 1,
             shrink_iters_max: 5,
             stop_at_first_failure: true,
-            replay_base: format!("wlcs run --target {}", server.base_url()),
+            replay: wlcs::replay::ReplayCommand {
+                target: Some(server.base_url()),
+                ..Default::default()
+            },
             ..RunConfig::default()
         };
         let report = runner::run(&sut, &[], &cfg, &sut.name());
@@ -107,6 +111,7 @@ fn cli_run(url: &str) -> (Option<i32>, String, u128) {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_wlcs"))
         .args(["run", "--target", url, "--cases", "1", "--no-fixtures"])
+        .args(["--harness-errors-max", "1"])
         .args(["--seed", &SEED.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -134,20 +139,27 @@ fn cli_run(url: &str) -> (Option<i32>, String, u128) {
 }
 
 #[test]
-fn wlcs_run_against_fast_chaos_faults_exits_2_naming_step_and_call() {
-    // Stall and drip cost the CLI's full 10 s call timeout per call: they are covered above at
-    // library level.
-    let fast = Fault::ALL
+fn wlcs_run_against_every_chaos_fault_exits_2_naming_step_and_call() {
+    // One thread per fault: a stall or a drip waits out a 10 s call timeout (twice: the case
+    // and its shrink), the others take milliseconds, so the whole test costs about one stall.
+    let runs: Vec<_> = Fault::ALL
         .into_iter()
-        .filter(|f| !matches!(f, Fault::Stall | Fault::Drip));
-    for fault in fast {
-        let server = chaos_server(fault);
-        let (code, text, ms) = cli_run(&server.base_url());
+        .map(|fault| {
+            std::thread::spawn(move || {
+                let server = chaos_server(fault);
+                let run = cli_run(&server.base_url());
+                drop(server);
+                (fault, run)
+            })
+        })
+        .collect();
+    for handle in runs {
+        let (fault, (code, text, ms)) = handle.join().expect("a fault's run");
         println!("wlcs run vs {fault}: exit {code:?} in {ms} ms");
         assert_eq!(code, Some(2), "{fault}: {text}");
         let error = text
             .lines()
-            .find(|l| l.contains("harness error") || l.starts_with("error"))
+            .find(|l| l.contains("failed:") && l.contains("step "))
             .unwrap_or_else(|| panic!("{fault}: no error line in {text}"));
         assert_names_step_and_call(fault, error);
         assert!(ms < CLI_RUN_MS_MAX, "{fault}: {ms} ms");
