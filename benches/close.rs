@@ -35,7 +35,6 @@ use tower_sessions_core::session::{Id, Record};
 use tower_sessions_memory_store::MemoryStore;
 use uuid::Uuid;
 use wlcs_model::vocab::{OptionSet, RecordRef, WorldConfig};
-use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 use wlcs_sut::{Sut, WireAction, WireId, WireRead, WireRequest};
 
@@ -221,7 +220,7 @@ impl<P: Population> Live<P> {
 
 /// The reference implementation, through the trait.
 struct Reference {
-    sut: Arc<MemorySut>,
+    sut: Arc<wlcs_sut::mutants::MutantSut>,
     max_sessions: u32,
 }
 
@@ -234,7 +233,7 @@ impl Reference {
             MAX_PROCESSES
         };
         let r = Reference {
-            sut: Arc::new(MemorySut::with_mutant(mutant)),
+            sut: Arc::new(wlcs_sut::mutants::sut(mutant)),
             max_sessions,
         };
         r.reset();

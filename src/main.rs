@@ -256,7 +256,7 @@ fn target_for(args: &TargetArgs, calls: Calls) -> Result<(Box<dyn Sut>, String)>
                 None => "memory (reference)".to_string(),
                 Some(m) => format!("memory (mutant {})", m.name()),
             };
-            let sut = MemorySut::with_mutant(mutant);
+            let sut = wlcs_sut::mutants::sut(mutant);
             // One caller at a time gains nothing from a slow hook's sleep but wall time.
             let sut = match calls {
                 Calls::Sequential => sut.with_slow_hook(std::time::Duration::ZERO),
@@ -509,7 +509,7 @@ fn serve(addr: std::net::SocketAddr, mutant: Option<String>) -> Result<i32> {
         }
     };
     let (_, name) = target(&args)?;
-    let sut: Arc<dyn Sut> = Arc::new(MemorySut::with_mutant(mutant));
+    let sut: Arc<dyn Sut> = Arc::new(wlcs_sut::mutants::sut(mutant));
     serve_blocking(addr, sut, ServeOptions::default(), |bound| {
         eprintln!("wlcs: serving {name} on http://{bound} (HARNESS.md v1); stop with Ctrl-C");
     })

@@ -59,13 +59,18 @@ impl MemorySut {
         MemorySut::with_mutant(None)
     }
 
-    /// The implementation with one deliberate deviation (`None`: the correct one).
-    pub fn with_mutant(mutant: Option<Mutant>) -> MemorySut {
+    /// The implementation with one deliberate internal deviation (`None`: the correct one).
+    pub(crate) fn with_mutant(mutant: Option<Mutant>) -> MemorySut {
         MemorySut {
             state: Mutex::new(World::new(WorldConfig::default(), mutant)),
             mutant,
             slow_hook: SLOW_HOOK,
         }
+    }
+
+    /// The implementation running one internal mutant.
+    pub(crate) fn deviating(mutant: Mutant) -> MemorySut {
+        MemorySut::with_mutant(Some(mutant))
     }
 
     /// The same implementation with another `Slow` hook duration. A delay only matters when
@@ -74,11 +79,6 @@ impl MemorySut {
     pub fn with_slow_hook(mut self, slow_hook: Duration) -> MemorySut {
         self.slow_hook = slow_hook;
         self
-    }
-
-    /// The mutant this instance runs, if any.
-    pub fn mutant(&self) -> Option<Mutant> {
-        self.mutant
     }
 
     /// Runs `f` on the world in one critical section. A panic inside becomes
@@ -151,10 +151,7 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 impl Sut for MemorySut {
     fn name(&self) -> String {
-        match self.mutant {
-            None => "memory".to_string(),
-            Some(m) => format!("memory+{}", m.name()),
-        }
+        "memory".to_string()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -388,10 +385,6 @@ struct Flight {
     id: Arc<str>,
     /// The request opened its session (REQ-1 Set-Cookie).
     opened: bool,
-    /// Mutant MOBILE-3: the new lane announces its own cookie.
-    lane_cookie: bool,
-    /// Mutant CLOSE-8: the new session is not announced.
-    suppress_issue: bool,
 }
 
 /// The second half of a race mutant's close, run after [`RACE_WINDOW`].
@@ -626,7 +619,8 @@ impl World {
 
     /// CLOSE-1 / LIMIT-1: the ID stops naming the session, at once.
     fn invalidate(&mut self, key: u64, by_command: bool) {
-        let needs_tombstone = self.mutant.is_some_and(Mutant::needs_tombstones);
+        let needs_tombstone =
+            self.is(Mutant::SecondCloseRerunsHook) || self.is(Mutant::RecyclesClosedIds);
         let recycle = self.is(Mutant::RecyclesClosedIds);
         let Some(s) = self.sessions.get_mut(&key) else {
             return;
@@ -665,17 +659,13 @@ impl World {
                         return Err(SutError::Protocol("routed to a missing session".into()));
                     };
                     if self.options.ip_validation && s.ip != req.ip {
-                        if self.mutant == Some(Mutant::IpValidationSkipped) {
-                            // MUTANT REQ-5: the IP is not checked.
-                        } else {
-                            if self.mutant == Some(Mutant::RefusedRequestSlides) {
-                                // MUTANT REQ-5: the refused request still slides the cookie.
-                                s.expiration = self.now + self.options.cookie_timeout_s();
-                                self.sync(key);
-                            }
-                            // REQ-5: another client IP gets 400 and changes nothing.
-                            return Ok(Started::Refused(refused(400)));
+                        if self.mutant == Some(Mutant::RefusedRequestSlides) {
+                            // MUTANT REQ-5: the refused request still slides the cookie.
+                            s.expiration = self.now + self.options.cookie_timeout_s();
+                            self.sync(key);
                         }
+                        // REQ-5: another client IP gets 400 and changes nothing.
+                        return Ok(Started::Refused(refused(400)));
                     }
                     // REQ-2 / MOBILE-3: the lane of a 4D Mobile session, lane 0 otherwise.
                     let lane = if s.mobile { req.mobile.unwrap_or(0) } else { 0 };
@@ -785,13 +775,6 @@ impl World {
             Some(key) => (key, false),
             None => (self.open_session(req), true),
         };
-        let suppress_issue = opened
-            && self.is(Mutant::ClosedCookieNoSetCookie)
-            && req
-                .cookie
-                .as_deref()
-                .is_some_and(|c| self.tombstones.contains_key(c));
-        let lane_cookie_mutant = self.is(Mutant::MobileLaneOwnCookie);
         let leaked = if opened && self.is(Mutant::VarsLeakToNewSession) {
             // MUTANT INV-4: a recycled context still holds the last reset process's vars.
             self.leaked_vars.take()
@@ -805,12 +788,6 @@ impl World {
         let Some(s) = self.sessions.get_mut(&key) else {
             return Started::Refused(refused(503));
         };
-        // MUTANT MOBILE-3: a new lane of a running 4D Mobile session gets its own cookie.
-        let lane_cookie = lane_cookie_mutant
-            && !opened
-            && s.mobile
-            && !s.procs.is_empty()
-            && !s.procs.contains_key(&lane);
         let proc = s.procs.entry(lane).or_insert_with(|| Proc {
             // TIME-3 / MOBILE-3: a lane without a running process gets a new, empty context.
             pid,
@@ -846,8 +823,6 @@ impl World {
                 lane,
                 id,
                 opened,
-                lane_cookie,
-                suppress_issue,
             },
             reads,
         )
@@ -923,8 +898,6 @@ impl World {
             lane,
             id,
             opened,
-            lane_cookie,
-            suppress_issue,
         } = flight;
         let reads = self.run_actions(Who::Web { key, lane }, actions);
         let now = self.now;
@@ -962,30 +935,20 @@ impl World {
 
         let name = self.options.cookie_name.clone();
         let mut set_cookies = Vec::new();
-        if opened && !suppress_issue {
+        if opened {
             // REQ-1: announce the new session.
             set_cookies.push(self.issue_cookie(&name, &id));
-        } else if suppress_issue {
-            // MUTANT CLOSE-8: the new session is not announced.
         }
-        if lane_cookie {
-            // MUTANT MOBILE-3.
-            set_cookies.push(self.issue_cookie(&name, &format!("{id}-{lane}")));
-        }
-        if let Some(self_close) = closed_during {
-            if self_close && self.is(Mutant::SelfCloseKeepsCookie) {
-                // MUTANT CLOSE-4: the logout response leaves the cookie in place.
-            } else {
-                // CLOSE-4: expire the cookie, last so it decides.
-                set_cookies.push(SetCookie {
-                    name: name.clone(),
-                    value: String::new(),
-                    expiring: true,
-                    raw: format!(
-                        "{name}=; Path=/; SameSite=Strict; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
-                    ),
-                });
-            }
+        if closed_during.is_some() {
+            // CLOSE-4: expire the cookie, last so it decides.
+            set_cookies.push(SetCookie {
+                name: name.clone(),
+                value: String::new(),
+                expiring: true,
+                raw: format!(
+                    "{name}=; Path=/; SameSite=Strict; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+                ),
+            });
         }
         Ok(Response {
             status: 200,
@@ -1146,14 +1109,8 @@ impl World {
 
     /// D5 / CLOSE-4: an existing session's expiration (even past), else the null date.
     fn expiration_of(&self, text: &str) -> Option<u64> {
-        if let Some(key) = self.existing(text) {
-            return self.sessions.get(&key).map(|s| s.expiration);
-        }
-        if self.is(Mutant::ExpirationSurvivesClose) {
-            // MUTANT CLOSE-4: the closed session's expiration is still reported.
-            return self.tombstones.get(text).map(|t| t.1);
-        }
-        None
+        let key = self.existing(text)?;
+        self.sessions.get(&key).map(|s| s.expiration)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1166,22 +1123,7 @@ impl World {
             // CLOSE-9: a no-op in scalable sessions mode.
             return;
         }
-        if caller == Caller::NonWeb && self.is(Mutant::NonWebCloseIgnored) {
-            // MUTANT CLOSE-3.
-            return;
-        }
-        let found = self.existing(text).or_else(|| {
-            if self.is(Mutant::CaseInsensitiveIds) {
-                // MUTANT CLOSE-2: IDs are uppercase hex, so this matches any case.
-                self.existing(&text.to_ascii_uppercase())
-            } else if self.is(Mutant::TrimsIdSpaces) {
-                // MUTANT CLOSE-2.
-                self.existing(text.trim())
-            } else {
-                None
-            }
-        });
-        let Some(key) = found else {
+        let Some(key) = self.existing(text) else {
             if self.is(Mutant::SecondCloseRerunsHook) {
                 self.rerun_pending_hooks(text);
             }
@@ -1489,15 +1431,8 @@ impl World {
         match behavior {
             WireHook::Save | WireHook::Fail => {}
             WireHook::Slow => self.slow_hooks = self.slow_hooks.saturating_add(1),
-            WireHook::CloseOwn => {
-                if self.is(Mutant::HookCloseOwnRerunsHook) {
-                    // MUTANT CLOSE-13: the nested close runs the hook again.
-                    self.log_hook(key, lane, false);
-                } else {
-                    // CLOSE-13: `Current` in the hook is its own ID; the close is a no-op.
-                    self.close(&id, Caller::Hook { key });
-                }
-            }
+            // CLOSE-13: `Current` in the hook is its own ID; the close is a no-op.
+            WireHook::CloseOwn => self.close(&id, Caller::Hook { key }),
             // A nested close: that session's hook runs after this one's snapshot.
             WireHook::Close(other) => self.close(&other, Caller::Hook { key }),
         }
@@ -1558,8 +1493,7 @@ impl World {
                     break;
                 }
                 self.idle.remove(&(last, key, lane));
-                let hook = !self.is(Mutant::TimeoutSkipsHook);
-                self.end_process(key, lane, Cause::Timeout, hook);
+                self.end_process(key, lane, Cause::Timeout, true);
             }
         }
         // TIME-1 / TIME-3: process-less sessions whose cookie expired no longer exist.

@@ -87,7 +87,7 @@ fn new_id() -> WorldConfig {
 }
 
 /// Opens a session with the given actions; returns its ID.
-fn open(sut: &MemorySut, actions: Vec<WireAction>) -> String {
+fn open(sut: &dyn Sut, actions: Vec<WireAction>) -> String {
     let r = sut.request(&req(0, None, actions)).expect("request");
     assert_eq!(r.status, 200);
     r.session_id.expect("session id")
@@ -107,7 +107,7 @@ fn last_expires(r: &Response) -> bool {
         .is_some_and(|c| c.name == COOKIE && c.expiring && c.value.is_empty())
 }
 
-fn hooks(sut: &MemorySut) -> Vec<WireHookRun> {
+fn hooks(sut: &dyn Sut) -> Vec<WireHookRun> {
     sut.take_hook_runs().expect("hook runs")
 }
 
@@ -759,7 +759,7 @@ fn concurrent_closes_run_each_hook_once() {
     sut.set_hook(&WireHook::Slow).expect("hook");
     sut.set_option(&OptionSet::MaxSessions(1000))
         .expect("option");
-    let ids: Arc<Vec<String>> = Arc::new((0..200).map(|i| open(&sut, vec![set(1, i)])).collect());
+    let ids: Arc<Vec<String>> = Arc::new((0..200).map(|i| open(&*sut, vec![set(1, i)])).collect());
     let threads: Vec<_> = (0..2u8)
         .map(|t| {
             let sut = Arc::clone(&sut);
@@ -779,7 +779,7 @@ fn concurrent_closes_run_each_hook_once() {
     for t in threads {
         t.join().expect("thread");
     }
-    let runs = hooks(&sut);
+    let runs = hooks(&*sut);
     let mut per_id: BTreeMap<&str, usize> = BTreeMap::new();
     for run in &runs {
         *per_id.entry(run.session_id.as_str()).or_default() += 1;
@@ -823,7 +823,7 @@ fn reset_starts_an_empty_world() {
 #[test]
 fn every_mutant_runs_a_mixed_workload_without_errors() {
     for mutant in Mutant::ALL {
-        let sut = MemorySut::with_mutant(Some(*mutant));
+        let sut = mutant.sut();
         assert!(sut.name().contains(mutant.name()));
         sut.reset(&WorldConfig::default()).expect("reset");
         sut.set_option(&OptionSet::MaxSessions(2)).expect("option");

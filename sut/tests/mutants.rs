@@ -14,19 +14,18 @@ use wlcs_model::vocab::{
     WorldConfig,
 };
 use wlcs_sut::memory::MemorySut;
-use wlcs_sut::mutants::Mutant;
+use wlcs_sut::mutants::{self, Mutant, Perturbed};
 use wlcs_sut::{Begun, Sut, WireAction, WireHook, WireId, WireRequest};
 
 /// Drives a SUT and records a normalized transcript of everything observable.
 struct Recorder {
-    sut: MemorySut,
+    sut: Box<dyn Sut>,
     lines: Mutex<Vec<String>>,
     symbols: Mutex<HashMap<String, usize>>,
 }
 
 impl Recorder {
-    fn new(mutant: Option<Mutant>, config: &WorldConfig) -> Recorder {
-        let sut = MemorySut::with_mutant(mutant);
+    fn new(sut: Box<dyn Sut>, config: &WorldConfig) -> Recorder {
         sut.reset(config).expect("reset");
         Recorder {
             sut,
@@ -337,7 +336,11 @@ const SCENARIOS: &[(&str, Scenario)] = &[
 ];
 
 fn run(mutant: Option<Mutant>, config: &WorldConfig, scenario: Scenario) -> Vec<String> {
-    let r = Recorder::new(mutant, config);
+    run_on(Box::new(mutants::sut(mutant)), config, scenario)
+}
+
+fn run_on(sut: Box<dyn Sut>, config: &WorldConfig, scenario: Scenario) -> Vec<String> {
+    let r = Recorder::new(sut, config);
     scenario(&r);
     r.transcript()
 }
@@ -362,6 +365,25 @@ fn correct_transcripts_are_deterministic_after_normalization() {
             assert_eq!(
                 run(None, &config, *scenario),
                 run(None, &config, *scenario),
+                "{name}"
+            );
+        }
+    }
+}
+
+/// The decorator's machinery alone (ledger, probes before closes, hook runs taken after each
+/// call) changes nothing observable, so a decorator mutant differs by its perturbation only.
+#[test]
+fn the_transparent_decorator_is_the_reference() {
+    for config in configs() {
+        for (name, scenario) in SCENARIOS {
+            assert_eq!(
+                run(None, &config, *scenario),
+                run_on(
+                    Box::new(Perturbed::transparent(MemorySut::new())),
+                    &config,
+                    *scenario
+                ),
                 "{name}"
             );
         }
