@@ -30,7 +30,7 @@ pub mod perturb;
 
 pub use perturb::Perturbed;
 
-use crate::memory::MemorySut;
+use crate::memory::{Limits, MemorySut};
 use serde::Serialize;
 use wlcs_model::rules::RuleId;
 
@@ -143,6 +143,12 @@ mutants! {
         "A request refused with 400 still slides the session's expiration.";
     IdsRepeatAfterRestart = "ids-repeat-after-restart", Req6, Deviate,
         "IDs come from a counter that restarts with the server: IDs repeat and are predictable.";
+    IdsFromCounter = "ids-from-counter", Req6, Deviate,
+        "IDs come from a counter that never repeats, formatted as UUID v4: unique but predictable.";
+    IdsFromClock = "ids-from-clock", Req6, Deviate,
+        "IDs are the wall clock in nanoseconds, formatted as UUID v4: unique but predictable.";
+    Ids32RandomBits = "ids-32-random-bits", Req6, Deviate,
+        "IDs carry 32 random bits, the rest fixed, formatted as UUID v4: guessable by brute force.";
     ExpiredCookieAccepted = "expired-cookie-accepted", Time1, Deviate,
         "An expired cookie still reaches its session while the session's process runs.";
     ExpiryBoundaryOffByOne = "expiry-boundary-off-by-one", Time1, Deviate,
@@ -228,7 +234,11 @@ pub fn sut(mutant: Option<Mutant>) -> MutantSut {
         None => Perturbed::plain(MemorySut::new()),
         Some(m) => match perturb::perturbation(m) {
             Some(p) => Perturbed::with(MemorySut::new(), m, p),
-            None => Perturbed::labelled(MemorySut::deviating(m), m),
+            // Selector 71 alone caps live sessions: the benches' setting, as a mutant.
+            None if m == Mutant::LimitIgnoresMaxProcesses => {
+                Perturbed::labelled(MemorySut::new().with_limits(Limits::LIFTED), m)
+            }
+            None => Perturbed::labelled(MemorySut::deviating(deviation::Deviation::new(m)), m),
         },
     }
 }
