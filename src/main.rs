@@ -265,13 +265,19 @@ fn target_for(args: &TargetArgs, calls: Calls) -> Result<(Box<dyn Sut>, String)>
             Ok((Box::new(sut), name))
         }
         url if url.starts_with("http://") => {
-            if mutant.is_some() {
-                bail!(
-                    "--mutant applies to the embedded target; serve a mutant with `wlcs serve --mutant NAME`"
-                );
-            }
             let sut = HttpSut::connect(url).with_context(|| format!("connecting to {url}"))?;
-            Ok((Box::new(sut), url.to_string()))
+            match mutant {
+                None => Ok((Box::new(sut), url.to_string())),
+                // A decorator mutant wraps any target, a served one included.
+                Some(m) => match wlcs_sut::mutants::Perturbed::new(sut, m) {
+                    Some(p) => Ok((Box::new(p), format!("{url} (mutant {})", m.name()))),
+                    None => bail!(
+                        "--mutant {} needs the reference's internals: run it embedded, or serve it with `wlcs serve --mutant {}`",
+                        m.name(),
+                        m.name()
+                    ),
+                },
+            }
         }
         other => bail!("unknown target {other:?}: `memory` or `http://HOST:PORT`"),
     }

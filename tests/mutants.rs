@@ -94,3 +94,57 @@ fn mutants_killed_by_another_rule_are_the_documented_ones() {
     // (REQ-2) would.
     assert_eq!(other, ["selections-dropped-between-requests"]);
 }
+
+/// Generated cases a decorator mutant gets over HTTP, at most (fixtures run first; a run stops
+/// at its first failure).
+const SERVED_MUTANT_CASES: u64 = 50;
+
+/// A decorator mutant ([`Kind::Perturb`]) wraps any implementation: around the adapter of a
+/// served *reference* (no mutant on the server), each one is killed by the rule it breaks, as
+/// it is in process. This is how the suite can validate its own power against a vendor's
+/// server.
+#[test]
+fn decorator_mutants_around_a_served_reference_are_killed_by_their_rules() {
+    use std::sync::Arc;
+    use wlcs::runner::{self, RunConfig};
+    use wlcs_sut::Sut;
+    use wlcs_sut::http::{HttpSut, ServeOptions, serve};
+    use wlcs_sut::mutants::{Kind, Perturbed};
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let fixtures = Fixture::load_dir(&dir).expect("fixtures");
+    let addr = "127.0.0.1:0".parse().expect("literal address");
+    let server = serve(
+        addr,
+        Arc::new(wlcs_sut::memory::MemorySut::new()),
+        ServeOptions::default(),
+    )
+    .expect("server starts");
+    let decorators: Vec<Mutant> = Mutant::ALL
+        .iter()
+        .copied()
+        .filter(|m| m.kind() == Kind::Perturb)
+        .collect();
+    assert!(decorators.len() >= 10, "{decorators:?}");
+    for m in decorators {
+        let http = HttpSut::connect(&server.base_url()).expect("adapter connects");
+        let sut = Perturbed::new(http, m).expect("a decorator mutant");
+        let cfg = RunConfig {
+            seed: 1,
+            cases: SERVED_MUTANT_CASES,
+            strict: true,
+            stop_at_first_failure: true,
+            counterexamples_max: 1,
+            ..RunConfig::default()
+        };
+        let report = runner::run(&sut, &fixtures, &cfg, &sut.name());
+        let first = report.counterexamples.first();
+        assert!(
+            first.is_some_and(|c| c.divergence.breaks(m.breaks())),
+            "{m} over HTTP: {:?} {:?}",
+            first.map(|c| (c.rule, &c.divergence)),
+            report.errors
+        );
+    }
+    server.shutdown().expect("clean shutdown");
+}
