@@ -7,7 +7,7 @@ use wlcs_model::vocab::{
     CookieNameProfile, LockState, OptionSet, Profile, RecordRef, SessionMode, TimeoutProfile,
     WorldConfig,
 };
-use wlcs_sut::memory::MemorySut;
+use wlcs_sut::memory::{Limits, MemorySut};
 use wlcs_sut::mutants::Mutant;
 use wlcs_sut::{
     Begun, Response, Sut, SutError, WireAction, WireHook, WireHookRun, WireId, WireProc, WireRead,
@@ -854,5 +854,25 @@ fn every_mutant_runs_a_mixed_workload_without_errors() {
         open(&sut, vec![close_current()]);
         sut.take_hook_runs().expect("hooks");
         sut.locks().expect("locks");
+    }
+}
+
+/// `MemorySut::with_limits(Limits::LIFTED)` is a setting, not a mutant: LIMIT-2 caps live
+/// sessions by selector 18 too, so with max processes 10 and max sessions 20 the reference
+/// evicts from the 11th session on; lifted, selector 71 alone decides and nothing is evicted.
+#[test]
+fn lifted_limits_let_selector_71_alone_cap_live_sessions() {
+    const OPENED: usize = 15;
+    for (limits, evictions) in [(Limits::SPEC, OPENED - 10), (Limits::LIFTED, 0)] {
+        let sut = MemorySut::new().with_limits(limits);
+        sut.reset(&WorldConfig::default()).expect("reset");
+        sut.set_option(&OptionSet::MaxProcesses(10))
+            .expect("selector 18");
+        sut.set_option(&OptionSet::MaxSessions(20))
+            .expect("selector 71");
+        for _ in 0..OPENED {
+            open(&sut, vec![]);
+        }
+        assert_eq!(hooks(&sut).len(), evictions, "{limits:?}");
     }
 }
