@@ -117,7 +117,7 @@ mod pst {
     use std::collections::BTreeMap;
     use std::rc::Rc;
     use std::sync::LazyLock;
-    use wlcs::wire::IdMap;
+    use wlcs::check::ids::IdMap;
     use wlcs_model::vocab::{Action, HookBehavior, IdText, Request, SessionRef, Step, WorldConfig};
     use wlcs_model::{CookieEffect, Model, Read, StepObs, Trace};
     use wlcs_sut::memory::MemorySut;

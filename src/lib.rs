@@ -6,7 +6,7 @@
 //! a pure function.
 
 pub mod bench;
-pub mod checker;
+pub mod check;
 pub mod concurrent;
 pub mod fixture;
 pub mod generate;
@@ -18,4 +18,6 @@ pub mod runner;
 pub mod sim;
 pub mod stats;
 pub mod transcript;
-pub mod wire;
+
+/// The differential checker under its former name (`wlcs::checker::Checker`).
+pub use check as checker;

@@ -1185,7 +1185,7 @@ impl Searcher<'_> {
     fn compare_read_list(
         &self,
         st: &State,
-        expected: &[Ruled<Read>],
+        expected: &[Ruled<Option<Read>>],
         actual: &[CRead],
     ) -> Result<(), Miss> {
         if expected.len() != actual.len() {
@@ -1198,15 +1198,15 @@ impl Searcher<'_> {
             ));
         }
         for (i, (e, a)) in expected.iter().zip(actual).enumerate() {
-            if e.value == Read::Unchecked {
+            let Some(want) = &e.value else {
                 continue;
-            }
+            };
             let got = match a {
                 CRead::Plain(r) => Some(r.clone()),
                 CRead::SessionId(None) => Some(Read::SessionId(None)),
                 CRead::SessionId(Some(i)) => st.session_of(*i).map(|s| Read::SessionId(Some(s))),
             };
-            if got.as_ref() != Some(&e.value) {
+            if got.as_ref() != Some(want) {
                 let shown = match a {
                     CRead::Plain(r) => crate::transcript::read(r),
                     CRead::SessionId(None) => "\"\"".to_string(),
@@ -1215,7 +1215,7 @@ impl Searcher<'_> {
                         None => format!("unknown ID {}", self.name(*i)),
                     },
                 };
-                let expected = match &e.value {
+                let expected = match want {
                     Read::SessionId(Some(s)) => self.session_name(st, *s),
                     other => crate::transcript::read(other),
                 };
