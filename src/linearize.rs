@@ -44,11 +44,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use wlcs_model::vocab::{
-    Action, HookBehavior, IdText, OptionSet, Options, ProcRef, RecordRef, Request, SessionRef,
+    Action, HookBehavior, IdText, OptionSet, Options, RecordRef, Request, SessionRef,
     Step, WorldConfig,
 };
 use wlcs_model::world::IdState;
-use wlcs_model::{CookieEffect, Model, Read, RuleId, RuleSet, Ruled, StepObs};
+use crate::check::compare::{
+    self, Binder, Context, CookieSeen, Divergence, HookSeen, Mismatch, Observation, OwnerSeen,
+    ResponseSeen, last_session_cookie,
+};
+use wlcs_model::{Model, Read, RuleId, RuleSet, StepObs};
 use wlcs_sut::{Response, WireAction, WireHookRun, WireId, WireProc, WireRead, WireRequest};
 
 /// Nodes (operations tried at a point of the search) one partition may explore.
@@ -181,21 +185,13 @@ impl Default for LinearizeConfig {
 }
 
 /// Why one operation could not come next (or, with `op: None`, why a complete order failed
-/// the final observations).
+/// the final observations): the comparison core's divergence, placed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// The operation (index into [`History::ops`]); `None` for the final observations.
     pub op: Option<usize>,
-    /// The rule the differing observation answers to.
-    pub rule: RuleId,
-    /// Other rules it also breaks.
-    pub also: RuleSet,
-    /// What was compared.
-    pub what: String,
-    /// What the model says, at that point of the order.
-    pub expected: String,
-    /// What was recorded.
-    pub actual: String,
+    /// What differed, and the rule it answers to (its `step` is the place in the order).
+    pub divergence: Divergence,
 }
 
 /// A partition for which no order works.
@@ -543,25 +539,11 @@ enum Text {
     Id(u32),
 }
 
-#[derive(Clone, Debug)]
-enum CAction {
-    Plain(Action),
-    Close(Option<Text>),
-    GetExpiration(Option<Text>),
-}
+/// An action with its ID argument interned (`None`: `Current`).
+type CAction = Action<Option<Text>>;
 
-#[derive(Clone, Debug)]
-enum CRead {
-    Plain(Read),
-    SessionId(Option<u32>),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum GotCookie {
-    None,
-    Expire,
-    Value(u32),
-}
+/// A read with a session ID read interned (`None`: `""`).
+type CRead = Read<Option<u32>>;
 
 #[derive(Clone, Debug)]
 enum CCall {
@@ -586,7 +568,7 @@ enum COutcome {
 struct CResponse {
     status: u16,
     session: Option<u32>,
-    cookie: GotCookie,
+    cookie: CookieSeen<u32>,
     reads: Vec<CRead>,
 }
 
@@ -610,6 +592,8 @@ struct COp {
 struct Compiled {
     ops: Vec<COp>,
     ids: Vec<String>,
+    /// ID text -> its interned number.
+    index: HashMap<String, u32>,
     /// Hook runs of the partition (log order): interned ID, lane, the run.
     runs: Vec<(u32, usize)>,
     /// For each run, whether a later run of the partition has the same ID and lane.
@@ -658,41 +642,20 @@ fn compile_actions(
     ids: &mut Interner,
     closes: &mut Vec<u32>,
 ) -> Vec<CAction> {
-    let arg = |id: &WireId, ids: &mut Interner| match id {
-        WireId::Current => None,
-        WireId::Text(t) => Some(ids.text(t)),
-    };
     actions
         .iter()
-        .map(|a| match a {
-            WireAction::SetVar { var, value } => CAction::Plain(Action::SetVar {
-                var: *var,
-                value: *value,
-            }),
-            WireAction::GetVar { var } => CAction::Plain(Action::GetVar { var: *var }),
-            WireAction::SetIpVar { var, value } => CAction::Plain(Action::SetIpVar {
-                var: *var,
-                value: *value,
-            }),
-            WireAction::GetIpVar { var } => CAction::Plain(Action::GetIpVar { var: *var }),
-            WireAction::Select { table, records } => CAction::Plain(Action::Select {
-                table: *table,
-                records: records.clone(),
-            }),
-            WireAction::GetSelection { table } => {
-                CAction::Plain(Action::GetSelection { table: *table })
+        .map(|a| {
+            let c = a.map_id(|id| match id {
+                WireId::Current => None,
+                WireId::Text(t) => Some(ids.text(t)),
+            });
+            if let Action::Close {
+                id: Some(Text::Id(i)),
+            } = c
+            {
+                closes.push(i);
             }
-            WireAction::Lock { record } => CAction::Plain(Action::Lock { record: *record }),
-            WireAction::IsLocked { record } => CAction::Plain(Action::IsLocked { record: *record }),
-            WireAction::GetSessionId => CAction::Plain(Action::GetSessionId),
-            WireAction::Close { id } => {
-                let t = arg(id, ids);
-                if let Some(Text::Id(i)) = t {
-                    closes.push(i);
-                }
-                CAction::Close(t)
-            }
-            WireAction::GetExpiration { id } => CAction::GetExpiration(arg(id, ids)),
+            c
         })
         .collect()
 }
@@ -700,17 +663,7 @@ fn compile_actions(
 fn compile_reads(reads: &[WireRead], ids: &mut Interner) -> Vec<CRead> {
     reads
         .iter()
-        .map(|r| match r {
-            WireRead::Done => CRead::Plain(Read::Done),
-            WireRead::Var(v) => CRead::Plain(Read::Var(*v)),
-            WireRead::IpVar(v) => CRead::Plain(Read::IpVar(*v)),
-            WireRead::Selection(s) => CRead::Plain(Read::Selection(s.clone())),
-            WireRead::Locked(b) => CRead::Plain(Read::Locked(*b)),
-            WireRead::LockState(s) => CRead::Plain(Read::LockState(*s)),
-            WireRead::SessionId(id) if id.is_empty() => CRead::SessionId(None),
-            WireRead::SessionId(id) => CRead::SessionId(Some(ids.get(id))),
-            WireRead::Expiration(e) => CRead::Plain(Read::Expiration(*e)),
-        })
+        .map(|r| r.clone().into_session(|id| (!id.is_empty()).then(|| ids.get(&id))))
         .collect()
 }
 
@@ -738,16 +691,8 @@ fn compile(history: &History, spec: &PartitionSpec, cookie_name: &str) -> Compil
             Outcome::Reads(reads) => COutcome::Reads(compile_reads(reads, &mut ids)),
             Outcome::Response(resp) => {
                 let session = resp.session_id.as_deref().map(|s| ids.get(s));
-                let cookie = match resp
-                    .set_cookies
-                    .iter()
-                    .rev()
-                    .find(|c| c.name == cookie_name)
-                {
-                    None => GotCookie::None,
-                    Some(c) if c.expiring => GotCookie::Expire,
-                    Some(c) => GotCookie::Value(ids.get(&c.value)),
-                };
+                let cookie =
+                    last_session_cookie(cookie_name, &resp.set_cookies).map(|v| ids.get(v));
                 COutcome::Response(CResponse {
                     status: resp.status,
                     session,
@@ -759,7 +704,9 @@ fn compile(history: &History, spec: &PartitionSpec, cookie_name: &str) -> Compil
         // A self-close (`Close(Current)` in a request) closes the session the request ran in
         // (or, with no answer, the one its cookie named).
         if let CCall::Request { cookie, actions } = &call
-            && actions.iter().any(|a| matches!(a, CAction::Close(None)))
+            && actions
+                .iter()
+                .any(|a| matches!(a, Action::Close { id: None }))
         {
             let own = match &outcome {
                 COutcome::Response(r) => r.session,
@@ -816,6 +763,7 @@ fn compile(history: &History, spec: &PartitionSpec, cookie_name: &str) -> Compil
         ambiguous,
         ops,
         ids: ids.ids,
+        index: ids.index,
         runs,
         later_same,
         closers,
@@ -832,35 +780,70 @@ fn compile(history: &History, spec: &PartitionSpec, cookie_name: &str) -> Compil
 #[derive(Clone, Debug)]
 struct State {
     model: Model,
-    /// Model session -> interned ID.
-    s2i: Vec<Option<u32>>,
-    /// Interned ID -> model session.
-    i2s: Vec<Option<u32>>,
+    binding: Binding,
     hook_pos: usize,
     /// Runs after `hook_pos` already matched (hooks deferred by CLOSE-12), sorted.
     early: Vec<usize>,
 }
 
-impl State {
+/// The binding of the model's sessions to a partition's interned IDs, both ways.
+#[derive(Clone, Debug, Default)]
+struct Binding {
+    /// Model session -> interned ID.
+    to_id: Vec<Option<u32>>,
+    /// Interned ID -> model session.
+    to_session: Vec<Option<u32>>,
+}
+
+impl Binding {
     fn id_of(&self, s: SessionRef) -> Option<u32> {
-        self.s2i.get(s.0 as usize).copied().flatten()
+        self.to_id.get(s.0 as usize).copied().flatten()
     }
 
     fn session_of(&self, i: u32) -> Option<SessionRef> {
-        self.i2s.get(i as usize).copied().flatten().map(SessionRef)
+        self.to_session
+            .get(i as usize)
+            .copied()
+            .flatten()
+            .map(SessionRef)
+    }
+}
+
+/// A binding with the partition's ID texts: what the comparison core binds through.
+struct Bound<'a> {
+    binding: &'a mut Binding,
+    names: &'a [String],
+}
+
+impl Binder<u32> for Bound<'_> {
+    fn id_of(&self, s: SessionRef) -> Option<&u32> {
+        self.binding.to_id.get(s.0 as usize).and_then(Option::as_ref)
     }
 
-    fn bind(&mut self, s: SessionRef, i: u32) {
+    fn session_of(&self, id: &u32) -> Option<SessionRef> {
+        self.binding.session_of(*id)
+    }
+
+    fn bind(&mut self, s: SessionRef, i: &u32) {
         let si = s.0 as usize;
-        if self.s2i.len() <= si {
-            self.s2i.resize(si + 1, None);
+        if self.binding.to_id.len() <= si {
+            self.binding.to_id.resize(si + 1, None);
         }
-        self.s2i[si] = Some(i);
-        if let Some(slot) = self.i2s.get_mut(i as usize) {
+        self.binding.to_id[si] = Some(*i);
+        if let Some(slot) = self.binding.to_session.get_mut(*i as usize) {
             *slot = Some(s.0);
         }
     }
 
+    fn text<'a>(&'a self, id: &'a u32) -> &'a str {
+        self.names.get(*id as usize).map_or("?", String::as_str)
+    }
+}
+
+/// Who wrote which value: the search does not track INV-4's writers.
+static NO_WRITERS: BTreeMap<i64, SessionRef> = BTreeMap::new();
+
+impl State {
     /// Marks run `k` matched, and moves past every matched run.
     fn matched(&mut self, k: usize) {
         if k == self.hook_pos {
@@ -901,7 +884,7 @@ impl State {
         let _ = write!(W(&mut a, &mut b), "{:?}", self.model);
         for h in [&mut a, &mut b] {
             placed.hash(h);
-            self.s2i.hash(h);
+            self.binding.to_id.hash(h);
             self.hook_pos.hash(h);
             self.early.hash(h);
         }
@@ -928,31 +911,6 @@ struct Searcher<'a> {
     cookie_name: &'a str,
 }
 
-/// The failure of one operation at one point, before it is tied to an index.
-struct Miss {
-    rule: RuleId,
-    also: RuleSet,
-    what: String,
-    expected: String,
-    actual: String,
-}
-
-fn miss(
-    rule: RuleId,
-    also: RuleSet,
-    what: impl Into<String>,
-    expected: impl Into<String>,
-    actual: impl Into<String>,
-) -> Miss {
-    Miss {
-        rule,
-        also,
-        what: what.into(),
-        expected: expected.into(),
-        actual: actual.into(),
-    }
-}
-
 enum SearchOutcome {
     Linearizable,
     Violated {
@@ -975,7 +933,7 @@ impl Searcher<'_> {
     }
 
     fn session_name(&self, st: &State, s: SessionRef) -> String {
-        match st.id_of(s) {
+        match st.binding.id_of(s) {
             Some(i) => self.name(i).to_string(),
             None => format!("a session whose ID no answer revealed ({s})"),
         }
@@ -986,7 +944,7 @@ impl Searcher<'_> {
             None => IdText::Current,
             Some(Text::Empty) => IdText::Empty,
             // An ID no operation placed so far has revealed is, to the model, an unknown one.
-            Some(Text::Id(i)) => match st.session_of(i) {
+            Some(Text::Id(i)) => match st.binding.session_of(i) {
                 Some(s) => IdText::Session(s),
                 None => IdText::Forged(i),
             },
@@ -996,15 +954,7 @@ impl Searcher<'_> {
     fn actions(&self, st: &State, actions: &[CAction]) -> Vec<Action> {
         actions
             .iter()
-            .map(|a| match a {
-                CAction::Plain(a) => a.clone(),
-                CAction::Close(t) => Action::Close {
-                    id: self.id_text(st, *t),
-                },
-                CAction::GetExpiration(t) => Action::GetExpiration {
-                    id: self.id_text(st, *t),
-                },
-            })
+            .map(|a| a.map_id(|t| self.id_text(st, *t)))
             .collect()
     }
 
@@ -1025,12 +975,12 @@ impl Searcher<'_> {
 
     /// Places operation `j` next: steps the model and compares. `placed` says which
     /// operations are already placed (for CLOSE-12's concurrent close).
-    fn apply(&self, st: &mut State, j: usize, placed: &[bool]) -> Result<(), Miss> {
+    fn apply(&self, st: &mut State, j: usize, placed: &[bool]) -> Result<(), Divergence> {
         let op = &self.c.ops[j];
         let step = self.step(st, op);
         let obs = st.model.step(&step);
         if let Some(reason) = &obs.invalid {
-            return Err(miss(
+            return Err(Divergence::new(
                 RuleId::Close10,
                 RuleSet::EMPTY,
                 "step",
@@ -1039,7 +989,7 @@ impl Searcher<'_> {
             ));
         }
         if let Some(fault) = &obs.model_fault {
-            return Err(miss(
+            return Err(Divergence::new(
                 RuleId::Close10,
                 RuleSet::EMPTY,
                 "model self-check (a wlcs bug)",
@@ -1047,127 +997,73 @@ impl Searcher<'_> {
                 fault.clone(),
             ));
         }
-        match &op.outcome {
-            COutcome::Ambiguous => {}
-            COutcome::Reads(reads) => self.compare_reads(st, &obs, reads)?,
-            COutcome::Response(recorded) => self.compare_response(st, j, placed, &obs, recorded)?,
-        }
+        self.compare_outcome(st, j, placed, &obs)?;
         self.compare_hooks(st, &obs, j, placed)
     }
 
-    fn compare_response(
+    /// The operation's recorded result against the model's, through the comparison core.
+    fn compare_outcome(
         &self,
         st: &mut State,
         j: usize,
         placed: &[bool],
         obs: &StepObs,
-        recorded: &CResponse,
-    ) -> Result<(), Miss> {
-        let CResponse {
-            status,
-            session,
-            cookie,
-            ref reads,
-        } = *recorded;
-        let Some(expected) = &obs.response else {
-            return Err(miss(
+    ) -> Result<(), Divergence> {
+        let op = &self.c.ops[j];
+        let cx = Context {
+            model: &st.model,
+            cookie_name: self.cookie_name,
+            written: &NO_WRITERS,
+            may_expire: false,
+        };
+        let mut bound = Bound {
+            binding: &mut st.binding,
+            names: &self.c.ids,
+        };
+        let result = match &op.outcome {
+            COutcome::Ambiguous => Ok(()),
+            COutcome::Reads(reads) => compare::reads(obs, reads, false, &bound, cx, &mut ()),
+            COutcome::Response(r) => {
+                let set_cookies = match &self.history.ops[op.h].outcome {
+                    Outcome::Response(resp) => resp.set_cookies.as_slice(),
+                    _ => &[],
+                };
+                let sent_cookie = match &op.call {
+                    CCall::Request {
+                        cookie: Some(Text::Id(i)),
+                        ..
+                    } => Some(i),
+                    _ => None,
+                };
+                let got = Observation {
+                    response: Some(ResponseSeen {
+                        status: r.status,
+                        cookie: r.cookie.as_ref(),
+                        set_cookies,
+                    }),
+                    ran_in: r.session.as_ref(),
+                    sent_cookie,
+                    reads: &r.reads,
+                };
+                let cx = Context {
+                    may_expire: r
+                        .session
+                        .is_some_and(|id| self.concurrent_close(j, id, placed)),
+                    ..cx
+                };
+                compare::request(obs, &got, &mut bound, cx, &mut ())
+            }
+        };
+        result.map_err(|m| match m {
+            Mismatch::Diverged(d) => d,
+            Mismatch::Protocol(what) => Divergence::new(
                 RuleId::Close10,
                 RuleSet::EMPTY,
-                "response",
-                "a request in flight",
-                "a response",
-            ));
-        };
-        if expected.status.value != status {
-            return Err(miss(
-                expected.status.rule,
-                expected.status.also,
-                "HTTP status",
-                expected.status.value.to_string(),
-                status.to_string(),
-            ));
-        }
-        if status != 200 {
-            return Ok(());
-        }
-        let mut own = None;
-        if let Some(ran) = obs.ran_in {
-            let Some(actual) = session else {
-                return Err(miss(
-                    ran.rule,
-                    RuleSet::EMPTY,
-                    "session the request ran in",
-                    ran.session.to_string(),
-                    "no session reported",
-                ));
-            };
-            if ran.opened {
-                if let Some(old) = st.session_of(actual) {
-                    let mut also = RuleSet::of(&[RuleId::Req6]);
-                    if st.model.id_state(old) == Some(IdState::Closed) {
-                        also.insert(RuleId::Inv3);
-                    }
-                    return Err(miss(
-                        ran.rule,
-                        also,
-                        "session the request ran in",
-                        "a new session",
-                        format!("{}, an existing session", self.session_name(st, old)),
-                    ));
-                }
-                st.bind(ran.session, actual);
-            } else if st.id_of(ran.session) != Some(actual) {
-                let got = match st.session_of(actual) {
-                    Some(other) => self.session_name(st, other),
-                    None => format!("a new session ({})", self.name(actual)),
-                };
-                return Err(miss(
-                    ran.rule,
-                    RuleSet::EMPTY,
-                    "session the request ran in",
-                    self.session_name(st, ran.session),
-                    got,
-                ));
-            }
-            own = Some(actual);
-        }
-        self.compare_read_list(st, &obs.reads, reads)?;
-        let ok = match (expected.cookie.value, cookie) {
-            (CookieEffect::Expire, GotCookie::Expire) | (CookieEffect::Keep, GotCookie::None) => {
-                true
-            }
-            (CookieEffect::Issue(s), GotCookie::Value(v)) => st.id_of(s) == Some(v),
-            // A refresh that repeats the current ID is still "no new ID".
-            (CookieEffect::Keep, GotCookie::Value(v)) => own == Some(v),
-            // CLOSE-12: a close of this session from elsewhere, concurrent with the request
-            // and placed after it, may expire the cookie in this response.
-            (CookieEffect::Keep, GotCookie::Expire) => {
-                own.is_some_and(|id| self.concurrent_close(j, id, placed))
-            }
-            _ => false,
-        };
-        if !ok {
-            return Err(miss(
-                expected.cookie.rule,
-                expected.cookie.also,
-                format!("session cookie ({})", self.cookie_name),
-                self.effect_text(st, expected.cookie.value),
-                match cookie {
-                    GotCookie::None => "no Set-Cookie".to_string(),
-                    GotCookie::Expire => "an expiring Set-Cookie".to_string(),
-                    GotCookie::Value(v) => format!("Set-Cookie {}", self.name(v)),
-                },
-            ));
-        }
-        Ok(())
-    }
-
-    fn effect_text(&self, st: &State, e: CookieEffect) -> String {
-        match e {
-            CookieEffect::Keep => "no new cookie".to_string(),
-            CookieEffect::Expire => "an expiring Set-Cookie".to_string(),
-            CookieEffect::Issue(s) => format!("Set-Cookie {}", self.session_name(st, s)),
-        }
+                "action results",
+                "one result per action",
+                what,
+            ),
+        })
     }
 
     /// Whether an operation not placed yet, overlapping `j` in real time, closes `id`.
@@ -1176,59 +1072,6 @@ impl Searcher<'_> {
         self.c.ops.iter().enumerate().any(|(k, o)| {
             k != j && !placed[k] && o.closes.contains(&id) && o.invoke < me.ret && me.invoke < o.ret
         })
-    }
-
-    fn compare_reads(&self, st: &State, obs: &StepObs, reads: &[CRead]) -> Result<(), Miss> {
-        self.compare_read_list(st, &obs.reads, reads)
-    }
-
-    fn compare_read_list(
-        &self,
-        st: &State,
-        expected: &[Ruled<Option<Read>>],
-        actual: &[CRead],
-    ) -> Result<(), Miss> {
-        if expected.len() != actual.len() {
-            return Err(miss(
-                RuleId::Close10,
-                RuleSet::EMPTY,
-                "action results",
-                format!("{} results", expected.len()),
-                format!("{} results", actual.len()),
-            ));
-        }
-        for (i, (e, a)) in expected.iter().zip(actual).enumerate() {
-            let Some(want) = &e.value else {
-                continue;
-            };
-            let got = match a {
-                CRead::Plain(r) => Some(r.clone()),
-                CRead::SessionId(None) => Some(Read::SessionId(None)),
-                CRead::SessionId(Some(i)) => st.session_of(*i).map(|s| Read::SessionId(Some(s))),
-            };
-            if got.as_ref() != Some(want) {
-                let shown = match a {
-                    CRead::Plain(r) => crate::transcript::read(r),
-                    CRead::SessionId(None) => "\"\"".to_string(),
-                    CRead::SessionId(Some(i)) => match st.session_of(*i) {
-                        Some(s) => self.session_name(st, s),
-                        None => format!("unknown ID {}", self.name(*i)),
-                    },
-                };
-                let expected = match want {
-                    Read::SessionId(Some(s)) => self.session_name(st, *s),
-                    other => crate::transcript::read(other),
-                };
-                return Err(miss(
-                    e.rule,
-                    e.also,
-                    format!("result of action {i}"),
-                    expected,
-                    shown,
-                ));
-            }
-        }
-        Ok(())
     }
 
     fn extra_hook_rule(&self, id: u32) -> RuleId {
@@ -1269,7 +1112,7 @@ impl Searcher<'_> {
                         &o.outcome,
                         COutcome::Response(CResponse {
                             session: Some(s),
-                            cookie: GotCookie::Expire,
+                            cookie: CookieSeen::Expire,
                             ..
                         }) if *s == id
                     )
@@ -1287,11 +1130,11 @@ impl Searcher<'_> {
         obs: &StepObs,
         j: usize,
         placed: &[bool],
-    ) -> Result<(), Miss> {
+    ) -> Result<(), Divergence> {
         for h in &obs.hooks {
             // A session no placed operation revealed (opened by an ambiguous one): its ID is
             // unknown, so its hook cannot be told apart; the final check counts leftovers.
-            let Some(id) = st.id_of(h.session) else {
+            let Some(id) = st.binding.id_of(h.session) else {
                 continue;
             };
             let expected = format!(
@@ -1318,7 +1161,7 @@ impl Searcher<'_> {
                 match (deferred, self.c.runs.get(st.hook_pos)) {
                     (Some(k), _) => k,
                     (None, None) => {
-                        return Err(miss(
+                        return Err(Divergence::new(
                             h.cause,
                             h.also.with(RuleId::Inv2),
                             "hook runs",
@@ -1328,12 +1171,12 @@ impl Searcher<'_> {
                     }
                     (None, Some(&(run_id, r))) => {
                         let lane = self.history.hook_runs[r].lane;
-                        if let Some(other) = st.session_of(run_id)
+                        if let Some(other) = st.binding.session_of(run_id)
                             && st.closed_for_good(other, lane)
                         {
                             // The log's next run is for a process whose hook can never run
                             // again.
-                            return Err(miss(
+                            return Err(Divergence::new(
                                 self.extra_hook_rule(run_id),
                                 RuleSet::of(&[RuleId::Inv2, RuleId::Close5]),
                                 "hook runs",
@@ -1344,7 +1187,7 @@ impl Searcher<'_> {
                         // The log's next hook belongs to something that, in this order,
                         // follows the close: this close's hook did not run inside the close,
                         // before its effects were visible (CLOSE-6).
-                        return Err(miss(
+                        return Err(Divergence::new(
                             RuleId::Close6,
                             RuleSet::of(&[RuleId::Close10]),
                             "hook runs (log order)",
@@ -1359,7 +1202,7 @@ impl Searcher<'_> {
                 // CLOSE-10 / CLOSE-5: the log holds another run of this process, which the
                 // model can never produce now that the session is closed (checked first: a
                 // second run, whatever it saw, is the stronger fact).
-                return Err(miss(
+                return Err(Divergence::new(
                     self.extra_hook_rule(id),
                     RuleSet::of(&[RuleId::Inv2, RuleId::Close5]),
                     "hook runs",
@@ -1368,24 +1211,17 @@ impl Searcher<'_> {
                 ));
             }
             let run = &self.history.hook_runs[self.c.runs[at].1];
-            if run.snapshot != h.snapshot {
-                return Err(miss(
-                    RuleId::Close6,
-                    h.also.with(h.cause),
-                    format!("context the hook of {} saw", self.name(id)),
-                    crate::transcript::snapshot(&h.snapshot),
-                    crate::transcript::snapshot(&run.snapshot),
-                ));
-            }
-            if run.failed != h.failed {
-                return Err(miss(
-                    RuleId::Close14,
-                    RuleSet::EMPTY,
-                    format!("hook failure of {}", self.name(id)),
-                    h.failed.to_string(),
-                    run.failed.to_string(),
-                ));
-            }
+            let seen = HookSeen {
+                session: &id,
+                lane: run.lane,
+                snapshot: &run.snapshot,
+                failed: run.failed,
+            };
+            let bound = Bound {
+                binding: &mut st.binding,
+                names: &self.c.ids,
+            };
+            compare::hook_run(h, &seen, &bound, &NO_WRITERS, &mut ())?;
             st.matched(at);
         }
         Ok(())
@@ -1393,9 +1229,9 @@ impl Searcher<'_> {
 
     /// What must hold once every operation with a result is placed: no hook run left over,
     /// the lock table as the model has it.
-    fn final_check(&self, st: &State) -> Result<(), Miss> {
+    fn final_check(&self, st: &mut State) -> Result<(), Divergence> {
         if let Some(&(run_id, _)) = self.c.runs.get(st.hook_pos) {
-            let (rule, expected) = match st.session_of(run_id) {
+            let (rule, expected) = match st.binding.session_of(run_id) {
                 Some(s) if st.closed_for_good(s, 0) => (
                     self.extra_hook_rule(run_id),
                     format!("no other hook run for {}", self.name(run_id)),
@@ -1409,7 +1245,7 @@ impl Searcher<'_> {
                     "no hook run for a session no operation reached".to_string(),
                 ),
             };
-            return Err(miss(
+            return Err(Divergence::new(
                 rule,
                 RuleSet::of(&[RuleId::Inv2, RuleId::Close5]),
                 "hook runs left over",
@@ -1420,47 +1256,36 @@ impl Searcher<'_> {
         let Some(actual) = &self.history.locks else {
             return Ok(());
         };
-        let expected = st.model.locks();
-        let mut records: BTreeSet<RecordRef> = expected.keys().copied().collect();
-        records.extend(
-            actual
-                .keys()
-                .filter(|r| self.c.records.contains(r))
-                .copied(),
-        );
-        for record in records {
-            let want: Option<Option<WireProc>> = expected.get(&record).map(|p| match p {
-                ProcRef::NonWeb(n) => Some(WireProc::NonWeb(*n)),
-                ProcRef::Web { session, lane } => st.id_of(*session).map(|i| WireProc::Web {
-                    session_id: self.name(i).to_string(),
-                    lane: *lane,
-                }),
-            });
-            if let Some(None) = want {
-                // Held by a session whose ID no operation revealed: cannot be compared.
-                continue;
-            }
-            let want = want.flatten();
-            let got = actual.get(&record).cloned();
-            if want != got {
-                let (rule, also) = st.model.lock_rule(record);
-                let show = |p: &Option<WireProc>| match p {
-                    None => "free".to_string(),
-                    Some(WireProc::NonWeb(n)) => format!("held by nonweb{n}"),
-                    Some(WireProc::Web { session_id, lane }) => {
-                        format!("held by {session_id}{}", lane_text(*lane))
-                    }
+        let owners: BTreeMap<RecordRef, OwnerSeen<'_, u32>> = actual
+            .iter()
+            .filter(|(r, _)| self.c.records.contains(r))
+            .filter_map(|(r, p)| {
+                let owner = match p {
+                    WireProc::NonWeb(n) => OwnerSeen::NonWeb(*n),
+                    WireProc::Web { session_id, lane } => OwnerSeen::Web {
+                        session: self.c.index.get(session_id)?,
+                        lane: *lane,
+                    },
                 };
-                return Err(miss(
-                    rule,
-                    also.with(RuleId::Inv1),
-                    format!("final lock of {record}"),
-                    show(&want),
-                    show(&got),
-                ));
-            }
-        }
-        Ok(())
+                Some((*r, owner))
+            })
+            .collect();
+        let bound = Bound {
+            binding: &mut st.binding,
+            names: &self.c.ids,
+        };
+        compare::locks(
+            &st.model,
+            &owners,
+            |o| *o,
+            Some(&self.c.records),
+            &bound,
+            &mut (),
+        )
+        .map_err(|d| Divergence {
+            what: format!("final {}", d.what),
+            ..d
+        })
     }
 
     /// The operations that may come next: not placed, and invoked before every operation
@@ -1553,7 +1378,7 @@ impl Searcher<'_> {
             }
             let mut final_failure = None;
             if remaining == 0 {
-                match self.final_check(&cur) {
+                match self.final_check(&mut cur) {
                     Ok(()) => {
                         return SearchResult {
                             outcome: SearchOutcome::Linearizable,
@@ -1562,7 +1387,7 @@ impl Searcher<'_> {
                             backtracks,
                         };
                     }
-                    Err(m) => final_failure = Some(self.failure(None, m)),
+                    Err(d) => final_failure = Some(self.failure(None, d, depth)),
                 }
             }
             while lo < n && (placed[lo] || self.c.ops[lo].ambiguous) {
@@ -1679,7 +1504,7 @@ impl Searcher<'_> {
                     Err(m) => record(
                         path.len(),
                         visit,
-                        self.failure(Some(c), m),
+                        self.failure(Some(c), m, path.len()),
                         &mut fail_depth,
                         &mut fail_visit,
                         &mut failures,
@@ -1696,14 +1521,10 @@ impl Searcher<'_> {
         }
     }
 
-    fn failure(&self, op: Option<usize>, m: Miss) -> Failure {
+    fn failure(&self, op: Option<usize>, d: Divergence, depth: usize) -> Failure {
         Failure {
             op: op.map(|k| self.c.ops[k].h),
-            rule: m.rule,
-            also: m.also,
-            what: m.what,
-            expected: m.expected,
-            actual: m.actual,
+            divergence: d.at(depth),
         }
     }
 }
@@ -1768,8 +1589,10 @@ pub fn check(history: &History, cfg: &LinearizeConfig) -> Result<Checked, Histor
         };
         let initial = State {
             model: model.clone(),
-            s2i: Vec::new(),
-            i2s: vec![None; compiled.ids.len()],
+            binding: Binding {
+                to_id: Vec::new(),
+                to_session: vec![None; compiled.ids.len()],
+            },
             hook_pos: 0,
             early: Vec::new(),
         };
@@ -1813,13 +1636,15 @@ fn violation(
     failures: Vec<Failure>,
 ) -> Violation {
     let (rule, mut also) = match failures.first() {
-        Some(f) => (f.rule, f.also),
+        Some(f) => (f.divergence.rule, f.divergence.also_set()),
         // Every order was cut by the memo of equivalent configurations: still a violation
         // of linearizability as such.
         None => (RuleId::Close10, RuleSet::EMPTY),
     };
     for f in failures.iter().skip(1) {
-        also = also.union(f.also).with(f.rule);
+        also = also
+            .union(f.divergence.also_set())
+            .with(f.divergence.rule);
     }
     let failing: BTreeSet<usize> = failures.iter().filter_map(|f| f.op).collect();
     let mut involved: BTreeSet<usize> = failing.clone();
@@ -2155,12 +1980,13 @@ pub fn render_violation(history: &History, v: &Violation) -> String {
     let _ = writeln!(out, "nothing can come next:");
     for f in &v.failures {
         let who = f.op.map_or("end".to_string(), |o| format!("#{o}"));
+        let d = &f.divergence;
         let line = format!(
             "  {who}: {} [{}]: expected {}, got {}",
-            f.what,
-            rules_text(f.rule, f.also),
-            f.expected,
-            f.actual
+            d.what,
+            rules_text(d.rule, d.also_set()),
+            d.expected,
+            d.actual
         );
         let _ = writeln!(out, "{}", shorten(&line, &v.ids, &mut names));
     }

@@ -164,6 +164,15 @@ pub enum CookieSeen<S> {
 }
 
 impl<S> CookieSeen<S> {
+    /// The effect, its value borrowed.
+    pub fn as_ref(&self) -> CookieSeen<&S> {
+        match self {
+            CookieSeen::None => CookieSeen::None,
+            CookieSeen::Expire => CookieSeen::Expire,
+            CookieSeen::Value(v) => CookieSeen::Value(v),
+        }
+    }
+
     /// The same effect with its value said another way.
     pub fn map<T>(self, f: impl FnOnce(S) -> T) -> CookieSeen<T> {
         match self {
@@ -176,11 +185,11 @@ impl<S> CookieSeen<S> {
 
 /// SPEC.md "Responses": the last `Set-Cookie` under the session cookie name decides. The one
 /// reading of a response's cookies (checker, linearizer, renderer, concurrent client).
-pub fn last_session_cookie<'a>(name: &str, cookies: &'a [SetCookie]) -> CookieSeen<&'a str> {
+pub fn last_session_cookie<'a>(name: &str, cookies: &'a [SetCookie]) -> CookieSeen<&'a String> {
     match cookies.iter().rev().find(|c| c.name == name) {
         None => CookieSeen::None,
         Some(c) if c.expiring => CookieSeen::Expire,
-        Some(c) => CookieSeen::Value(c.value.as_str()),
+        Some(c) => CookieSeen::Value(&c.value),
     }
 }
 
@@ -190,7 +199,7 @@ pub struct ResponseSeen<'a, S> {
     /// The HTTP status.
     pub status: u16,
     /// The session cookie effect.
-    pub cookie: CookieSeen<S>,
+    pub cookie: CookieSeen<&'a S>,
     /// The `Set-Cookie` headers as sent, for messages.
     pub set_cookies: &'a [SetCookie],
 }
@@ -202,11 +211,11 @@ pub struct Observation<'a, S> {
     /// that is not a request).
     pub response: Option<ResponseSeen<'a, S>>,
     /// The session the system under test says the request ran in.
-    pub ran_in: Option<S>,
+    pub ran_in: Option<&'a S>,
     /// The cookie value the request sent.
-    pub sent_cookie: Option<S>,
+    pub sent_cookie: Option<&'a S>,
     /// What each action returned; a session ID read is `None` for `""`.
-    pub reads: Vec<Read<Option<S>>>,
+    pub reads: &'a [Read<Option<S>>],
 }
 
 /// A hook run as a system under test logged it.
@@ -250,7 +259,7 @@ pub fn request<S: Eq, B: Binder<S>>(
     if !refused {
         routing(expected, got, ids, cx.model, tally)?;
     }
-    reads(expected, &got.reads, refused, ids, cx, tally)?;
+    reads(expected, got.reads, refused, ids, cx, tally)?;
     if let (Some(e), Some(r)) = (&expected.response, &got.response)
         && r.status == 200
     {
@@ -315,7 +324,7 @@ pub fn routing<S: Eq, B: Binder<S>>(
     };
     tally.check(ran_in.rule);
     let what = "session the request ran in";
-    let Some(actual) = &got.ran_in else {
+    let Some(actual) = got.ran_in else {
         return Err(Divergence::new(
             ran_in.rule,
             RuleSet::EMPTY,
@@ -338,7 +347,7 @@ pub fn routing<S: Eq, B: Binder<S>>(
     }
     tally.check(RuleId::Req6);
     tally.check(RuleId::Inv3);
-    let fixation = got.sent_cookie.as_ref() == Some(actual);
+    let fixation = got.sent_cookie == Some(actual);
     if let Some(old) = ids.session_of(actual) {
         // REQ-6: an ID is never issued twice, whatever the client sent.
         let mut also = RuleSet::of(&[RuleId::Req6]);
@@ -453,7 +462,7 @@ fn cookie<S: Eq, B: Binder<S>>(
     };
     tally.check(e.cookie.rule);
     let own = expected_obs.session.and_then(|s| ids.id_of(s));
-    let ok = match (expected, &got.cookie) {
+    let ok = match (expected, got.cookie) {
         (CookieEffect::Expire, CookieSeen::Expire) | (CookieEffect::Keep, CookieSeen::None) => {
             true
         }

@@ -17,12 +17,22 @@ pub struct Shown {
     pub ran_in: Option<String>,
     /// The cookie value the request sent.
     pub sent_cookie: Option<String>,
-    /// What each action returned.
-    pub reads: Vec<WireRead>,
+    raw_reads: Vec<WireRead>,
+    /// What each action returned (a session ID read is `None` for `""`).
+    pub reads: Vec<Read<Option<String>>>,
 }
 
 /// Sends one step.
 pub fn send(sut: &dyn Sut, ids: &IdMap, step: &Step) -> Result<Shown, SutError> {
+    let mut shown = send_raw(sut, ids, step)?;
+    shown.reads = std::mem::take(&mut shown.raw_reads)
+        .into_iter()
+        .map(|r| r.into_session(|id| (!id.is_empty()).then_some(id)))
+        .collect();
+    Ok(shown)
+}
+
+fn send_raw(sut: &dyn Sut, ids: &IdMap, step: &Step) -> Result<Shown, SutError> {
     let mut shown = Shown::default();
     match step {
         Step::Request(request) => {
@@ -30,7 +40,7 @@ pub fn send(sut: &dyn Sut, ids: &IdMap, step: &Step) -> Result<Shown, SutError> 
             let mut resp = sut.request(&wire)?;
             shown.sent_cookie = wire.cookie;
             shown.ran_in = resp.session_id.clone();
-            shown.reads = std::mem::take(&mut resp.reads);
+            shown.raw_reads = std::mem::take(&mut resp.reads);
             shown.response = Some(resp);
         }
         Step::Begin { slot, request } => {
@@ -38,11 +48,11 @@ pub fn send(sut: &dyn Sut, ids: &IdMap, step: &Step) -> Result<Shown, SutError> 
             match sut.begin(*slot, &wire)? {
                 Begun::Running { session_id, reads } => {
                     shown.ran_in = Some(session_id);
-                    shown.reads = reads;
+                    shown.raw_reads = reads;
                 }
                 Begun::Done(mut resp) => {
                     shown.ran_in = resp.session_id.clone();
-                    shown.reads = std::mem::take(&mut resp.reads);
+                    shown.raw_reads = std::mem::take(&mut resp.reads);
                     shown.response = Some(resp);
                 }
             }
@@ -50,11 +60,11 @@ pub fn send(sut: &dyn Sut, ids: &IdMap, step: &Step) -> Result<Shown, SutError> 
         }
         Step::End { slot, actions } => {
             let mut resp = sut.end(*slot, &ids.actions(actions))?;
-            shown.reads = std::mem::take(&mut resp.reads);
+            shown.raw_reads = std::mem::take(&mut resp.reads);
             shown.response = Some(resp);
         }
         Step::NonWeb { process, actions } => {
-            shown.reads = sut.non_web(*process, &ids.actions(actions))?;
+            shown.raw_reads = sut.non_web(*process, &ids.actions(actions))?;
         }
         Step::SetOption(option) => sut.set_option(option)?,
         Step::SetHook(behavior) => sut.set_hook(&ids.hook(behavior))?,
@@ -64,22 +74,17 @@ pub fn send(sut: &dyn Sut, ids: &IdMap, step: &Step) -> Result<Shown, SutError> 
 }
 
 impl Shown {
-    /// The answer as the comparison core reads it (the reads are taken).
-    pub fn observation(&mut self, cookie_name: &str) -> Observation<'_, String> {
-        let reads = std::mem::take(&mut self.reads)
-            .into_iter()
-            .map(|r| r.into_session(|id| (!id.is_empty()).then_some(id)))
-            .collect::<Vec<Read<Option<String>>>>();
+    /// The answer as the comparison core reads it.
+    pub fn observation(&self, cookie_name: &str) -> Observation<'_, String> {
         Observation {
             response: self.response.as_ref().map(|r| ResponseSeen {
                 status: r.status,
-                cookie: last_session_cookie(cookie_name, &r.set_cookies)
-                    .map(str::to_string),
+                cookie: last_session_cookie(cookie_name, &r.set_cookies),
                 set_cookies: &r.set_cookies,
             }),
-            ran_in: self.ran_in.take(),
-            sent_cookie: self.sent_cookie.take(),
-            reads,
+            ran_in: self.ran_in.as_ref(),
+            sent_cookie: self.sent_cookie.as_ref(),
+            reads: &self.reads,
         }
     }
 }
