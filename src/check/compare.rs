@@ -780,3 +780,317 @@ pub fn ipvars(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Attribution cases, one line each: `check(expected, observed)` says which rule a
+    //! difference is blamed on ("ok" when none).
+    //!
+    //! Expected (what the model said), space-separated: `bound=S0:A,S1:B` (IDs already
+    //! bound), `status=200@REQ-2`, `cookie=keep|expire|issue:S1@RULE`, `ran=S0@RULE` or
+    //! `ran=new:S1@RULE`, `read=done|var:5|sid:S0|sid:-|unchecked@RULE`,
+    //! `hook=S0/0@RULE` (`/0:failed` for a failing hook), `fired=RULE`.
+    //! Observed (what the target showed): `status=200`, `ran=A`, `sent=A`,
+    //! `cookie=none|expire|A`, `read=done|var:5|sid:A|sid:`, `hook=A/0` (`:failed`),
+    //! `snap=v1:5` (the context the next hooks saw).
+    use super::*;
+    use wlcs_model::vocab::WorldConfig;
+    use wlcs_model::obs::ResponseObs;
+    use wlcs_model::{RanIn, Ruled};
+
+    #[derive(Default)]
+    struct Ids {
+        to_id: BTreeMap<SessionRef, String>,
+    }
+
+    impl Binder<String> for Ids {
+        fn id_of(&self, s: SessionRef) -> Option<&String> {
+            self.to_id.get(&s)
+        }
+        fn session_of(&self, id: &String) -> Option<SessionRef> {
+            self.to_id.iter().find(|(_, v)| *v == id).map(|(k, _)| *k)
+        }
+        fn bind(&mut self, s: SessionRef, id: &String) {
+            self.to_id.insert(s, id.clone());
+        }
+        fn text<'a>(&'a self, id: &'a String) -> &'a str {
+            id
+        }
+    }
+
+    fn session(t: &str) -> SessionRef {
+        SessionRef(t.trim_start_matches('S').parse().expect("S<n>"))
+    }
+
+    fn ruled(item: &str) -> (&str, RuleId) {
+        let (v, r) = item.rsplit_once('@').expect("value@RULE");
+        (v, RuleId::parse(r).expect("a rule"))
+    }
+
+    fn read_of<S>(v: &str, sid: impl FnOnce(&str) -> S) -> Read<S> {
+        match v.split_once(':') {
+            Some(("var", n)) => Read::Var(n.parse().ok()),
+            Some(("sid", s)) => Read::SessionId(sid(s)),
+            _ => Read::Done,
+        }
+    }
+
+    fn expected(text: &str) -> (StepObs, Ids) {
+        let mut obs = StepObs::default();
+        let mut ids = Ids::default();
+        for item in text.split_whitespace() {
+            let (key, rest) = item.split_once('=').expect("key=value");
+            match key {
+                "bound" => {
+                    for pair in rest.split(',') {
+                        let (s, id) = pair.split_once(':').expect("S0:A");
+                        ids.bind(session(s), &id.to_string());
+                    }
+                }
+                "status" => {
+                    let (v, rule) = ruled(rest);
+                    obs.response = Some(ResponseObs {
+                        status: Ruled::new(v.parse().expect("status"), rule),
+                        cookie: Ruled::new(CookieEffect::Keep, RuleId::Req2),
+                    });
+                }
+                "cookie" => {
+                    let (v, rule) = ruled(rest);
+                    let effect = match v.split_once(':') {
+                        Some(("issue", s)) => CookieEffect::Issue(session(s)),
+                        _ if v == "expire" => CookieEffect::Expire,
+                        _ => CookieEffect::Keep,
+                    };
+                    if let Some(r) = &mut obs.response {
+                        r.cookie = Ruled::new(effect, rule);
+                    }
+                }
+                "ran" => {
+                    let (v, rule) = ruled(rest);
+                    let (opened, s) = match v.strip_prefix("new:") {
+                        Some(s) => (true, s),
+                        None => (false, v),
+                    };
+                    obs.ran_in = Some(RanIn {
+                        session: session(s),
+                        opened,
+                        rule,
+                    });
+                    obs.session = Some(session(s));
+                }
+                "read" => {
+                    let (v, rule) = ruled(rest);
+                    let value = (v != "unchecked")
+                        .then(|| read_of(v, |s| (s != "-").then(|| session(s))));
+                    obs.reads.push(Ruled::new(value, rule));
+                }
+                "hook" => {
+                    let (v, rule) = ruled(rest);
+                    let (who, failed) = match v.strip_suffix(":failed") {
+                        Some(w) => (w, true),
+                        None => (v, false),
+                    };
+                    let (s, lane) = who.split_once('/').expect("S0/0");
+                    obs.hooks.push(HookRun {
+                        session: session(s),
+                        lane: lane.parse().expect("lane"),
+                        snapshot: ContextSnapshot::default(),
+                        failed,
+                        cause: rule,
+                        also: RuleSet::EMPTY,
+                    });
+                }
+                "fired" => obs.fired.push(RuleId::parse(rest).expect("a rule")),
+                other => panic!("unknown expected item {other}"),
+            }
+        }
+        (obs, ids)
+    }
+
+    /// Compares, and says the blamed rule and what it also breaks (`ok` when nothing
+    /// differs, `protocol: ...` for a harness error).
+    fn check(expected_text: &str, observed_text: &str) -> String {
+        let (obs, mut ids) = expected(expected_text);
+        let mut status = None;
+        let mut ran_in = None;
+        let mut sent = None;
+        let mut cookie = CookieSeen::None;
+        let mut reads: Vec<Read<Option<String>>> = Vec::new();
+        let mut runs: Vec<(String, u8, ContextSnapshot, bool)> = Vec::new();
+        let mut snap = ContextSnapshot::default();
+        for item in observed_text.split_whitespace() {
+            let (key, v) = item.split_once('=').expect("key=value");
+            match key {
+                "status" => status = Some(v.parse::<u16>().expect("status")),
+                "ran" => ran_in = Some(v.to_string()),
+                "sent" => sent = Some(v.to_string()),
+                "cookie" => {
+                    cookie = match v {
+                        "none" => CookieSeen::None,
+                        "expire" => CookieSeen::Expire,
+                        id => CookieSeen::Value(id.to_string()),
+                    }
+                }
+                "read" => reads.push(read_of(v, |s| (!s.is_empty()).then(|| s.to_string()))),
+                "snap" => {
+                    let (var, value) = v.split_once(':').expect("v1:5");
+                    snap.vars.insert(
+                        var.trim_start_matches('v').parse().expect("var"),
+                        value.parse().expect("value"),
+                    );
+                }
+                "hook" => {
+                    let (who, failed) = match v.strip_suffix(":failed") {
+                        Some(w) => (w, true),
+                        None => (v, false),
+                    };
+                    let (id, lane) = who.split_once('/').expect("A/0");
+                    runs.push((id.to_string(), lane.parse().expect("lane"), snap.clone(), failed));
+                }
+                other => panic!("unknown observed item {other}"),
+            }
+        }
+        let model = Model::new(WorldConfig::default());
+        let written = BTreeMap::new();
+        let cx = Context {
+            model: &model,
+            cookie_name: "4DSID_wlcs",
+            written: &written,
+            may_expire: false,
+        };
+        let got = Observation {
+            response: status.map(|status| ResponseSeen {
+                status,
+                cookie: cookie.as_ref(),
+                set_cookies: &[],
+            }),
+            ran_in: ran_in.as_ref(),
+            sent_cookie: sent.as_ref(),
+            reads: &reads,
+        };
+        let seen: Vec<HookSeen<'_, String>> = runs
+            .iter()
+            .map(|(id, lane, snapshot, failed)| HookSeen {
+                session: id,
+                lane: *lane,
+                snapshot,
+                failed: *failed,
+            })
+            .collect();
+        let result = request(&obs, &got, &mut ids, cx, &mut ()).and_then(|()| {
+            hooks(&obs, &seen, false, &ids, cx, &mut ()).map_err(Mismatch::Diverged)
+        });
+        match result {
+            Ok(()) => "ok".to_string(),
+            Err(Mismatch::Protocol(p)) => format!("protocol: {p}"),
+            Err(Mismatch::Diverged(d)) if d.also.is_empty() => d.rule.to_string(),
+            Err(Mismatch::Diverged(d)) => {
+                let also: Vec<&str> = d.also.iter().map(|r| r.as_str()).collect();
+                format!("{} also {}", d.rule, also.join(","))
+            }
+        }
+    }
+
+    const REQ: &str = "status=200@REQ-2 cookie=keep@REQ-2";
+
+    #[test]
+    fn matching_observations_are_ok() {
+        assert_eq!(check(&format!("{REQ} bound=S0:A ran=S0@REQ-2"), "status=200 ran=A"), "ok");
+        assert_eq!(
+            check("status=200@REQ-1 cookie=issue:S0@REQ-1 ran=new:S0@REQ-1", "status=200 ran=A cookie=A"),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn status_and_presence() {
+        assert_eq!(check("status=400@REQ-5", "status=200"), "REQ-5");
+        assert_eq!(check("status=503@LIMIT-2", ""), "LIMIT-2");
+        assert_eq!(check("", "status=200"), "REQ-2");
+    }
+
+    #[test]
+    fn routing_blames_the_routing_rule() {
+        let e = format!("{REQ} bound=S0:A,S1:B ran=S0@TIME-3");
+        assert_eq!(check(&e, "status=200 ran=B"), "TIME-3");
+        assert_eq!(check(&e, "status=200"), "TIME-3");
+        assert_eq!(check("status=200@CLOSE-8 ran=new:S1@CLOSE-8 bound=S0:A", "status=200 ran=A"), "CLOSE-8 also REQ-6");
+    }
+
+    #[test]
+    fn a_new_session_id_is_minted_plausible_and_never_the_clients() {
+        let e = "status=200@REQ-3 ran=new:S1@REQ-3";
+        // REQ-3: session fixation.
+        assert_eq!(check(e, "status=200 ran=X sent=X"), "REQ-3");
+        // REQ-6: not a cookie-safe ID.
+        assert_eq!(check(e, "status=200 ran=a;b"), "REQ-6");
+        // Fixation of an ID another session holds: the routing rule, REQ-6 and REQ-3.
+        assert_eq!(
+            check(&format!("{e} bound=S0:A"), "status=200 ran=A sent=A"),
+            "REQ-3 also REQ-6"
+        );
+    }
+
+    #[test]
+    fn the_cookie_refresh_rule() {
+        let e = format!("{REQ} bound=S0:A ran=S0@REQ-2");
+        // A refresh repeating the current ID is no new ID.
+        assert_eq!(check(&e, "status=200 ran=A cookie=A"), "ok");
+        // Another value is.
+        assert_eq!(check(&e, "status=200 ran=A cookie=B"), "REQ-2");
+        // An expiry where the model keeps the cookie blames the no-op close too.
+        assert_eq!(
+            check(&format!("{e} fired=CLOSE-13"), "status=200 ran=A cookie=expire"),
+            "REQ-2 also CLOSE-13"
+        );
+        // A value while the request ran in no known session is a new ID (decided).
+        assert_eq!(check(REQ, "status=200 cookie=B"), "REQ-2");
+        assert_eq!(
+            check("status=200@CLOSE-4 cookie=expire@CLOSE-4 bound=S0:A ran=S0@REQ-2", "status=200 ran=A"),
+            "CLOSE-4"
+        );
+    }
+
+    #[test]
+    fn reads() {
+        let e = format!("{REQ} bound=S0:A ran=S0@REQ-2");
+        assert_eq!(check(&format!("{e} read=var:5@CLOSE-7"), "status=200 ran=A read=var:6"), "CLOSE-7");
+        assert_eq!(check(&format!("{e} read=sid:S0@CLOSE-3"), "status=200 ran=A read=sid:A"), "ok");
+        assert_eq!(check(&format!("{e} read=sid:-@CLOSE-3"), "status=200 ran=A read=sid:A"), "CLOSE-3");
+        assert_eq!(check(&format!("{e} read=unchecked@CLOSE-9"), "status=200 ran=A read=var:1"), "ok");
+        assert_eq!(
+            check(&format!("{e} read=done@REQ-2"), "status=200 ran=A"),
+            "protocol: 0 action results for 1 actions"
+        );
+    }
+
+    #[test]
+    fn hook_runs_missing_extra_or_different() {
+        let e = "bound=S0:A,S1:B hook=S0/0@CLOSE-5";
+        assert_eq!(check(e, "hook=A/0"), "ok");
+        assert_eq!(check(e, ""), "CLOSE-5 also INV-2");
+        assert_eq!(check(e, "hook=A/0:failed"), "CLOSE-14");
+        assert_eq!(check(e, "snap=v1:5 hook=A/0"), "CLOSE-6 also CLOSE-5");
+        // A run for a session the model knows nothing of.
+        assert_eq!(check(e, "hook=A/0 hook=Z/0"), "INV-2");
+    }
+
+    #[test]
+    fn hook_runs_come_in_the_order_spec_fixes() {
+        // Timeouts in due order, then session, then lane: a reversal blames TIME-2.
+        let timeouts = "bound=S0:A,S1:B hook=S0/0@TIME-2 hook=S1/0@TIME-2";
+        assert_eq!(check(timeouts, "hook=A/0 hook=B/0"), "ok");
+        assert_eq!(check(timeouts, "hook=B/0 hook=A/0"), "TIME-2");
+        // 4D Mobile lanes in order.
+        let lanes = "bound=S0:A hook=S0/1@MOBILE-2 hook=S0/2@MOBILE-2";
+        assert_eq!(check(lanes, "hook=A/2 hook=A/1"), "MOBILE-2");
+        // A nested close's hook runs after the outer hook's snapshot.
+        let nested = "bound=S0:A,S1:B hook=S0/0@CLOSE-5 hook=S1/0@CLOSE-5";
+        assert_eq!(check(nested, "hook=B/0 hook=A/0"), "CLOSE-5");
+        // The sessions one admission evicts: SPEC.md says which, not in which order.
+        let evicted = "bound=S0:A,S1:B hook=S0/0@LIMIT-1 hook=S1/0@LIMIT-1";
+        assert_eq!(check(evicted, "hook=B/0 hook=A/0"), "ok");
+        // An extra run before the expected one is an extra, not an order.
+        assert_eq!(check("bound=S0:A hook=S0/0@CLOSE-5", "hook=Z/0 hook=A/0"), "INV-2");
+    }
+}
