@@ -927,6 +927,76 @@ struct SearchResult {
     backtracks: u64,
 }
 
+/// Which operations the order has placed, in order, and what follows from it.
+struct Placement {
+    placed: Vec<bool>,
+    /// Zobrist hash of the placed set.
+    hash: u64,
+    /// Operations with a result still to place.
+    remaining: usize,
+    /// No operation before this index is still to place with a result.
+    lo: usize,
+    path: Vec<usize>,
+}
+
+impl Placement {
+    fn new(ops: &[COp]) -> Placement {
+        Placement {
+            placed: vec![false; ops.len()],
+            hash: 0,
+            remaining: ops.iter().filter(|o| !o.ambiguous).count(),
+            lo: 0,
+            path: Vec::with_capacity(ops.len()),
+        }
+    }
+
+    /// Places operation `k` next.
+    fn place(&mut self, k: usize, op: &COp) {
+        self.placed[k] = true;
+        self.hash ^= op.zobrist;
+        if !op.ambiguous {
+            self.remaining -= 1;
+        }
+        self.path.push(k);
+    }
+
+    /// Undoes the last placement (backtracking); `None` at the root.
+    fn unplace(&mut self, ops: &[COp]) -> Option<usize> {
+        let last = self.path.pop()?;
+        self.placed[last] = false;
+        self.hash ^= ops[last].zobrist;
+        if !ops[last].ambiguous {
+            self.remaining += 1;
+        }
+        self.lo = self.lo.min(last);
+        Some(last)
+    }
+}
+
+/// The deepest point where the search failed, and why (the failures at its first visit).
+#[derive(Default)]
+struct Deepest {
+    depth: Option<usize>,
+    visit: u64,
+    failures: Vec<Failure>,
+}
+
+impl Deepest {
+    fn record(&mut self, depth: usize, visit: u64, f: Failure) {
+        if self.depth.is_none_or(|d| depth > d) {
+            self.depth = Some(depth);
+            self.visit = visit;
+            self.failures.clear();
+            self.failures.push(f);
+        } else if Some(depth) == self.depth
+            && visit == self.visit
+            && self.failures.len() < FAILURES_MAX
+        {
+            self.failures.push(f);
+        }
+    }
+}
+
 impl Searcher<'_> {
     fn name(&self, i: u32) -> &str {
         self.c.ids.get(i as usize).map_or("?", String::as_str)
@@ -1328,17 +1398,11 @@ impl Searcher<'_> {
             memoized: bool,
         }
         let n = self.c.ops.len();
-        let mut placed = vec![false; n];
-        let mut placed_hash: u64 = 0;
-        let mut remaining = self.c.ops.iter().filter(|o| !o.ambiguous).count();
-        let mut lo = 0usize;
-        let mut path: Vec<usize> = Vec::with_capacity(n);
+        let mut at = Placement::new(&self.c.ops);
         let mut best: Vec<usize> = Vec::new();
-        // `best` is a prefix of `path` up to this length.
+        // `best` is a prefix of `at.path` up to this length.
         let mut best_valid = 0usize;
-        let mut fail_depth: Option<usize> = None;
-        let mut fail_visit = 0u64;
-        let mut failures: Vec<Failure> = Vec::new();
+        let mut deepest = Deepest::default();
         let mut memo: HashSet<(u64, u64)> = HashSet::new();
         let mut backtracks = 0u64;
         let mut nodes = 0u64;
@@ -1347,37 +1411,19 @@ impl Searcher<'_> {
         let mut stack: Vec<Frame> = Vec::new();
         let mut cur = initial;
         let mut cands = Vec::new();
-        let record = |depth: usize,
-                      visit: u64,
-                      f: Failure,
-                      fail_depth: &mut Option<usize>,
-                      fail_visit: &mut u64,
-                      failures: &mut Vec<Failure>| {
-            if fail_depth.is_none_or(|d| depth > d) {
-                *fail_depth = Some(depth);
-                *fail_visit = visit;
-                failures.clear();
-                failures.push(f);
-            } else if Some(depth) == *fail_depth
-                && visit == *fail_visit
-                && failures.len() < FAILURES_MAX
-            {
-                failures.push(f);
-            }
-        };
         // Every pass of the outer loop enters one node: at most `budget` nodes are applied,
         // and each pass either applies one (counted) or pops a frame (at most one per push).
         'node: loop {
             visits += 1;
             let visit = visits;
-            let depth = path.len();
+            let depth = at.path.len();
             if depth > best.len() {
                 best.truncate(best_valid.min(best.len()));
-                best.extend_from_slice(&path[best.len()..]);
+                best.extend_from_slice(&at.path[best.len()..]);
                 best_valid = depth;
             }
             let mut final_failure = None;
-            if remaining == 0 {
+            if at.remaining == 0 {
                 match self.final_check(&mut cur) {
                     Ok(()) => {
                         return SearchResult {
@@ -1390,15 +1436,15 @@ impl Searcher<'_> {
                     Err(d) => final_failure = Some(self.failure(None, d, depth)),
                 }
             }
-            while lo < n && (placed[lo] || self.c.ops[lo].ambiguous) {
-                lo += 1;
+            while at.lo < n && (at.placed[at.lo] || self.c.ops[at.lo].ambiguous) {
+                at.lo += 1;
             }
-            self.candidates(&placed, lo, &mut cands);
+            self.candidates(&at.placed, at.lo, &mut cands);
             let mut skip = false;
             let mut memoized = false;
             let memo_on = backtracks > 0 && backtracks >= memo_after;
             if memo_on && cands.len() >= 2 && memo.len() < MEMO_ENTRIES_MAX {
-                let key = cur.fingerprint(placed_hash);
+                let key = cur.fingerprint(at.hash);
                 memoized = true;
                 if !memo.insert(key) {
                     memo_hits += 1;
@@ -1418,16 +1464,10 @@ impl Searcher<'_> {
             } else {
                 // Explored before from an equivalent configuration: undo the operation that
                 // led here and let the parent try its next candidate.
-                let Some(last) = path.pop() else {
+                if at.unplace(&self.c.ops).is_none() {
                     break 'node;
-                };
-                placed[last] = false;
-                placed_hash ^= self.c.ops[last].zobrist;
-                if !self.c.ops[last].ambiguous {
-                    remaining += 1;
                 }
-                lo = lo.min(last);
-                best_valid = best_valid.min(path.len());
+                best_valid = best_valid.min(at.path.len());
                 backtracks += 1;
             }
             // Try the top frame's candidates; pop exhausted frames (backtracking).
@@ -1437,26 +1477,13 @@ impl Searcher<'_> {
                 };
                 if frame.next >= frame.cands.len() {
                     if let Some(f) = frame.final_failure.take() {
-                        record(
-                            path.len(),
-                            frame.visit,
-                            f,
-                            &mut fail_depth,
-                            &mut fail_visit,
-                            &mut failures,
-                        );
+                        deepest.record(at.path.len(), frame.visit, f);
                     }
                     stack.pop();
-                    let Some(last) = path.pop() else {
+                    if at.unplace(&self.c.ops).is_none() {
                         break 'node;
-                    };
-                    placed[last] = false;
-                    placed_hash ^= self.c.ops[last].zobrist;
-                    if !self.c.ops[last].ambiguous {
-                        remaining += 1;
                     }
-                    lo = lo.min(last);
-                    best_valid = best_valid.min(path.len());
+                    best_valid = best_valid.min(at.path.len());
                     backtracks += 1;
                     continue;
                 }
@@ -1478,7 +1505,7 @@ impl Searcher<'_> {
                     if backtracks >= memo_after && !frame.memoized && memo.len() < MEMO_ENTRIES_MAX
                     {
                         frame.memoized = true;
-                        memo.insert(cur.fingerprint(placed_hash));
+                        memo.insert(cur.fingerprint(at.hash));
                     }
                 }
                 let visit = frame.visit;
@@ -1491,30 +1518,24 @@ impl Searcher<'_> {
                         backtracks,
                     };
                 }
-                match self.apply(&mut cur, c, &placed) {
+                match self.apply(&mut cur, c, &at.placed) {
                     Ok(()) => {
-                        placed[c] = true;
-                        placed_hash ^= self.c.ops[c].zobrist;
-                        if !self.c.ops[c].ambiguous {
-                            remaining -= 1;
-                        }
-                        path.push(c);
+                        at.place(c, &self.c.ops[c]);
                         continue 'node;
                     }
-                    Err(m) => record(
-                        path.len(),
-                        visit,
-                        self.failure(Some(c), m, path.len()),
-                        &mut fail_depth,
-                        &mut fail_visit,
-                        &mut failures,
-                    ),
+                    Err(d) => {
+                        let depth = at.path.len();
+                        deepest.record(depth, visit, self.failure(Some(c), d, depth));
+                    }
                 }
             }
         }
         let prefix = best.iter().map(|&k| self.c.ops[k].h).collect();
         SearchResult {
-            outcome: SearchOutcome::Violated { prefix, failures },
+            outcome: SearchOutcome::Violated {
+                prefix,
+                failures: deepest.failures,
+            },
             nodes,
             memo_hits,
             backtracks,
@@ -1717,35 +1738,14 @@ impl Names {
 }
 
 fn wire_action_text(a: &WireAction, names: &mut Names) -> String {
-    let id = |id: &WireId, names: &mut Names| match id {
+    crate::transcript::action_with(a, |id| match id {
         WireId::Current => "current".to_string(),
         WireId::Text(t) => names.get(t),
-    };
-    match a {
-        WireAction::SetVar { var, value } => format!("v{var}:={value}"),
-        WireAction::GetVar { var } => format!("v{var}?"),
-        WireAction::SetIpVar { var, value } => format!("<>v{var}:={value}"),
-        WireAction::GetIpVar { var } => format!("<>v{var}?"),
-        WireAction::Select { table, records } => format!("select T{table} {records:?}"),
-        WireAction::GetSelection { table } => format!("sel T{table}?"),
-        WireAction::Lock { record } => format!("lock {record}"),
-        WireAction::IsLocked { record } => format!("locked {record}?"),
-        WireAction::GetSessionId => "id?".to_string(),
-        WireAction::Close { id: i } => format!("CLOSE {}", id(i, names)),
-        WireAction::GetExpiration { id: i } => format!("exp {}?", id(i, names)),
-    }
+    })
 }
 
 fn wire_read_text(r: &WireRead, names: &mut Names) -> String {
-    match r {
-        WireRead::Done => "ok".to_string(),
-        WireRead::Var(v) | WireRead::IpVar(v) => v.map_or("unset".to_string(), |v| v.to_string()),
-        WireRead::Selection(s) => format!("{s:?}"),
-        WireRead::Locked(b) => if *b { "locked" } else { "refused" }.to_string(),
-        WireRead::LockState(s) => format!("{s:?}").to_lowercase(),
-        WireRead::SessionId(id) => names.get(id),
-        WireRead::Expiration(e) => e.map_or("null".to_string(), |e| format!("{e}s")),
-    }
+    crate::transcript::read_with(r, |id| names.get(id))
 }
 
 /// An operation's call, in one line.
@@ -1787,16 +1787,11 @@ fn return_text(op: &Op, cookie_name: &str, names: &mut Names) -> String {
                 .session_id
                 .as_deref()
                 .map_or("-".to_string(), |s| names.get(s));
-            let cookie = match resp
-                .set_cookies
-                .iter()
-                .rev()
-                .find(|c| c.name == cookie_name)
-            {
-                None => "keep".to_string(),
-                Some(c) if c.expiring => "EXPIRE".to_string(),
-                Some(c) if Some(&c.value) == sent.as_ref() => "keep".to_string(),
-                Some(c) => format!("set {}", names.get(&c.value)),
+            let cookie = match last_session_cookie(cookie_name, &resp.set_cookies) {
+                CookieSeen::None => "keep".to_string(),
+                CookieSeen::Expire => "EXPIRE".to_string(),
+                CookieSeen::Value(v) if Some(v) == sent.as_ref() => "keep".to_string(),
+                CookieSeen::Value(v) => format!("set {}", names.get(v)),
             };
             let reads: Vec<String> = resp
                 .reads

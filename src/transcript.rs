@@ -77,6 +77,12 @@ fn actions_text(actions: &[Action]) -> String {
 
 /// One action.
 pub fn action(a: &Action) -> String {
+    action_with(a, |id| id.to_string())
+}
+
+/// One action of any vocabulary, its ID argument said by `id`: the one action renderer, for
+/// transcripts and the linearizer's timelines alike.
+pub fn action_with<I>(a: &Action<I>, id: impl FnOnce(&I) -> String) -> String {
     match a {
         Action::SetVar { var, value } => format!("v{var}:={value}"),
         Action::GetVar { var } => format!("v{var}?"),
@@ -87,8 +93,8 @@ pub fn action(a: &Action) -> String {
         Action::Lock { record } => format!("lock {record}"),
         Action::IsLocked { record } => format!("locked {record}?"),
         Action::GetSessionId => "session-id?".to_string(),
-        Action::Close { id } => format!("CLOSE {id}"),
-        Action::GetExpiration { id } => format!("expiration {id}?"),
+        Action::Close { id: i } => format!("CLOSE {}", id(i)),
+        Action::GetExpiration { id: i } => format!("expiration {}?", id(i)),
     }
 }
 
