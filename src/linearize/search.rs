@@ -1,552 +1,24 @@
-//! Linearizability of concurrent histories against the model (CLOSE-10: command 1208 is
-//! thread-safe, so concurrent calls must be linearizable against SPEC.md's rules).
-//!
-//! A [`History`] is what several threads did to a system under test at once: each operation
-//! with its invoke and return (a shared sequence number) and its result, then the hook log and
-//! the lock table taken after the threads joined. [`check`] searches, Wing & Gong style, for a
-//! sequential order of the operations that honours real time (an operation may come next
-//! only if no operation still to place returned before it was invoked) and under which the
-//! model ([`wlcs_model::Model`]) produces what was recorded.
-//!
-//! How (the Porcupine / Knossos habits):
-//! - **Partitions.** Operations that share no state are independent, so the history is cut
-//!   into connected components over what each operation touches: session IDs (the cookie a
-//!   request sent, the session it ran in, the IDs it was issued, the IDs it closed), records
-//!   (locks are shared between sessions), interprocess variables (one global resource) and
-//!   non-web contexts. In the workload of [`crate::concurrent`] a component is one client key:
-//!   its sessions one after another and its record. Each component is searched alone, with
-//!   its own model, which opens sessions as the operations need them; real IDs are bound to
-//!   the model's symbolic sessions along the search, as the differential checker does.
-//! - **Observations.** Per operation: status, the session it ran in (the same one or a new
-//!   one), the reads, the session cookie effect. Hook runs are global observations: within a
-//!   partition they must come out of the linearization in log order, each with its snapshot
-//!   (CLOSE-5 exactly once, CLOSE-6 what the hook saw, CLOSE-10 one hook for N concurrent
-//!   closes). The final lock table must be the model's. A request concurrent with a close of
-//!   its session may have its cookie expired (CLOSE-12) where the model keeps it.
-//! - **Ambiguous operations** (no result: a timeout, a transport error) may take effect at
-//!   any point after their invoke, or never.
-//! - **Budget.** The search counts explored nodes per partition and in total; running out
-//!   makes that partition `Unknown`, never `Linearizable`. Configurations already explored
-//!   (the set of placed operations plus a hash of the model's state, bindings and hook
-//!   position) are remembered at branching points once a partition's search has backtracked
-//!   [`MEMO_AFTER_BACKTRACKS`] times, so equivalent orders (two concurrent closes of one
-//!   session) are not explored twice. Searches of linearizable histories backtrack a few
-//!   times at most and pay nothing for it.
-//! - **Explanations.** A violation names its partition, the longest consistent prefix, the
-//!   operations that could not come next with the rule each broke, and renders as a timeline
-//!   (one line per invoke or return, one column per thread).
-//!
-//! Architecture invariant: this module is pure. It reads a history and the model; it never
-//! calls a system under test.
+//! The search: a partition's history interned (IDs as `u32`), then Wing & Gong's search for
+//! an order the model accepts, each placement compared by the comparison core
+//! (`check::compare`); only the log order of hook runs is the search's own.
 
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fmt::Write as _;
-use std::hash::{DefaultHasher, Hash, Hasher};
-use wlcs_model::vocab::{
-    Action, HookBehavior, IdText, OptionSet, Options, RecordRef, Request, SessionRef,
-    Step, WorldConfig,
-};
-use wlcs_model::world::IdState;
-use crate::check::compare::{
-    self, Binder, Context, CookieSeen, Divergence, HookSeen, Mismatch, Observation, OwnerSeen,
-    ResponseSeen, last_session_cookie,
-};
-use wlcs_model::{Model, Read, RuleId, RuleSet, StepObs};
-use wlcs_sut::{Response, WireAction, WireHookRun, WireId, WireProc, WireRead, WireRequest};
-
-/// Nodes (operations tried at a point of the search) one partition may explore.
-pub const NODES_PER_PARTITION_MAX: u64 = 2_000_000;
-/// Nodes the whole check may explore, over all partitions.
-pub const NODES_TOTAL_MAX: u64 = 20_000_000;
-/// Violations kept in a verdict (the first ones by partition).
-pub const VIOLATIONS_MAX: usize = 16;
-/// Failures kept per violation.
-const FAILURES_MAX: usize = 8;
-/// Configurations remembered per partition.
-const MEMO_ENTRIES_MAX: usize = 1_000_000;
-/// Backtracks (subtrees that failed) a partition's search makes before it starts remembering
-/// configurations: hashing the model's state costs as much as formatting it, and a search
-/// of a linearizable history backtracks a handful of times at most.
-pub const MEMO_AFTER_BACKTRACKS: u64 = 32;
-/// Events (invokes and returns) a rendered timeline shows at most.
-pub const TIMELINE_EVENTS_MAX: usize = 120;
-/// Characters per thread column of a timeline.
-const TIMELINE_COLUMN_CHARS: usize = 46;
-/// Operations of the longest consistent prefix a rendering lists (the last ones).
-const PREFIX_SHOWN_MAX: usize = 16;
-
-// ---------------------------------------------------------------------------------------------
-// Histories
-// ---------------------------------------------------------------------------------------------
-
-/// A call as a client issued it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Call {
-    /// A whole web request.
-    Request(WireRequest),
-    /// Actions in a non-web process (typically a close).
-    NonWeb {
-        /// The non-web process.
-        process: u8,
-        /// The actions.
-        actions: Vec<WireAction>,
-    },
-}
-
-/// What a call returned.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Outcome {
-    /// A request's response.
-    Response(Response),
-    /// A non-web call's results.
-    Reads(Vec<WireRead>),
-    /// No result (a timeout, a transport error): the call may have taken effect at any point
-    /// after its invoke, or not at all. The text says why.
-    Ambiguous(String),
-}
-
-/// One operation of a history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Op {
-    /// The thread (timeline column) that issued it.
-    pub thread: usize,
-    /// When it was invoked (a sequence number shared by all threads).
-    pub invoke: u64,
-    /// When it returned (same clock; for an ambiguous operation, when the caller gave up).
-    pub ret: u64,
-    /// What was called.
-    pub call: Call,
-    /// What came back.
-    pub outcome: Outcome,
-}
-
-impl Op {
-    /// Whether the operation has no result.
-    pub fn is_ambiguous(&self) -> bool {
-        matches!(self.outcome, Outcome::Ambiguous(_))
-    }
-}
-
-/// A concurrent history: the world, the operations, and what was observed after them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct History {
-    /// The world the system under test was reset to.
-    pub world: WorldConfig,
-    /// Options set before any operation (in order).
-    pub options: Vec<OptionSet>,
-    /// The hook's behaviour during the run (`Close(_)` is not supported here).
-    pub hook: HookBehavior,
-    /// The operations, in any order.
-    pub ops: Vec<Op>,
-    /// The hook runs the system under test logged, in order.
-    pub hook_runs: Vec<WireHookRun>,
-    /// The lock table after the run, when it was taken.
-    pub locks: Option<BTreeMap<RecordRef, WireProc>>,
-}
-
-/// Why a history cannot be checked (a harness bug, never a verdict).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-pub enum HistoryError {
-    /// An operation returned before it was invoked.
-    #[error("operation {0} returns before it is invoked")]
-    ReturnBeforeInvoke(usize),
-    /// The hook closes an ID, which the checker does not map across partitions.
-    #[error("hook behaviour {0} is not supported by the linearizability checker")]
-    UnsupportedHook(String),
-    /// The model rejected a setup step.
-    #[error("setup step rejected by the model: {0}")]
-    Setup(String),
-}
-
-// ---------------------------------------------------------------------------------------------
-// Verdicts
-// ---------------------------------------------------------------------------------------------
-
-/// How hard the search may try.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LinearizeConfig {
-    /// Nodes one partition may explore before it is `Unknown`.
-    pub nodes_per_partition_max: u64,
-    /// Nodes the whole check may explore.
-    pub nodes_total_max: u64,
-    /// Backtracks a partition's search makes before it remembers configurations.
-    pub memo_after_backtracks: u64,
-}
-
-impl Default for LinearizeConfig {
-    fn default() -> Self {
-        LinearizeConfig {
-            nodes_per_partition_max: NODES_PER_PARTITION_MAX,
-            nodes_total_max: NODES_TOTAL_MAX,
-            memo_after_backtracks: MEMO_AFTER_BACKTRACKS,
-        }
-    }
-}
-
-/// Why one operation could not come next (or, with `op: None`, why a complete order failed
-/// the final observations): the comparison core's divergence, placed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Failure {
-    /// The operation (index into [`History::ops`]); `None` for the final observations.
-    pub op: Option<usize>,
-    /// What differed, and the rule it answers to (its `step` is the place in the order).
-    pub divergence: Divergence,
-}
-
-/// A partition for which no order works.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Violation {
-    /// The partition's number (in order of its first invoke).
-    pub partition: usize,
-    /// The session IDs of the partition.
-    pub ids: Vec<String>,
-    /// The partition's operations (indices into [`History::ops`]).
-    pub ops: Vec<usize>,
-    /// The longest consistent prefix the search found, in order.
-    pub prefix: Vec<usize>,
-    /// Why nothing could follow the deepest point of the search (the first failure there
-    /// is what `rule` names).
-    pub failures: Vec<Failure>,
-    /// The operations involved: those that failed and those concurrent with them.
-    pub involved: Vec<usize>,
-    /// The rule blamed: the first failure's.
-    pub rule: RuleId,
-    /// Other rules the failures there break.
-    pub also: RuleSet,
-}
-
-impl Violation {
-    /// Whether the violation is about `rule`, as its main rule or one it also breaks.
-    pub fn breaks(&self, rule: RuleId) -> bool {
-        self.rule == rule || self.also.contains(rule)
-    }
-}
-
-/// The verdict on a history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Verdict {
-    /// Every partition has a linearization.
-    Linearizable,
-    /// At least one partition has none (the first [`VIOLATIONS_MAX`], by partition).
-    NotLinearizable(Vec<Violation>),
-    /// No violation found, but some partitions ran out of budget: not a pass.
-    Unknown {
-        /// The partitions the search gave up on.
-        partitions: Vec<usize>,
-        /// Nodes explored in all.
-        nodes: u64,
-    },
-}
-
-impl Verdict {
-    /// Whether some violation is about `rule` (main or secondary).
-    pub fn breaks(&self, rule: RuleId) -> bool {
-        match self {
-            Verdict::NotLinearizable(v) => v.iter().any(|v| v.breaks(rule)),
-            _ => false,
-        }
-    }
-
-    /// The main rules of the violations, without repeats.
-    pub fn rules(&self) -> RuleSet {
-        match self {
-            Verdict::NotLinearizable(v) => v.iter().fold(RuleSet::EMPTY, |s, v| s.with(v.rule)),
-            _ => RuleSet::EMPTY,
-        }
-    }
-}
-
-/// Counters of one check.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stats {
-    /// Operations in the history.
-    pub ops: usize,
-    /// Of which ambiguous.
-    pub ambiguous: usize,
-    /// Partitions.
-    pub partitions: usize,
-    /// Operations of the largest partition.
-    pub partition_ops_max: usize,
-    /// Nodes explored in all.
-    pub nodes: u64,
-    /// Nodes explored by the partition that needed most.
-    pub nodes_partition_max: u64,
-    /// Configurations skipped because an equivalent one had been explored.
-    pub memo_hits: u64,
-    /// Partitions whose search had to backtrack at least once.
-    pub partitions_backtracked: usize,
-    /// Backtracks (subtrees that failed) in all.
-    pub backtracks: u64,
-    /// Partitions that ran out of budget.
-    pub partitions_unknown: usize,
-    /// Partitions with a violation.
-    pub partitions_violated: usize,
-}
-
-/// The verdict and the counters.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checked {
-    /// The verdict.
-    pub verdict: Verdict,
-    /// The counters.
-    pub stats: Stats,
-}
-
-// ---------------------------------------------------------------------------------------------
-// Partitions
-// ---------------------------------------------------------------------------------------------
-
-/// Something operations share: what ties them into one partition.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Resource {
-    Id(String),
-    Record(RecordRef),
-    IpVars,
-    NonWebContext(u8),
-}
-
-struct UnionFind {
-    parent: Vec<usize>,
-}
-
-impl UnionFind {
-    fn find(&mut self, mut x: usize) -> usize {
-        // Path halving: every loop pass moves `x` up, so it ends at the root.
-        while self.parent[x] != x {
-            self.parent[x] = self.parent[self.parent[x]];
-            x = self.parent[x];
-        }
-        x
-    }
-
-    fn union(&mut self, a: usize, b: usize) {
-        let (ra, rb) = (self.find(a), self.find(b));
-        if ra != rb {
-            self.parent[ra.max(rb)] = ra.min(rb);
-        }
-    }
-}
-
-struct Resources {
-    index: HashMap<Resource, usize>,
-    uf: UnionFind,
-}
-
-impl Resources {
-    fn id(&mut self, r: Resource) -> usize {
-        let next = self.index.len();
-        let i = *self.index.entry(r).or_insert(next);
-        if i == next {
-            self.uf.parent.push(i);
-        }
-        i
-    }
-
-    fn link(&mut self, rs: &[Resource]) -> Option<usize> {
-        let mut first = None;
-        for r in rs {
-            let i = self.id(r.clone());
-            match first {
-                None => first = Some(i),
-                Some(f) => self.uf.union(f, i),
-            }
-        }
-        first
-    }
-}
-
-fn push_id(out: &mut Vec<Resource>, text: &str) {
-    if !text.is_empty() {
-        out.push(Resource::Id(text.to_string()));
-    }
-}
-
-fn action_resources(actions: &[WireAction], non_web: Option<u8>, out: &mut Vec<Resource>) {
-    for a in actions {
-        match a {
-            WireAction::Lock { record } | WireAction::IsLocked { record } => {
-                out.push(Resource::Record(*record));
-            }
-            WireAction::SetIpVar { .. } | WireAction::GetIpVar { .. } => out.push(Resource::IpVars),
-            WireAction::Close { id } | WireAction::GetExpiration { id } => {
-                if let WireId::Text(t) = id {
-                    push_id(out, t);
-                }
-            }
-            WireAction::SetVar { .. }
-            | WireAction::GetVar { .. }
-            | WireAction::Select { .. }
-            | WireAction::GetSelection { .. }
-            | WireAction::GetSessionId => {}
-        }
-        // A non-web process keeps its context (variables, selections, locks) across calls.
-        if let Some(n) = non_web
-            && !matches!(
-                a,
-                WireAction::Close { .. }
-                    | WireAction::GetExpiration { .. }
-                    | WireAction::GetSessionId
-                    | WireAction::SetIpVar { .. }
-                    | WireAction::GetIpVar { .. }
-            )
-        {
-            out.push(Resource::NonWebContext(n));
-        }
-    }
-}
-
-fn read_resources(reads: &[WireRead], out: &mut Vec<Resource>) {
-    for r in reads {
-        if let WireRead::SessionId(id) = r {
-            push_id(out, id);
-        }
-    }
-}
-
-fn op_resources(op: &Op) -> Vec<Resource> {
-    let mut out = Vec::new();
-    match &op.call {
-        Call::Request(r) => {
-            if let Some(c) = &r.cookie {
-                push_id(&mut out, c);
-            }
-            action_resources(&r.actions, None, &mut out);
-        }
-        Call::NonWeb { process, actions } => action_resources(actions, Some(*process), &mut out),
-    }
-    match &op.outcome {
-        Outcome::Response(resp) => {
-            if let Some(id) = &resp.session_id {
-                push_id(&mut out, id);
-            }
-            for c in &resp.set_cookies {
-                if !c.expiring {
-                    push_id(&mut out, &c.value);
-                }
-            }
-            read_resources(&resp.reads, &mut out);
-        }
-        Outcome::Reads(reads) => read_resources(reads, &mut out),
-        Outcome::Ambiguous(_) => {}
-    }
-    out
-}
-
-/// One partition: operations (sorted by invoke), hook runs (log order), records.
-struct PartitionSpec {
-    ops: Vec<usize>,
-    runs: Vec<usize>,
-    records: BTreeSet<RecordRef>,
-}
-
-fn partition(history: &History) -> Vec<PartitionSpec> {
-    let mut res = Resources {
-        index: HashMap::new(),
-        uf: UnionFind { parent: Vec::new() },
-    };
-    let op_res: Vec<Option<usize>> = history
-        .ops
-        .iter()
-        .map(|op| res.link(&op_resources(op)))
-        .collect();
-    let run_res: Vec<Option<usize>> = history
-        .hook_runs
-        .iter()
-        .map(|run| {
-            let mut rs = vec![Resource::Id(run.session_id.clone())];
-            rs.extend(run.snapshot.locks.iter().map(|r| Resource::Record(*r)));
-            res.link(&rs)
-        })
-        .collect();
-    let mut lock_res: Vec<(RecordRef, usize)> = Vec::new();
-    if let Some(locks) = &history.locks {
-        for (record, holder) in locks {
-            let mut rs = vec![Resource::Record(*record)];
-            match holder {
-                WireProc::Web { session_id, .. } => push_id(&mut rs, session_id),
-                WireProc::NonWeb(n) => rs.push(Resource::NonWebContext(*n)),
-            }
-            if let Some(r) = res.link(&rs) {
-                lock_res.push((*record, r));
-            }
-        }
-    }
-    // Partitions are numbered in order of their first operation's invoke (then by the first
-    // hook run or lock for partitions without operations).
-    let mut order: Vec<usize> = (0..history.ops.len()).collect();
-    order.sort_by_key(|&i| (history.ops[i].invoke, i));
-    let mut by_root: HashMap<usize, usize> = HashMap::new();
-    let mut parts: Vec<PartitionSpec> = Vec::new();
-    let mut part_of = |root: Option<usize>, parts: &mut Vec<PartitionSpec>| -> usize {
-        let new = || PartitionSpec {
-            ops: Vec::new(),
-            runs: Vec::new(),
-            records: BTreeSet::new(),
-        };
-        match root {
-            Some(r) => *by_root.entry(r).or_insert_with(|| {
-                parts.push(new());
-                parts.len() - 1
-            }),
-            None => {
-                parts.push(new());
-                parts.len() - 1
-            }
-        }
-    };
-    for i in order {
-        let root = op_res[i].map(|r| res.uf.find(r));
-        let p = part_of(root, &mut parts);
-        parts[p].ops.push(i);
-    }
-    for (i, r) in run_res.iter().enumerate() {
-        let root = r.map(|r| res.uf.find(r));
-        let p = part_of(root, &mut parts);
-        parts[p].runs.push(i);
-    }
-    for (record, r) in lock_res {
-        let root = res.uf.find(r);
-        let p = part_of(Some(root), &mut parts);
-        parts[p].records.insert(record);
-    }
-    // Records the partition's operations touch (for the final lock table).
-    let records_by_root: Vec<(usize, RecordRef)> = res
-        .index
-        .iter()
-        .filter_map(|(r, i)| match r {
-            Resource::Record(rec) => Some((*i, *rec)),
-            _ => None,
-        })
-        .collect();
-    for (i, rec) in records_by_root {
-        let root = res.uf.find(i);
-        if let Some(&p) = by_root.get(&root) {
-            parts[p].records.insert(rec);
-        }
-    }
-    parts
-}
-
-// ---------------------------------------------------------------------------------------------
-// Compiled partitions
-// ---------------------------------------------------------------------------------------------
+use super::*;
 
 /// An ID text as the partition knows it: `""`, or an interned text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Text {
+pub(super) enum Text {
     Empty,
     Id(u32),
 }
 
 /// An action with its ID argument interned (`None`: `Current`).
-type CAction = Action<Option<Text>>;
+pub(super) type CAction = Action<Option<Text>>;
 
 /// A read with a session ID read interned (`None`: `""`).
-type CRead = Read<Option<u32>>;
+pub(super) type CRead = Read<Option<u32>>;
 
 #[derive(Clone, Debug)]
-enum CCall {
+pub(super) enum CCall {
     Request {
         cookie: Option<Text>,
         actions: Vec<CAction>,
@@ -558,14 +30,14 @@ enum CCall {
 }
 
 #[derive(Clone, Debug)]
-enum COutcome {
+pub(super) enum COutcome {
     Ambiguous,
     Response(CResponse),
     Reads(Vec<CRead>),
 }
 
 #[derive(Clone, Debug)]
-struct CResponse {
+pub(super) struct CResponse {
     status: u16,
     session: Option<u32>,
     cookie: CookieSeen<u32>,
@@ -573,7 +45,7 @@ struct CResponse {
 }
 
 #[derive(Clone, Debug)]
-struct COp {
+pub(super) struct COp {
     /// Index into the history.
     h: usize,
     invoke: u64,
@@ -589,7 +61,7 @@ struct COp {
     zobrist: u64,
 }
 
-struct Compiled {
+pub(super) struct Compiled {
     ops: Vec<COp>,
     ids: Vec<String>,
     /// ID text -> its interned number.
@@ -605,7 +77,7 @@ struct Compiled {
     records: BTreeSet<RecordRef>,
 }
 
-struct Interner {
+pub(super) struct Interner {
     ids: Vec<String>,
     index: HashMap<String, u32>,
 }
@@ -630,14 +102,14 @@ impl Interner {
     }
 }
 
-fn splitmix(mut x: u64) -> u64 {
+pub(super) fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
 }
 
-fn compile_actions(
+pub(super) fn compile_actions(
     actions: &[WireAction],
     ids: &mut Interner,
     closes: &mut Vec<u32>,
@@ -660,14 +132,14 @@ fn compile_actions(
         .collect()
 }
 
-fn compile_reads(reads: &[WireRead], ids: &mut Interner) -> Vec<CRead> {
+pub(super) fn compile_reads(reads: &[WireRead], ids: &mut Interner) -> Vec<CRead> {
     reads
         .iter()
         .map(|r| r.clone().into_session(|id| (!id.is_empty()).then(|| ids.get(&id))))
         .collect()
 }
 
-fn compile(history: &History, spec: &PartitionSpec, cookie_name: &str) -> Compiled {
+pub(super) fn compile(history: &History, spec: &PartitionSpec, cookie_name: &str) -> Compiled {
     let mut ids = Interner {
         ids: Vec::new(),
         index: HashMap::new(),
@@ -771,14 +243,11 @@ fn compile(history: &History, spec: &PartitionSpec, cookie_name: &str) -> Compil
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The search
-// ---------------------------------------------------------------------------------------------
 
 /// The state at a point of the search: the model, the binding of its sessions to real IDs,
 /// and how many of the partition's hook runs the order has produced.
 #[derive(Clone, Debug)]
-struct State {
+pub(super) struct State {
     model: Model,
     binding: Binding,
     hook_pos: usize,
@@ -788,7 +257,7 @@ struct State {
 
 /// The binding of the model's sessions to a partition's interned IDs, both ways.
 #[derive(Clone, Debug, Default)]
-struct Binding {
+pub(super) struct Binding {
     /// Model session -> interned ID.
     to_id: Vec<Option<u32>>,
     /// Interned ID -> model session.
@@ -810,7 +279,7 @@ impl Binding {
 }
 
 /// A binding with the partition's ID texts: what the comparison core binds through.
-struct Bound<'a> {
+pub(super) struct Bound<'a> {
     binding: &'a mut Binding,
     names: &'a [String],
 }
@@ -841,7 +310,7 @@ impl Binder<u32> for Bound<'_> {
 }
 
 /// Who wrote which value: the search does not track INV-4's writers.
-static NO_WRITERS: BTreeMap<i64, SessionRef> = BTreeMap::new();
+pub(super) static NO_WRITERS: BTreeMap<i64, SessionRef> = BTreeMap::new();
 
 impl State {
     /// Marks run `k` matched, and moves past every matched run.
@@ -892,7 +361,7 @@ impl State {
     }
 }
 
-fn rules_text(rule: RuleId, also: RuleSet) -> String {
+pub(super) fn rules_text(rule: RuleId, also: RuleSet) -> String {
     let also: Vec<&str> = also
         .iter()
         .filter(|r| *r != rule)
@@ -905,13 +374,13 @@ fn rules_text(rule: RuleId, also: RuleSet) -> String {
     }
 }
 
-struct Searcher<'a> {
+pub(super) struct Searcher<'a> {
     history: &'a History,
     c: &'a Compiled,
     cookie_name: &'a str,
 }
 
-enum SearchOutcome {
+pub(super) enum SearchOutcome {
     Linearizable,
     Violated {
         prefix: Vec<usize>,
@@ -920,7 +389,7 @@ enum SearchOutcome {
     Unknown,
 }
 
-struct SearchResult {
+pub(super) struct SearchResult {
     outcome: SearchOutcome,
     nodes: u64,
     memo_hits: u64,
@@ -928,7 +397,7 @@ struct SearchResult {
 }
 
 /// Which operations the order has placed, in order, and what follows from it.
-struct Placement {
+pub(super) struct Placement {
     placed: Vec<bool>,
     /// Zobrist hash of the placed set.
     hash: u64,
@@ -975,7 +444,7 @@ impl Placement {
 
 /// The deepest point where the search failed, and why (the failures at its first visit).
 #[derive(Default)]
-struct Deepest {
+pub(super) struct Deepest {
     depth: Option<usize>,
     visit: u64,
     failures: Vec<Failure>,
@@ -1550,7 +1019,7 @@ impl Searcher<'_> {
     }
 }
 
-fn lane_text(lane: u8) -> String {
+pub(super) fn lane_text(lane: u8) -> String {
     if lane == 0 {
         String::new()
     } else {
@@ -1559,7 +1028,7 @@ fn lane_text(lane: u8) -> String {
 }
 
 /// The model every partition starts from: the world, the options, the hook.
-fn initial_model(history: &History) -> Result<Model, HistoryError> {
+pub(super) fn initial_model(history: &History) -> Result<Model, HistoryError> {
     if let HookBehavior::Close(_) = history.hook {
         return Err(HistoryError::UnsupportedHook(format!("{:?}", history.hook)));
     }
@@ -1648,7 +1117,7 @@ pub fn check(history: &History, cfg: &LinearizeConfig) -> Result<Checked, Histor
     Ok(Checked { verdict, stats })
 }
 
-fn violation(
+pub(super) fn violation(
     history: &History,
     compiled: &Compiled,
     spec: &PartitionSpec,
@@ -1696,378 +1165,4 @@ fn violation(
             a
         },
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Rendering
-// ---------------------------------------------------------------------------------------------
-
-/// Short names for real IDs (`s0`, `s1`, ... in order of first appearance), so timelines stay
-/// readable.
-struct Names {
-    names: HashMap<String, String>,
-}
-
-impl Names {
-    fn new() -> Names {
-        Names {
-            names: HashMap::new(),
-        }
-    }
-
-    fn get(&mut self, id: &str) -> String {
-        if id.is_empty() {
-            return "\"\"".to_string();
-        }
-        let n = self.names.len();
-        self.names
-            .entry(id.to_string())
-            .or_insert_with(|| format!("s{n}"))
-            .clone()
-    }
-
-    fn legend(&self) -> String {
-        let mut pairs: Vec<(&String, &String)> = self.names.iter().map(|(k, v)| (v, k)).collect();
-        pairs.sort_by_key(|(v, _)| v[1..].parse::<usize>().unwrap_or(usize::MAX));
-        pairs
-            .iter()
-            .map(|(short, id)| format!("{short}={id}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
-
-fn wire_action_text(a: &WireAction, names: &mut Names) -> String {
-    crate::transcript::action_with(a, |id| match id {
-        WireId::Current => "current".to_string(),
-        WireId::Text(t) => names.get(t),
-    })
-}
-
-fn wire_read_text(r: &WireRead, names: &mut Names) -> String {
-    crate::transcript::read_with(r, |id| names.get(id))
-}
-
-/// An operation's call, in one line.
-fn invoke_text(op: &Op, names: &mut Names) -> String {
-    match &op.call {
-        Call::Request(r) => {
-            let cookie = r
-                .cookie
-                .as_deref()
-                .map_or("-".to_string(), |c| names.get(c));
-            let actions: Vec<String> = r
-                .actions
-                .iter()
-                .map(|a| wire_action_text(a, names))
-                .collect();
-            format!("req {cookie} [{}]", actions.join("; "))
-        }
-        Call::NonWeb { process, actions } => {
-            let actions: Vec<String> = actions.iter().map(|a| wire_action_text(a, names)).collect();
-            format!("nonweb{process} [{}]", actions.join("; "))
-        }
-    }
-}
-
-/// An operation's result, in one line.
-fn return_text(op: &Op, cookie_name: &str, names: &mut Names) -> String {
-    match &op.outcome {
-        Outcome::Ambiguous(why) => format!("?? {why}"),
-        Outcome::Reads(reads) => {
-            let reads: Vec<String> = reads.iter().map(|r| wire_read_text(r, names)).collect();
-            format!("[{}]", reads.join(", "))
-        }
-        Outcome::Response(resp) => {
-            let sent = match &op.call {
-                Call::Request(r) => r.cookie.clone(),
-                Call::NonWeb { .. } => None,
-            };
-            let session = resp
-                .session_id
-                .as_deref()
-                .map_or("-".to_string(), |s| names.get(s));
-            let cookie = match last_session_cookie(cookie_name, &resp.set_cookies) {
-                CookieSeen::None => "keep".to_string(),
-                CookieSeen::Expire => "EXPIRE".to_string(),
-                CookieSeen::Value(v) if Some(v) == sent.as_ref() => "keep".to_string(),
-                CookieSeen::Value(v) => format!("set {}", names.get(v)),
-            };
-            let reads: Vec<String> = resp
-                .reads
-                .iter()
-                .map(|r| wire_read_text(r, names))
-                .collect();
-            format!(
-                "{} in {session} {cookie} [{}]",
-                resp.status,
-                reads.join(", ")
-            )
-        }
-    }
-}
-
-fn cell(text: &str) -> String {
-    let mut s: String = text.chars().take(TIMELINE_COLUMN_CHARS).collect();
-    if text.chars().count() > TIMELINE_COLUMN_CHARS {
-        s.pop();
-        s.push('~');
-    }
-    format!("{s:<width$}", width = TIMELINE_COLUMN_CHARS)
-}
-
-/// A timeline of some operations: one line per invoke (`>`) or return (`<`), one column per
-/// thread, at most [`TIMELINE_EVENTS_MAX`] lines (the last ones up to `until`, a sequence
-/// number). Operations in `marked` carry a `*`. IDs are shortened to `s0`, `s1`, ... and a
-/// legend follows.
-pub fn render_timeline(
-    history: &History,
-    ops: &[usize],
-    marked: &[usize],
-    until: Option<u64>,
-) -> String {
-    let mut names = Names::new();
-    let mut out = timeline(history, ops, marked, until, &mut names);
-    let legend = names.legend();
-    if !legend.is_empty() {
-        let _ = writeln!(out, "ids: {legend}");
-    }
-    out
-}
-
-fn timeline(
-    history: &History,
-    ops: &[usize],
-    marked: &[usize],
-    until: Option<u64>,
-    names: &mut Names,
-) -> String {
-    let mut options = Options::defaults(&history.world);
-    for o in &history.options {
-        options.apply(o);
-    }
-    let cookie_name = options.cookie_name;
-    let threads = ops
-        .iter()
-        .filter_map(|&o| history.ops.get(o))
-        .map(|o| o.thread + 1)
-        .max()
-        .unwrap_or(1);
-    // (time, is_return, op)
-    let mut events: Vec<(u64, bool, usize)> = Vec::new();
-    for &o in ops {
-        let Some(op) = history.ops.get(o) else {
-            continue;
-        };
-        events.push((op.invoke, false, o));
-        events.push((op.ret, true, o));
-    }
-    events.sort();
-    if let Some(until) = until {
-        events.retain(|e| e.0 <= until);
-    }
-    let skipped = events.len().saturating_sub(TIMELINE_EVENTS_MAX);
-    let mut out = String::new();
-    let _ = write!(out, "{:>10} ", "seq");
-    for t in 0..threads {
-        let _ = write!(out, "| {} ", cell(&format!("thread {t}")));
-    }
-    while out.ends_with(' ') {
-        out.pop();
-    }
-    out.push('\n');
-    if skipped > 0 {
-        let _ = writeln!(out, "{:>10}   ({skipped} earlier events not shown)", "...");
-    }
-    for (time, is_return, o) in events.into_iter().skip(skipped) {
-        let op = &history.ops[o];
-        let mark = if marked.contains(&o) { '*' } else { ' ' };
-        let text = if is_return {
-            format!("{mark}< #{o} {}", return_text(op, &cookie_name, names))
-        } else {
-            format!("{mark}> #{o} {}", invoke_text(op, names))
-        };
-        let _ = write!(out, "{time:>10} ");
-        for t in 0..threads {
-            if t == op.thread {
-                let _ = write!(out, "| {} ", cell(&text));
-            } else {
-                let _ = write!(out, "| {} ", cell(""));
-            }
-        }
-        // Trailing spaces of empty columns are noise.
-        while out.ends_with(' ') {
-            out.pop();
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// Replaces every ID of `ids` found in `text` by its short name.
-fn shorten(text: &str, ids: &[String], names: &mut Names) -> String {
-    let mut out = text.to_string();
-    for id in ids {
-        if id.len() >= 4 && out.contains(id.as_str()) {
-            let short = names.get(id);
-            out = out.replace(id.as_str(), &short);
-        }
-    }
-    out
-}
-
-/// The IDs an operation sends, names or is told.
-fn op_ids(op: &Op) -> Vec<String> {
-    op_resources(op)
-        .into_iter()
-        .filter_map(|r| match r {
-            Resource::Id(id) => Some(id),
-            _ => None,
-        })
-        .collect()
-}
-
-/// A violation, explained: the rule, the longest consistent prefix, what could not come
-/// next and why, the timeline of the partition up to the failure, and the hook runs of the
-/// sessions involved.
-pub fn render_violation(history: &History, v: &Violation) -> String {
-    let mut names = Names::new();
-    let until = v
-        .involved
-        .iter()
-        .filter_map(|&o| history.ops.get(o))
-        .map(|o| o.ret)
-        .max();
-    let marked: Vec<usize> = v.failures.iter().filter_map(|f| f.op).collect();
-    let timeline = timeline(history, &v.ops, &marked, until, &mut names);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "NOT LINEARIZABLE: partition {} ({} operations over {} IDs): {}",
-        v.partition,
-        v.ops.len(),
-        v.ids.len(),
-        rules_text(v.rule, v.also)
-    );
-    let _ = writeln!(out, "  {}: {}", v.rule, v.rule.summary());
-    let shown: Vec<String> = v
-        .prefix
-        .iter()
-        .rev()
-        .take(PREFIX_SHOWN_MAX)
-        .rev()
-        .map(|o| format!("#{o}"))
-        .collect();
-    let _ = writeln!(
-        out,
-        "longest consistent prefix: {} of {} operations{}{}",
-        v.prefix.len(),
-        v.ops.len(),
-        if v.prefix.len() > PREFIX_SHOWN_MAX {
-            ", ending "
-        } else if v.prefix.is_empty() {
-            ""
-        } else {
-            ": "
-        },
-        shown.join(" ")
-    );
-    let _ = writeln!(out, "nothing can come next:");
-    for f in &v.failures {
-        let who = f.op.map_or("end".to_string(), |o| format!("#{o}"));
-        let d = &f.divergence;
-        let line = format!(
-            "  {who}: {} [{}]: expected {}, got {}",
-            d.what,
-            rules_text(d.rule, d.also_set()),
-            d.expected,
-            d.actual
-        );
-        let _ = writeln!(out, "{}", shorten(&line, &v.ids, &mut names));
-    }
-    let _ = writeln!(
-        out,
-        "timeline of the partition up to the failure (* could not come next):"
-    );
-    out.push_str(&timeline);
-    let involved_ids: HashSet<String> = v
-        .involved
-        .iter()
-        .filter_map(|&o| history.ops.get(o))
-        .flat_map(op_ids)
-        .collect();
-    let runs: Vec<&WireHookRun> = history
-        .hook_runs
-        .iter()
-        .filter(|r| involved_ids.contains(&r.session_id))
-        .collect();
-    let _ = writeln!(
-        out,
-        "hook runs of the sessions involved, in log order ({}):",
-        runs.len()
-    );
-    for r in runs.iter().take(PREFIX_SHOWN_MAX) {
-        let _ = writeln!(
-            out,
-            "  {}{} saw {}{}",
-            names.get(&r.session_id),
-            lane_text(r.lane),
-            crate::transcript::snapshot(&r.snapshot),
-            if r.failed { " (failed)" } else { "" }
-        );
-    }
-    let legend = names.legend();
-    if !legend.is_empty() {
-        let _ = writeln!(out, "ids: {legend}");
-    }
-    out
-}
-
-/// The verdict and counters in a few lines, then each violation explained.
-pub fn render(history: &History, checked: &Checked) -> String {
-    let mut out = String::new();
-    let s = &checked.stats;
-    let _ = writeln!(
-        out,
-        "linearizability: {} operations ({} ambiguous) in {} partitions (largest {}), {} nodes explored (most in one partition {}), {} backtracks in {} partitions, {} memo hits",
-        s.ops,
-        s.ambiguous,
-        s.partitions,
-        s.partition_ops_max,
-        s.nodes,
-        s.nodes_partition_max,
-        s.backtracks,
-        s.partitions_backtracked,
-        s.memo_hits
-    );
-    match &checked.verdict {
-        Verdict::Linearizable => {
-            let _ = writeln!(out, "verdict: LINEARIZABLE");
-        }
-        Verdict::Unknown { partitions, nodes } => {
-            let _ = writeln!(
-                out,
-                "verdict: UNKNOWN (budget exhausted after {nodes} nodes in partitions {partitions:?}; not a pass)"
-            );
-        }
-        Verdict::NotLinearizable(vs) => {
-            let _ = writeln!(
-                out,
-                "verdict: NOT LINEARIZABLE ({} partitions violated; rules {})",
-                s.partitions_violated,
-                checked
-                    .verdict
-                    .rules()
-                    .iter()
-                    .map(RuleId::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            for v in vs.iter().take(3) {
-                out.push('\n');
-                out.push_str(&render_violation(history, v));
-            }
-        }
-    }
-    out
 }
