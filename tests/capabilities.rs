@@ -68,8 +68,8 @@ impl Sut for Limited {
 
 #[test]
 fn each_capability_switched_off_skips_every_rule_it_gates() {
-    let fixtures =
-        Fixture::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")).expect("fixtures");
+    let fixtures = Fixture::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"))
+        .expect("fixtures");
     let cfg = RunConfig {
         seed: 13,
         cases: CASES,

@@ -4,9 +4,7 @@
 //! each rule's behaviour was exercised, and tags each observation with the rule that decides
 //! it (`Ruled`), so a divergence names its rule.
 
-use crate::obs::{
-    CookieEffect, ExpectedRead, HookRun, RanIn, Read, ResponseObs, Ruled, StepObs,
-};
+use crate::obs::{CookieEffect, ExpectedRead, HookRun, RanIn, Read, ResponseObs, Ruled, StepObs};
 use crate::rules::{RuleId, RuleSet};
 use crate::vocab::{
     Action, ContextSnapshot, HookBehavior, IdText, Ip, LockState, OptionSet, Options, ProcRef,

@@ -345,9 +345,28 @@ pub fn routing<S: Eq, B: Binder<S>>(
             ids.show_id(actual),
         ));
     }
+    new_session(
+        ran_in,
+        actual,
+        got.sent_cookie == Some(actual),
+        ids,
+        model,
+        tally,
+    )
+}
+
+/// A request the model says opened a new session: the ID must be new (REQ-6, INV-3 for a
+/// closed one), minted by the server (REQ-3) and cookie-safe (REQ-6); then it is bound.
+fn new_session<S: Eq, B: Binder<S>>(
+    ran_in: wlcs_model::RanIn,
+    actual: &S,
+    fixation: bool,
+    ids: &mut B,
+    model: &Model,
+    tally: &mut impl Tally,
+) -> Result<(), Divergence> {
     tally.check(RuleId::Req6);
     tally.check(RuleId::Inv3);
-    let fixation = got.sent_cookie == Some(actual);
     if let Some(old) = ids.session_of(actual) {
         // REQ-6: an ID is never issued twice, whatever the client sent.
         let mut also = RuleSet::of(&[RuleId::Req6]);
@@ -361,7 +380,7 @@ pub fn routing<S: Eq, B: Binder<S>>(
         return Err(Divergence::new(
             ran_in.rule,
             also,
-            what,
+            "session the request ran in",
             "a new session",
             format!("{}, an existing session", ids.show_session(old)),
         ));
@@ -432,8 +451,12 @@ pub fn reads<S: Eq, B: Binder<S>>(
                 e.rule,
                 e.also,
                 format!("result of action {i}"),
-                crate::transcript::read_with(want, |s| s.map_or("\"\"".into(), |s| ids.show_session(s))),
-                crate::transcript::read_with(g, |id| id.as_ref().map_or("\"\"".into(), |id| ids.show_id(id))),
+                crate::transcript::read_with(want, |s| {
+                    s.map_or("\"\"".into(), |s| ids.show_session(s))
+                }),
+                crate::transcript::read_with(g, |id| {
+                    id.as_ref().map_or("\"\"".into(), |id| ids.show_id(id))
+                }),
             );
             if let Read::Var(Some(v)) = g
                 && let Some(writer) = cx.written.get(v)
@@ -463,9 +486,7 @@ fn cookie<S: Eq, B: Binder<S>>(
     tally.check(e.cookie.rule);
     let own = expected_obs.session.and_then(|s| ids.id_of(s));
     let ok = match (expected, got.cookie) {
-        (CookieEffect::Expire, CookieSeen::Expire) | (CookieEffect::Keep, CookieSeen::None) => {
-            true
-        }
+        (CookieEffect::Expire, CookieSeen::Expire) | (CookieEffect::Keep, CookieSeen::None) => true,
         (CookieEffect::Issue(s), CookieSeen::Value(v)) => ids.id_of(s) == Some(v),
         // A refresh that repeats the current ID is still "no new ID".
         (CookieEffect::Keep, CookieSeen::Value(v)) => own == Some(v),
@@ -547,7 +568,10 @@ pub fn hook_run<S, B: Binder<S>>(
         return Err(Divergence::new(
             RuleId::Close6,
             also,
-            format!("context the hook of {} saw", ids.show_session(expected.session)),
+            format!(
+                "context the hook of {} saw",
+                ids.show_session(expected.session)
+            ),
             crate::transcript::snapshot(&expected.snapshot),
             crate::transcript::snapshot(got.snapshot),
         ));
@@ -629,13 +653,26 @@ pub fn hooks<S: Eq, B: Binder<S>>(
         let run = unmatched.remove(pos);
         hook_run(e, run, ids, cx.written, tally)?;
     }
-    let Some(extra) = unmatched.first() else {
-        return Ok(());
-    };
+    match unmatched.first() {
+        None => Ok(()),
+        Some(extra) => Err(extra_run(expected, extra, advanced, ids, cx.model)),
+    }
+}
+
+/// A hook run the model did not expect in this step, and the rule it answers to: TIME-4
+/// for a timeout of a process the model keeps running, the model's explanation for a known
+/// session (a no-op close, a pending close, a closed session), INV-2 for an unknown one.
+fn extra_run<S, B: Binder<S>>(
+    expected: &StepObs,
+    extra: &HookSeen<'_, S>,
+    advanced: bool,
+    ids: &B,
+    model: &Model,
+) -> Divergence {
     let (rule, who) = match ids.session_of(extra.session) {
         Some(s)
             if advanced
-                && cx.model.process_running(ProcRef::Web {
+                && model.process_running(ProcRef::Web {
                     session: s,
                     lane: extra.lane,
                 }) =>
@@ -645,7 +682,7 @@ pub fn hooks<S: Eq, B: Binder<S>>(
             (RuleId::Time4, s.to_string())
         }
         Some(s) => (
-            cx.model.explain_extra_hook(s, extra.lane, &expected.fired),
+            model.explain_extra_hook(s, extra.lane, &expected.fired),
             s.to_string(),
         ),
         None => (
@@ -653,7 +690,7 @@ pub fn hooks<S: Eq, B: Binder<S>>(
             format!("unknown session {:?}", ids.text(extra.session)),
         ),
     };
-    Err(Divergence::new(
+    Divergence::new(
         rule,
         RuleSet::of(&[RuleId::Inv2]),
         "hook runs",
@@ -662,7 +699,7 @@ pub fn hooks<S: Eq, B: Binder<S>>(
             "a hook run seeing {}",
             crate::transcript::snapshot(extra.snapshot)
         ),
-    ))
+    )
 }
 
 /// A lock owner as a system under test reported it: a non-web process, or a session's
@@ -741,7 +778,8 @@ pub fn locks<'a, S: Eq + 'a, P, B: Binder<S>>(
             also,
             format!("lock of {record}"),
             want.map_or("free".to_string(), |p| format!("held by {p}")),
-            got.get(&record).map_or("free".to_string(), |p| show(&seen(p))),
+            got.get(&record)
+                .map_or("free".to_string(), |p| show(&seen(p))),
         ));
     }
     Ok(())
@@ -794,8 +832,8 @@ mod tests {
     //! `cookie=none|expire|A`, `read=done|var:5|sid:A|sid:`, `hook=A/0` (`:failed`),
     //! `snap=v1:5` (the context the next hooks saw).
     use super::*;
-    use wlcs_model::vocab::WorldConfig;
     use wlcs_model::obs::ResponseObs;
+    use wlcs_model::vocab::WorldConfig;
     use wlcs_model::{RanIn, Ruled};
 
     #[derive(Default)]
@@ -880,8 +918,8 @@ mod tests {
                 }
                 "read" => {
                     let (v, rule) = ruled(rest);
-                    let value = (v != "unchecked")
-                        .then(|| read_of(v, |s| (s != "-").then(|| session(s))));
+                    let value =
+                        (v != "unchecked").then(|| read_of(v, |s| (s != "-").then(|| session(s))));
                     obs.reads.push(Ruled::new(value, rule));
                 }
                 "hook" => {
@@ -945,7 +983,12 @@ mod tests {
                         None => (v, false),
                     };
                     let (id, lane) = who.split_once('/').expect("A/0");
-                    runs.push((id.to_string(), lane.parse().expect("lane"), snap.clone(), failed));
+                    runs.push((
+                        id.to_string(),
+                        lane.parse().expect("lane"),
+                        snap.clone(),
+                        failed,
+                    ));
                 }
                 other => panic!("unknown observed item {other}"),
             }
@@ -995,9 +1038,18 @@ mod tests {
 
     #[test]
     fn matching_observations_are_ok() {
-        assert_eq!(check(&format!("{REQ} bound=S0:A ran=S0@REQ-2"), "status=200 ran=A"), "ok");
         assert_eq!(
-            check("status=200@REQ-1 cookie=issue:S0@REQ-1 ran=new:S0@REQ-1", "status=200 ran=A cookie=A"),
+            check(
+                &format!("{REQ} bound=S0:A ran=S0@REQ-2"),
+                "status=200 ran=A"
+            ),
+            "ok"
+        );
+        assert_eq!(
+            check(
+                "status=200@REQ-1 cookie=issue:S0@REQ-1 ran=new:S0@REQ-1",
+                "status=200 ran=A cookie=A"
+            ),
             "ok"
         );
     }
@@ -1014,7 +1066,13 @@ mod tests {
         let e = format!("{REQ} bound=S0:A,S1:B ran=S0@TIME-3");
         assert_eq!(check(&e, "status=200 ran=B"), "TIME-3");
         assert_eq!(check(&e, "status=200"), "TIME-3");
-        assert_eq!(check("status=200@CLOSE-8 ran=new:S1@CLOSE-8 bound=S0:A", "status=200 ran=A"), "CLOSE-8 also REQ-6");
+        assert_eq!(
+            check(
+                "status=200@CLOSE-8 ran=new:S1@CLOSE-8 bound=S0:A",
+                "status=200 ran=A"
+            ),
+            "CLOSE-8 also REQ-6"
+        );
     }
 
     #[test]
@@ -1040,13 +1098,19 @@ mod tests {
         assert_eq!(check(&e, "status=200 ran=A cookie=B"), "REQ-2");
         // An expiry where the model keeps the cookie blames the no-op close too.
         assert_eq!(
-            check(&format!("{e} fired=CLOSE-13"), "status=200 ran=A cookie=expire"),
+            check(
+                &format!("{e} fired=CLOSE-13"),
+                "status=200 ran=A cookie=expire"
+            ),
             "REQ-2 also CLOSE-13"
         );
         // A value while the request ran in no known session is a new ID (decided).
         assert_eq!(check(REQ, "status=200 cookie=B"), "REQ-2");
         assert_eq!(
-            check("status=200@CLOSE-4 cookie=expire@CLOSE-4 bound=S0:A ran=S0@REQ-2", "status=200 ran=A"),
+            check(
+                "status=200@CLOSE-4 cookie=expire@CLOSE-4 bound=S0:A ran=S0@REQ-2",
+                "status=200 ran=A"
+            ),
             "CLOSE-4"
         );
     }
@@ -1054,10 +1118,34 @@ mod tests {
     #[test]
     fn reads() {
         let e = format!("{REQ} bound=S0:A ran=S0@REQ-2");
-        assert_eq!(check(&format!("{e} read=var:5@CLOSE-7"), "status=200 ran=A read=var:6"), "CLOSE-7");
-        assert_eq!(check(&format!("{e} read=sid:S0@CLOSE-3"), "status=200 ran=A read=sid:A"), "ok");
-        assert_eq!(check(&format!("{e} read=sid:-@CLOSE-3"), "status=200 ran=A read=sid:A"), "CLOSE-3");
-        assert_eq!(check(&format!("{e} read=unchecked@CLOSE-9"), "status=200 ran=A read=var:1"), "ok");
+        assert_eq!(
+            check(
+                &format!("{e} read=var:5@CLOSE-7"),
+                "status=200 ran=A read=var:6"
+            ),
+            "CLOSE-7"
+        );
+        assert_eq!(
+            check(
+                &format!("{e} read=sid:S0@CLOSE-3"),
+                "status=200 ran=A read=sid:A"
+            ),
+            "ok"
+        );
+        assert_eq!(
+            check(
+                &format!("{e} read=sid:-@CLOSE-3"),
+                "status=200 ran=A read=sid:A"
+            ),
+            "CLOSE-3"
+        );
+        assert_eq!(
+            check(
+                &format!("{e} read=unchecked@CLOSE-9"),
+                "status=200 ran=A read=var:1"
+            ),
+            "ok"
+        );
         assert_eq!(
             check(&format!("{e} read=done@REQ-2"), "status=200 ran=A"),
             "protocol: 0 action results for 1 actions"
@@ -1091,6 +1179,9 @@ mod tests {
         let evicted = "bound=S0:A,S1:B hook=S0/0@LIMIT-1 hook=S1/0@LIMIT-1";
         assert_eq!(check(evicted, "hook=B/0 hook=A/0"), "ok");
         // An extra run before the expected one is an extra, not an order.
-        assert_eq!(check("bound=S0:A hook=S0/0@CLOSE-5", "hook=Z/0 hook=A/0"), "INV-2");
+        assert_eq!(
+            check("bound=S0:A hook=S0/0@CLOSE-5", "hook=Z/0 hook=A/0"),
+            "INV-2"
+        );
     }
 }

@@ -178,7 +178,10 @@ impl<'a> Checker<'a> {
         }
         if let Some(what) = obs.model_fault.clone() {
             self.note(|| transcript::step_line(index, step, &obs));
-            return Some(Verdict::Error(HarnessError::ModelFault { step: index, what }));
+            return Some(Verdict::Error(HarnessError::ModelFault {
+                step: index,
+                what,
+            }));
         }
         self.stats.fire_all(&obs.fired);
         run.steps_run += 1;
@@ -243,11 +246,11 @@ impl<'a> Checker<'a> {
             stats,
             ..
         } = self;
-        let cookie_name = model.options().cookie_name.clone();
-        let got = shown.observation(&cookie_name);
+        let cookie_name = &model.options().cookie_name;
+        let got = shown.observation(cookie_name);
         let cx = Context {
             model,
-            cookie_name: &cookie_name,
+            cookie_name,
             written,
             may_expire: false,
         };
@@ -296,7 +299,14 @@ impl<'a> Checker<'a> {
         let advanced = matches!(step, Step::Advance { .. });
         compare::hooks(obs, &runs, advanced, &self.ids, cx, &mut self.stats)?;
         if let Some(locks) = &observed.locks {
-            compare::locks(&self.model, locks, owner_seen, None, &self.ids, &mut self.stats)?;
+            compare::locks(
+                &self.model,
+                locks,
+                owner_seen,
+                None,
+                &self.ids,
+                &mut self.stats,
+            )?;
         }
         if let Some(ipvars) = &observed.ipvars {
             compare::ipvars(&self.model, ipvars, &mut self.stats)?;

@@ -94,4 +94,3 @@ impl Shown {
 pub fn touches_shared_state(step: &Step) -> bool {
     !matches!(step, Step::SetHook(_))
 }
-

@@ -39,19 +39,19 @@
 //! Architecture invariant: this module is pure. It reads a history and the model; it never
 //! calls a system under test.
 
+use crate::check::compare::{
+    self, Binder, Context, CookieSeen, Divergence, HookSeen, Mismatch, Observation, OwnerSeen,
+    ResponseSeen, last_session_cookie,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use wlcs_model::vocab::{
-    Action, HookBehavior, IdText, OptionSet, Options, RecordRef, Request, SessionRef,
-    Step, WorldConfig,
+    Action, HookBehavior, IdText, OptionSet, Options, RecordRef, Request, SessionRef, Step,
+    WorldConfig,
 };
 use wlcs_model::world::IdState;
-use crate::check::compare::{
-    self, Binder, Context, CookieSeen, Divergence, HookSeen, Mismatch, Observation, OwnerSeen,
-    ResponseSeen, last_session_cookie,
-};
 use wlcs_model::{Model, Read, RuleId, RuleSet, StepObs};
 use wlcs_sut::{Response, WireAction, WireHookRun, WireId, WireProc, WireRead, WireRequest};
 
@@ -220,4 +220,3 @@ pub struct Checked {
     /// The counters.
     pub stats: Stats,
 }
-

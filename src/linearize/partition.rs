@@ -68,7 +68,11 @@ pub(super) fn push_id(out: &mut Vec<Resource>, text: &str) {
     }
 }
 
-pub(super) fn action_resources(actions: &[WireAction], non_web: Option<u8>, out: &mut Vec<Resource>) {
+pub(super) fn action_resources(
+    actions: &[WireAction],
+    non_web: Option<u8>,
+    out: &mut Vec<Resource>,
+) {
     for a in actions {
         match a {
             WireAction::Lock { record } | WireAction::IsLocked { record } => {

@@ -135,7 +135,10 @@ pub(super) fn compile_actions(
 pub(super) fn compile_reads(reads: &[WireRead], ids: &mut Interner) -> Vec<CRead> {
     reads
         .iter()
-        .map(|r| r.clone().into_session(|id| (!id.is_empty()).then(|| ids.get(&id))))
+        .map(|r| {
+            r.clone()
+                .into_session(|id| (!id.is_empty()).then(|| ids.get(&id)))
+        })
         .collect()
 }
 
@@ -243,7 +246,6 @@ pub(super) fn compile(history: &History, spec: &PartitionSpec, cookie_name: &str
     }
 }
 
-
 /// The state at a point of the search: the model, the binding of its sessions to real IDs,
 /// and how many of the partition's hook runs the order has produced.
 #[derive(Clone, Debug)]
@@ -286,7 +288,10 @@ pub(super) struct Bound<'a> {
 
 impl Binder<u32> for Bound<'_> {
     fn id_of(&self, s: SessionRef) -> Option<&u32> {
-        self.binding.to_id.get(s.0 as usize).and_then(Option::as_ref)
+        self.binding
+            .to_id
+            .get(s.0 as usize)
+            .and_then(Option::as_ref)
     }
 
     fn session_of(&self, id: &u32) -> Option<SessionRef> {
@@ -1132,9 +1137,7 @@ pub(super) fn violation(
         None => (RuleId::Close10, RuleSet::EMPTY),
     };
     for f in failures.iter().skip(1) {
-        also = also
-            .union(f.divergence.also_set())
-            .with(f.divergence.rule);
+        also = also.union(f.divergence.also_set()).with(f.divergence.rule);
     }
     let failing: BTreeSet<usize> = failures.iter().filter_map(|f| f.op).collect();
     let mut involved: BTreeSet<usize> = failing.clone();
