@@ -624,7 +624,7 @@ fn replay(args: ReplayArgs) -> Result<i32> {
             fixture.rules.contains(r) || c.fired > 0 || c.divergences > 0
         })
         .collect();
-    if let wlcs::checker::Verdict::Diverged(d) = &first.verdict {
+    if let wlcs::check::Verdict::Diverged(d) = &first.verdict {
         for r in std::iter::once(d.rule).chain(d.also.iter().copied()) {
             if !touched.contains(&r) {
                 touched.push(r);

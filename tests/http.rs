@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
-use wlcs::checker::{Checker, Verdict as TraceVerdict};
+use wlcs::check::{Checker, Verdict as TraceVerdict};
 use wlcs::fixture::Fixture;
 use wlcs::generate::{GenConfig, Weights};
 use wlcs::report::{Report, Status, Verdict};

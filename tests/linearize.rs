@@ -279,7 +279,11 @@ fn close_10_two_hooks_for_one_session_are_not_linearizable() {
     assert_eq!(v.partition, 0);
     // The session opened, then a close: nothing else can follow it.
     assert_eq!(v.prefix, vec![0]);
-    assert!(v.failures.iter().all(|f| f.rule == RuleId::Close10));
+    assert!(
+        v.failures
+            .iter()
+            .all(|f| f.divergence.rule == RuleId::Close10)
+    );
     assert_eq!(v.involved, vec![1, 2]);
 }
 

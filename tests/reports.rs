@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use wlcs::checker::Divergence;
+use wlcs::check::Divergence;
 use wlcs::fixture::Fixture;
 use wlcs::report::{
     self, Baseline, Counterexample, Durations, ErrorCase, FixtureRun, FixtureStatus, Partition,

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use wlcs::checker::{Checker, HarnessError, Verdict as TraceVerdict};
+use wlcs::check::{Checker, HarnessError, Verdict as TraceVerdict};
 use wlcs::fixture::Fixture;
 use wlcs::generate::GenConfig;
 use wlcs::report::{Status, Verdict};
