@@ -187,6 +187,8 @@ pub struct Checker<'a> {
     /// more than checking; a failing case is re-run with it on).
     log: bool,
     transcript: Vec<String>,
+    /// The client's cookies on the virtual clock (REQ-4's SHOULD).
+    jar: crate::jar::Jar,
 }
 
 type StepResult = Result<(), StepFailure>;
@@ -219,6 +221,7 @@ impl<'a> Checker<'a> {
             stats: RuleStats::default(),
             log,
             transcript: Vec::new(),
+            jar: crate::jar::Jar::default(),
         };
         let mut run = TraceRun {
             verdict: Verdict::Pass,
@@ -330,7 +333,7 @@ impl<'a> Checker<'a> {
         let mut sent_cookie: Option<String> = None;
         match step {
             Step::Request(request) => {
-                let wire = self.ids.request(request);
+                let wire = self.jar_filter(self.ids.request(request));
                 sent_cookie = wire.cookie.clone();
                 let resp = self.sut.request(&wire).map_err(err)?;
                 ran_in_id = resp.session_id.clone();
@@ -338,7 +341,7 @@ impl<'a> Checker<'a> {
                 response = Some(resp);
             }
             Step::Begin { slot, request } => {
-                let wire = self.ids.request(request);
+                let wire = self.jar_filter(self.ids.request(request));
                 sent_cookie = wire.cookie.clone();
                 match self.sut.begin(*slot, &wire).map_err(err)? {
                     Begun::Running {
@@ -386,6 +389,7 @@ impl<'a> Checker<'a> {
         )?;
         self.check_reads(index, step, obs, session, &reads)?;
         self.check_cookie(index, obs, session, response.as_ref())?;
+        self.check_jar(index, obs, session, response.as_ref())?;
         self.note_closes(obs);
         // One call for everything observed after the step (one round trip over HTTP).
         let observed = self
@@ -448,6 +452,14 @@ impl<'a> Checker<'a> {
             return Ok(());
         };
         if status_refused {
+            return Ok(());
+        }
+        if self.model.scalable() && ran_in.rule != RuleId::Close9 {
+            // Scalable sessions are out of scope beyond CLOSE-9: routing is not compared; a
+            // new ID is only learned so later cookies can name it.
+            if let Some(id) = actual.filter(|id| ran_in.opened && self.ids.find(id).is_none()) {
+                self.ids.bind(ran_in.session, id);
+            }
             return Ok(());
         }
         self.stats.check(ran_in.rule);
@@ -651,6 +663,10 @@ impl<'a> Checker<'a> {
         }
         let name = &self.model.options().cookie_name;
         let got = last_session_cookie(name, &actual.set_cookies);
+        if self.model.scalable() && !matches!(got, GotCookie::Expire) {
+            // CLOSE-9 only: in scalable mode a response must not expire the cookie.
+            return Ok(());
+        }
         self.stats.check(expected.cookie.rule);
         let own = session.and_then(|s| self.ids.get(s));
         if !cookie_matches(&expected.cookie, &got, own, &self.ids) {
@@ -678,6 +694,65 @@ impl<'a> Checker<'a> {
                     "no Set-Cookie".to_string()
                 } else {
                     shown
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    /// The request as the client sends it: without a cookie whose lifetime the jar knows to
+    /// have passed (REQ-4's SHOULD, RFC 6265).
+    fn jar_filter(&self, mut wire: wlcs_sut::WireRequest) -> wlcs_sut::WireRequest {
+        if wire
+            .cookie
+            .as_deref()
+            .is_some_and(|c| !self.jar.sends(c, self.model.now()))
+        {
+            wire.cookie = None;
+        }
+        wire
+    }
+
+    /// REQ-4 (SHOULD): the client's cookie expires when WEB LEGACY GET SESSION EXPIRATION
+    /// says the session does, so the jar keeps the session exactly as long as the server.
+    fn check_jar(
+        &mut self,
+        index: usize,
+        obs: &StepObs,
+        session: Option<SessionRef>,
+        actual: Option<&Response>,
+    ) -> StepResult {
+        let Some(actual) = actual.filter(|r| r.status == 200) else {
+            return Ok(());
+        };
+        let now = self.model.now();
+        let name = self.model.options().cookie_name.clone();
+        self.jar.receive(&name, &actual.set_cookies, now);
+        let expire = obs
+            .response
+            .as_ref()
+            .is_some_and(|r| r.cookie.value == CookieEffect::Expire);
+        let (Some(s), false, false) = (session, expire, self.model.scalable()) else {
+            return Ok(());
+        };
+        let (Some(id), Some(server)) = (self.ids.get(s), self.model.expiration(s)) else {
+            return Ok(());
+        };
+        if server <= now || !self.model.exists(s) {
+            return Ok(());
+        }
+        self.stats.check(RuleId::Req4);
+        let client = self.jar.expiry(id);
+        if client != Some(server) {
+            return Err(self.diverge(
+                index,
+                RuleId::Req4,
+                format!("client cookie expiry of {s} ({name})"),
+                format!("{server} s, as WEB LEGACY GET SESSION EXPIRATION"),
+                match client {
+                    Some(u64::MAX) => "a cookie without Max-Age".to_string(),
+                    Some(at) => format!("{at} s"),
+                    None => "no cookie".to_string(),
                 },
             ));
         }

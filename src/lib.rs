@@ -11,6 +11,7 @@ pub mod concurrent;
 pub mod fixture;
 pub mod generate;
 pub mod guard;
+pub mod jar;
 pub mod linearize;
 pub mod mutation;
 pub mod report;

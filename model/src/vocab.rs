@@ -412,10 +412,22 @@ pub struct Options {
     pub process_timeout_min: u32,
     /// Selector 83.
     pub ip_validation: bool,
+    /// The world's default cookie name, what `""` for selector 73 restores (D4).
+    #[serde(default)]
+    pub default_cookie_name: String,
 }
 
 /// The accepted range of selector 18 (D4).
 pub const MAX_PROCESSES_RANGE: std::ops::RangeInclusive<u32> = 10..=32000;
+
+/// Selector 18's default (D4).
+pub const MAX_PROCESSES_DEFAULT: u32 = 100;
+/// Selector 71's default (D4).
+pub const MAX_SESSIONS_DEFAULT: u32 = 100;
+/// Selector 72's default, minutes (D4).
+pub const COOKIE_TIMEOUT_DEFAULT_MIN: u32 = 480;
+/// Selector 78's default, minutes (D4).
+pub const PROCESS_TIMEOUT_DEFAULT_MIN: u32 = 480;
 
 impl Options {
     /// The defaults for a world.
@@ -425,37 +437,60 @@ impl Options {
             CookieNameProfile::Bare => "4DSID".to_string(),
         };
         Options {
-            max_processes: 100,
+            max_processes: MAX_PROCESSES_DEFAULT,
             mode: SessionMode::Legacy,
-            max_sessions: 100,
-            cookie_timeout_min: 480,
+            max_sessions: MAX_SESSIONS_DEFAULT,
+            cookie_timeout_min: COOKIE_TIMEOUT_DEFAULT_MIN,
+            default_cookie_name: cookie_name.clone(),
             cookie_name,
-            process_timeout_min: 480,
+            process_timeout_min: PROCESS_TIMEOUT_DEFAULT_MIN,
             ip_validation: true,
         }
     }
 
-    /// Applies a WEB SET OPTION call. Returns false when the value is out of range and so
-    /// ignored (selector 18 outside 10..=32000, a zero limit or timeout, an empty name).
+    /// Applies a WEB SET OPTION call as D4 states it (SPEC.md "Option values"): `0` for
+    /// selectors 71, 72 and 78 and `""` for 73 restore the default; selector 18 outside
+    /// 10..=32000 and a cookie name that is not a token are ignored; in scalable mode
+    /// selectors 18, 72, 73 and 78 are ignored. Returns false when the call changed nothing
+    /// because it was ignored.
     pub fn apply(&mut self, option: &OptionSet) -> bool {
+        let scalable = self.mode == SessionMode::Scalable;
         match option {
+            // D4 selector 90: "the following options are ignored" in scalable mode.
+            OptionSet::MaxProcesses(_)
+            | OptionSet::CookieTimeoutMin(_)
+            | OptionSet::CookieName(_)
+            | OptionSet::ProcessTimeoutMin(_)
+                if scalable =>
+            {
+                return false;
+            }
             OptionSet::MaxProcesses(n) if MAX_PROCESSES_RANGE.contains(n) => {
                 self.max_processes = *n
             }
             OptionSet::Mode(m) => self.mode = *m,
-            OptionSet::MaxSessions(n) if *n > 0 => self.max_sessions = *n,
-            OptionSet::CookieTimeoutMin(n) if *n > 0 => self.cookie_timeout_min = *n,
+            OptionSet::MaxSessions(0) => self.max_sessions = MAX_SESSIONS_DEFAULT,
+            OptionSet::MaxSessions(n) => self.max_sessions = *n,
+            OptionSet::CookieTimeoutMin(0) => self.cookie_timeout_min = COOKIE_TIMEOUT_DEFAULT_MIN,
+            OptionSet::CookieTimeoutMin(n) => self.cookie_timeout_min = *n,
+            OptionSet::CookieName(name) if name.is_empty() => {
+                self.cookie_name = self.default_cookie_name.clone()
+            }
             OptionSet::CookieName(name) if is_cookie_name(name) => self.cookie_name = name.clone(),
-            OptionSet::ProcessTimeoutMin(n) if *n > 0 => self.process_timeout_min = *n,
+            OptionSet::ProcessTimeoutMin(0) => {
+                self.process_timeout_min = PROCESS_TIMEOUT_DEFAULT_MIN
+            }
+            OptionSet::ProcessTimeoutMin(n) => self.process_timeout_min = *n,
             OptionSet::IpValidation(on) => self.ip_validation = *on,
             _ => return false,
         }
         true
     }
 
-    /// Max sessions as capped by max processes (LIMIT-2).
-    pub fn effective_max_sessions(&self) -> u32 {
-        self.max_sessions.min(self.max_processes)
+    /// The process cap of selector 18 (SPEC.md "Max concurrent processes"): a new session
+    /// process may start only while fewer than `max - 1` web processes run.
+    pub fn processes_max(&self) -> u32 {
+        self.max_processes.saturating_sub(1)
     }
 
     /// The cookie timeout in seconds.

@@ -9,6 +9,7 @@
 pub mod http;
 pub mod memory;
 pub mod mutants;
+pub mod options;
 pub mod plugin;
 
 pub use plugin::*;

@@ -20,6 +20,7 @@
 //!   halves run back to back and nothing observable differs from the reference.
 
 use crate::mutants::Mutant;
+use crate::options::Settings;
 use crate::plugin::{
     Begun, Capabilities, Response, SetCookie, Sut, SutError, WireAction, WireHook, WireHookRun,
     WireId, WireProc, WireRead, WireRequest,
@@ -30,8 +31,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use uuid::Uuid;
 use wlcs_model::vocab::{
-    ContextSnapshot, Ip, LockState, OptionSet, Options, RecordRef, SessionMode, Slot, Table,
-    TimeoutProfile, VarName, WorldConfig,
+    ContextSnapshot, Ip, LockState, OptionSet, RecordRef, SessionMode, Slot, Table, TimeoutProfile,
+    VarName, WorldConfig,
 };
 
 /// How long a `Slow` hook takes by default ([`MemorySut::with_slow_hook`] changes it).
@@ -317,6 +318,7 @@ struct Session {
     procs: BTreeMap<u8, Proc>,
     /// Index memberships, kept in step by `World::sync`.
     counted_live: bool,
+    counted_procs: usize,
     lru_entry: Option<(u64, u64)>,
     dormant_entry: Option<(u64, u64)>,
 }
@@ -424,7 +426,7 @@ enum Room {
 struct World {
     mutant: Option<Mutant>,
     config: WorldConfig,
-    options: Options,
+    options: Settings,
     now: u64,
     hook: WireHook,
     hook_log: Vec<WireHookRun>,
@@ -435,6 +437,8 @@ struct World {
     ids: HashMap<Arc<str>, u64>,
     /// Sessions with at least one running process.
     live: usize,
+    /// Running web processes, what selector 18 caps.
+    procs: usize,
     /// Live sessions whose processes are all idle, by (last activity, creation).
     lru: BTreeSet<(u64, u64)>,
     /// Idle processes by (last activity, session creation, lane): due-time order for any
@@ -471,7 +475,7 @@ impl World {
     fn new(config: WorldConfig, mutant: Option<Mutant>) -> World {
         World {
             mutant,
-            options: Options::defaults(&config),
+            options: Settings::new(&config),
             config,
             now: 0,
             hook: WireHook::Save,
@@ -481,6 +485,7 @@ impl World {
             sessions: HashMap::new(),
             ids: HashMap::new(),
             live: 0,
+            procs: 0,
             lru: BTreeSet::new(),
             idle: BTreeSet::new(),
             dormant: BTreeSet::new(),
@@ -570,6 +575,10 @@ impl World {
             return;
         };
         let live = !s.procs.is_empty();
+        if s.procs.len() != s.counted_procs {
+            self.procs = (self.procs + s.procs.len()).saturating_sub(s.counted_procs);
+            s.counted_procs = s.procs.len();
+        }
         if live != s.counted_live {
             s.counted_live = live;
             if live {
@@ -611,6 +620,7 @@ impl World {
         if s.counted_live {
             self.live = self.live.saturating_sub(1);
         }
+        self.procs = self.procs.saturating_sub(s.counted_procs);
         if let Some(e) = s.lru_entry {
             self.lru.remove(&e);
         }
@@ -684,13 +694,18 @@ impl World {
                             "the session's process is already running a request".into(),
                         ));
                     }
-                    (lane, s.procs.is_empty())
+                    (
+                        lane,
+                        Some((!s.procs.contains_key(&lane), s.procs.is_empty())),
+                    )
                 }
                 // REQ-1 / REQ-3 / CLOSE-8 / TIME-1: a new session.
-                None => (req.mobile.unwrap_or(0), true),
+                None => (req.mobile.unwrap_or(0), Some((true, true))),
             };
-            if needs_process_slot && self.legacy() {
-                match self.make_room() {
+            if let Some((true, new_live)) = needs_process_slot
+                && self.legacy()
+            {
+                match self.make_room(new_live, target) {
                     Room::Ready => {}
                     // An eviction hook may have closed the target: route again.
                     Room::Evicted => continue,
@@ -719,33 +734,46 @@ impl World {
         }
     }
 
-    /// LIMIT-1 / LIMIT-2: makes room for one more live session.
-    fn make_room(&mut self) -> Room {
-        let limit = if self.is(Mutant::LimitIgnoresMaxProcesses) {
-            // MUTANT LIMIT-2: max processes does not cap max sessions.
-            self.options.max_sessions
-        } else {
-            self.options.effective_max_sessions()
+    /// LIMIT-1 / LIMIT-2: makes room for one more web process, and one more live session
+    /// when `new_live`; `target` (the session the request goes to) is never evicted.
+    fn make_room(&mut self, new_live: bool, target: Option<u64>) -> Room {
+        let limit = usize::try_from(self.options.max_sessions).unwrap_or(usize::MAX);
+        let over_sessions = |live: usize| -> bool {
+            if !new_live {
+                false
+            } else if self.is(Mutant::LimitOffByOne) {
+                // MUTANT INV-5: evicts only once the limit is exceeded.
+                live > limit
+            } else {
+                // LIMIT-1: at max sessions, make room.
+                live >= limit
+            }
         };
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let need = if self.is(Mutant::LimitOffByOne) {
-            // MUTANT INV-5: evicts only once the limit is exceeded.
-            self.live.saturating_sub(limit)
-        } else {
-            // LIMIT-1: `live - limit + 1` evictions when live >= limit.
-            (self.live + 1).saturating_sub(limit)
+        // Max concurrent processes: at `max - 1` running, no new process (D4 selector 18).
+        let over_procs = |procs: usize| {
+            !self.is(Mutant::LimitIgnoresMaxProcesses) && !self.options.process_fits(procs)
         };
-        if need == 0 {
+        let (mut live, mut procs) = (self.live, self.procs);
+        if !over_sessions(live) && !over_procs(procs) {
             return Room::Ready;
         }
-        let victims: Vec<u64> = if self.is(Mutant::EvictsMostRecent) {
+        let order: Box<dyn Iterator<Item = &(u64, u64)>> = if self.is(Mutant::EvictsMostRecent) {
             // MUTANT LIMIT-1: most recently active first.
-            self.lru.iter().rev().take(need).map(|e| e.1).collect()
+            Box::new(self.lru.iter().rev())
         } else {
             // LIMIT-1: least recent activity first, ties to the older session.
-            self.lru.iter().take(need).map(|e| e.1).collect()
+            Box::new(self.lru.iter())
         };
-        if victims.len() < need {
+        let mut victims = Vec::new();
+        for key in order.map(|e| e.1).filter(|k| Some(*k) != target) {
+            if !over_sessions(live) && !over_procs(procs) {
+                break;
+            }
+            victims.push(key);
+            live = live.saturating_sub(1);
+            procs = procs.saturating_sub(self.sessions.get(&key).map_or(0, |s| s.procs.len()));
+        }
+        if over_sessions(live) || over_procs(procs) {
             if self.is(Mutant::Never503) {
                 // MUTANT LIMIT-2: opens the session over the limit.
                 return Room::Ready;
@@ -869,6 +897,7 @@ impl World {
                 last_active: self.now,
                 procs: BTreeMap::new(),
                 counted_live: false,
+                counted_procs: 0,
                 lru_entry: None,
                 dormant_entry: None,
             },
@@ -962,15 +991,25 @@ impl World {
 
         let name = self.options.cookie_name.clone();
         let mut set_cookies = Vec::new();
+        // REQ-4 (SHOULD): the cookie's lifetime on the client is the session's slid
+        // expiration, so every response of a live session sends it again.
+        let lifetime_s = self
+            .sessions
+            .get(&key)
+            .filter(|s| s.valid)
+            .map_or(0, |s| s.expiration.saturating_sub(now));
         if opened && !suppress_issue {
             // REQ-1: announce the new session.
-            set_cookies.push(self.issue_cookie(&name, &id));
+            set_cookies.push(self.issue_cookie(&name, &id, lifetime_s));
         } else if suppress_issue {
             // MUTANT CLOSE-8: the new session is not announced.
+        } else if closed_during.is_none() && lifetime_s > 0 {
+            set_cookies.push(self.issue_cookie(&name, &id, lifetime_s));
         }
         if lane_cookie {
             // MUTANT MOBILE-3.
-            set_cookies.push(self.issue_cookie(&name, &format!("{id}-{lane}")));
+            let lane_id = format!("{id}-{lane}");
+            set_cookies.push(self.issue_cookie(&name, &lane_id, lifetime_s));
         }
         if let Some(self_close) = closed_during {
             if self_close && self.is(Mutant::SelfCloseKeepsCookie) {
@@ -995,15 +1034,12 @@ impl World {
         })
     }
 
-    fn issue_cookie(&self, name: &str, value: &str) -> SetCookie {
+    fn issue_cookie(&self, name: &str, value: &str, lifetime_s: u64) -> SetCookie {
         SetCookie {
             name: name.to_string(),
             value: value.to_string(),
             expiring: false,
-            raw: format!(
-                "{name}={value}; Path=/; SameSite=Strict; Max-Age={}",
-                self.options.cookie_timeout_s()
-            ),
+            raw: format!("{name}={value}; Path=/; SameSite=Strict; Max-Age={lifetime_s}"),
         }
     }
 
@@ -1581,8 +1617,8 @@ impl World {
                 "a mode change restarts the server; not valid with requests in flight".into(),
             ));
         }
-        // Out-of-range values (selector 18 outside 10..=32000, zero, bad names) are ignored.
-        self.options.apply(option);
+        // D4's value rules (defaults restored, ignored values) are the settings' own.
+        self.options.set(option);
         if self.options.mode != before {
             self.restart();
         }
@@ -1595,6 +1631,7 @@ impl World {
         self.sessions.clear();
         self.ids.clear();
         self.live = 0;
+        self.procs = 0;
         self.lru.clear();
         self.idle.clear();
         self.dormant.clear();
