@@ -751,6 +751,10 @@ impl World {
         };
         // Max concurrent processes: at `max - 1` running, no new process (D4 selector 18).
         let over_procs = |procs: usize| {
+            if self.is(Mutant::ProcessCapAtMax) {
+                // MUTANT LIMIT-2: the cap is max processes, not max - 1.
+                return procs >= self.options.max_processes as usize;
+            }
             !self.is(Mutant::LimitIgnoresMaxProcesses) && !self.options.process_fits(procs)
         };
         let (mut live, mut procs) = (self.live, self.procs);
@@ -1003,6 +1007,8 @@ impl World {
             set_cookies.push(self.issue_cookie(&name, &id, lifetime_s));
         } else if suppress_issue {
             // MUTANT CLOSE-8: the new session is not announced.
+        } else if self.is(Mutant::SetCookieOnlyFirstResponse) {
+            // MUTANT REQ-4: the slid lifetime is not sent again.
         } else if closed_during.is_none() && lifetime_s > 0 {
             set_cookies.push(self.issue_cookie(&name, &id, lifetime_s));
         }
@@ -1616,6 +1622,16 @@ impl World {
             return Err(SutError::Unsupported(
                 "a mode change restarts the server; not valid with requests in flight".into(),
             ));
+        }
+        let zero = matches!(
+            option,
+            OptionSet::MaxSessions(0)
+                | OptionSet::CookieTimeoutMin(0)
+                | OptionSet::ProcessTimeoutMin(0)
+        );
+        if zero && self.is(Mutant::OptionZeroIgnored) {
+            // MUTANT REQ-4: 0 is ignored instead of restoring the default.
+            return Ok(());
         }
         // D4's value rules (defaults restored, ignored values) are the settings' own.
         self.options.set(option);
