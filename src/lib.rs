@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod checker;
 pub mod concurrent;
+pub mod expect;
 pub mod fixture;
 pub mod generate;
 pub mod guard;

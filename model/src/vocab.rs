@@ -35,6 +35,7 @@ pub type Table = u8;
 
 /// A record of a table, the unit of locking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RecordRef {
     /// The table.
     pub table: Table,
@@ -50,6 +51,7 @@ impl fmt::Display for RecordRef {
 
 /// A process that can own locks and run actions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum ProcRef {
     /// The web process of a session. `lane` is 0 for a legacy session; a 4D Mobile session
     /// has one process per lane.
@@ -163,6 +165,7 @@ impl fmt::Display for IdText {
 
 /// One thing a request (or a non-web process, or a hook) does in its process's context.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Action {
     /// Assigns a process variable.
     SetVar { var: VarName, value: i64 },
@@ -190,6 +193,7 @@ pub enum Action {
 
 /// A web request: where it comes from, the cookie it carries and what it does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Request {
     /// The client address.
     #[serde(default)]
@@ -253,6 +257,7 @@ pub enum HookBehavior {
 
 /// One step of a trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Step {
     /// A whole request, begun and ended with nothing in between.
     Request(Request),
@@ -308,6 +313,7 @@ pub enum CookieNameProfile {
 
 /// The named settings a run checks PROFILE rules against.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Profile {
     /// TIME-3's reading.
     #[serde(default)]
@@ -334,6 +340,7 @@ impl Profile {
 
 /// The world a trace starts from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WorldConfig {
     /// The application name, part of the default cookie name.
     #[serde(default = "default_app_name")]
@@ -358,6 +365,7 @@ impl Default for WorldConfig {
 
 /// A trace: a world and the steps run in it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Trace {
     /// The starting world.
     #[serde(default)]
@@ -368,6 +376,7 @@ pub struct Trace {
 
 /// What a process's context holds: what the hook sees and what the reset clears.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ContextSnapshot {
     /// Assigned process variables.
     pub vars: BTreeMap<VarName, i64>,

@@ -1003,8 +1003,14 @@ impl World {
             .filter(|s| s.valid)
             .map_or(0, |s| s.expiration.saturating_sub(now));
         if opened && !suppress_issue {
-            // REQ-1: announce the new session.
-            set_cookies.push(self.issue_cookie(&name, &id, lifetime_s));
+            // REQ-1: announce the new session (a session closed or expired during its first
+            // request still announces a live cookie: the expiring one, if any, follows).
+            let announced_s = if lifetime_s > 0 {
+                lifetime_s
+            } else {
+                self.options.cookie_timeout_s()
+            };
+            set_cookies.push(self.issue_cookie(&name, &id, announced_s));
         } else if suppress_issue {
             // MUTANT CLOSE-8: the new session is not announced.
         } else if self.is(Mutant::SetCookieOnlyFirstResponse) {
