@@ -3,15 +3,17 @@
 //! filesystem. A malformed fixture is a clear error naming the file; nothing is skipped
 //! silently.
 
+use crate::expect::{StepExpect, check_model};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use wlcs_model::{RuleId, Trace};
+use wlcs_model::{Model, RuleId, Step, Trace};
 
 /// The fixture format version this build reads and writes.
 pub const FORMAT: u32 = 1;
 
 /// Where a fixture came from, when a run saved it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Origin {
     /// The run's seed.
     pub seed: u64,
@@ -38,6 +40,10 @@ pub struct Fixture {
     pub description: String,
     /// The trace.
     pub trace: Trace,
+    /// What the documentation says given steps must produce (fixtures/README.md,
+    /// "Expectations"): checked against the model when the fixture is loaded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<StepExpect>,
     /// Set when a run saved a counterexample.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
@@ -53,6 +59,17 @@ pub enum FixtureError {
         path: PathBuf,
         /// The IO error.
         source: std::io::Error,
+    },
+    /// The model contradicts one of the fixture's expectations: a bug in the model (or in
+    /// the expectation), never a verdict on a target.
+    #[error("{path}: fixture {fixture}: {faults}")]
+    ModelFault {
+        /// The file.
+        path: PathBuf,
+        /// The fixture's name.
+        fixture: String,
+        /// Every contradicted expectation, one per line.
+        faults: String,
     },
     /// The file is not a valid fixture.
     #[error("{path}: not a valid fixture: {message}")]
@@ -73,6 +90,19 @@ impl Fixture {
         target: String,
     ) -> Fixture {
         let d = &c.divergence;
+        // A fixture ends every request it begins: the cut trace gets the missing ends (after
+        // the failing step, so the replay still fails where the run did).
+        let mut trace = c.trace.clone();
+        let mut model = Model::new(trace.config.clone());
+        for step in &trace.steps {
+            model.step(step);
+        }
+        for (slot, _, _) in model.in_flight() {
+            trace.steps.push(Step::End {
+                slot,
+                actions: Vec::new(),
+            });
+        }
         Fixture {
             format: FORMAT,
             name,
@@ -81,7 +111,8 @@ impl Fixture {
                 "Shrunk counterexample ({}): {}: expected {}, got {}",
                 c.source, d.what, d.expected, d.actual
             ),
-            trace: c.trace.clone(),
+            trace,
+            expect: Vec::new(),
             origin: Some(Origin {
                 seed,
                 case_seed: c.case_seed,
@@ -117,6 +148,34 @@ impl Fixture {
                 crate::gate::FIXTURE_STEPS_MAX
             )));
         }
+        if let Some(e) = fixture
+            .expect
+            .iter()
+            .find(|e| e.step >= fixture.trace.steps.len())
+        {
+            return Err(invalid(format!(
+                "an expectation names step {} of a {}-step trace",
+                e.step,
+                fixture.trace.steps.len()
+            )));
+        }
+        let (faults, in_flight) = check_model(&fixture.trace, &fixture.expect);
+        if let Some(slot) = in_flight.first() {
+            return Err(invalid(format!(
+                "the trace ends with a request in flight in slot {slot}: end it"
+            )));
+        }
+        if !faults.is_empty() {
+            return Err(FixtureError::ModelFault {
+                path: path.to_path_buf(),
+                fixture: fixture.name.clone(),
+                faults: faults
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            });
+        }
         Ok(fixture)
     }
 
@@ -134,7 +193,21 @@ impl Fixture {
                 message: other.to_string(),
             },
         })?;
-        Fixture::parse(&text, path)
+        let fixture = Fixture::parse(&text, path)?;
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        if fixture.name != stem {
+            return Err(FixtureError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "`name` is {:?} but the file stem is {stem:?}: they must be the same",
+                    fixture.name
+                ),
+            });
+        }
+        Ok(fixture)
     }
 
     /// Reads every `*.json` file of a directory, sorted by file name.

@@ -35,6 +35,7 @@ pub type Table = u8;
 
 /// A record of a table, the unit of locking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RecordRef {
     /// The table.
     pub table: Table,
@@ -50,6 +51,7 @@ impl fmt::Display for RecordRef {
 
 /// A process that can own locks and run actions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum ProcRef {
     /// The web process of a session. `lane` is 0 for a legacy session; a 4D Mobile session
     /// has one process per lane.
@@ -168,6 +170,7 @@ impl fmt::Display for IdText {
 /// `wlcs_sut::WireAction`); [`Action::map_id`] translates between them, so there is one list of
 /// actions to keep in step with SPEC.md.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Action<I = IdText> {
     /// Assigns a process variable.
     SetVar { var: VarName, value: i64 },
@@ -233,6 +236,7 @@ impl<I> Action<I> {
 /// cookie's value is said, `I` how the actions' ID arguments are (the model: [`IdText`] both;
 /// a system under test: the cookie's bytes and `WireId`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Request<C = IdText, I = IdText> {
     /// The client address.
     #[serde(default)]
@@ -328,6 +332,7 @@ impl<I> HookBehavior<I> {
 
 /// One step of a trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Step {
     /// A whole request, begun and ended with nothing in between.
     Request(Request),
@@ -383,6 +388,7 @@ pub enum CookieNameProfile {
 
 /// The named settings a run checks PROFILE rules against.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Profile {
     /// TIME-3's reading.
     #[serde(default)]
@@ -409,6 +415,7 @@ impl Profile {
 
 /// The world a trace starts from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WorldConfig {
     /// The application name, part of the default cookie name.
     #[serde(default = "default_app_name")]
@@ -433,6 +440,7 @@ impl Default for WorldConfig {
 
 /// A trace: a world and the steps run in it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Trace {
     /// The starting world.
     #[serde(default)]
@@ -443,6 +451,7 @@ pub struct Trace {
 
 /// What a process's context holds: what the hook sees and what the reset clears.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ContextSnapshot {
     /// Assigned process variables.
     pub vars: BTreeMap<VarName, i64>,
@@ -487,10 +496,22 @@ pub struct Options {
     pub process_timeout_min: u32,
     /// Selector 83.
     pub ip_validation: bool,
+    /// The world's default cookie name, what `""` for selector 73 restores (D4).
+    #[serde(default)]
+    pub default_cookie_name: String,
 }
 
 /// The accepted range of selector 18 (D4).
 pub const MAX_PROCESSES_RANGE: std::ops::RangeInclusive<u32> = 10..=32000;
+
+/// Selector 18's default (D4).
+pub const MAX_PROCESSES_DEFAULT: u32 = 100;
+/// Selector 71's default (D4).
+pub const MAX_SESSIONS_DEFAULT: u32 = 100;
+/// Selector 72's default, minutes (D4).
+pub const COOKIE_TIMEOUT_DEFAULT_MIN: u32 = 480;
+/// Selector 78's default, minutes (D4).
+pub const PROCESS_TIMEOUT_DEFAULT_MIN: u32 = 480;
 
 impl Options {
     /// The defaults for a world.
@@ -500,37 +521,60 @@ impl Options {
             CookieNameProfile::Bare => "4DSID".to_string(),
         };
         Options {
-            max_processes: 100,
+            max_processes: MAX_PROCESSES_DEFAULT,
             mode: SessionMode::Legacy,
-            max_sessions: 100,
-            cookie_timeout_min: 480,
+            max_sessions: MAX_SESSIONS_DEFAULT,
+            cookie_timeout_min: COOKIE_TIMEOUT_DEFAULT_MIN,
+            default_cookie_name: cookie_name.clone(),
             cookie_name,
-            process_timeout_min: 480,
+            process_timeout_min: PROCESS_TIMEOUT_DEFAULT_MIN,
             ip_validation: true,
         }
     }
 
-    /// Applies a WEB SET OPTION call. Returns false when the value is out of range and so
-    /// ignored (selector 18 outside 10..=32000, a zero limit or timeout, an empty name).
+    /// Applies a WEB SET OPTION call as D4 states it (SPEC.md "Option values"): `0` for
+    /// selectors 71, 72 and 78 and `""` for 73 restore the default; selector 18 outside
+    /// 10..=32000 and a cookie name that is not a token are ignored; in scalable mode
+    /// selectors 18, 72, 73 and 78 are ignored. Returns false when the call changed nothing
+    /// because it was ignored.
     pub fn apply(&mut self, option: &OptionSet) -> bool {
+        let scalable = self.mode == SessionMode::Scalable;
         match option {
+            // D4 selector 90: "the following options are ignored" in scalable mode.
+            OptionSet::MaxProcesses(_)
+            | OptionSet::CookieTimeoutMin(_)
+            | OptionSet::CookieName(_)
+            | OptionSet::ProcessTimeoutMin(_)
+                if scalable =>
+            {
+                return false;
+            }
             OptionSet::MaxProcesses(n) if MAX_PROCESSES_RANGE.contains(n) => {
                 self.max_processes = *n
             }
             OptionSet::Mode(m) => self.mode = *m,
-            OptionSet::MaxSessions(n) if *n > 0 => self.max_sessions = *n,
-            OptionSet::CookieTimeoutMin(n) if *n > 0 => self.cookie_timeout_min = *n,
+            OptionSet::MaxSessions(0) => self.max_sessions = MAX_SESSIONS_DEFAULT,
+            OptionSet::MaxSessions(n) => self.max_sessions = *n,
+            OptionSet::CookieTimeoutMin(0) => self.cookie_timeout_min = COOKIE_TIMEOUT_DEFAULT_MIN,
+            OptionSet::CookieTimeoutMin(n) => self.cookie_timeout_min = *n,
+            OptionSet::CookieName(name) if name.is_empty() => {
+                self.cookie_name = self.default_cookie_name.clone()
+            }
             OptionSet::CookieName(name) if is_cookie_name(name) => self.cookie_name = name.clone(),
-            OptionSet::ProcessTimeoutMin(n) if *n > 0 => self.process_timeout_min = *n,
+            OptionSet::ProcessTimeoutMin(0) => {
+                self.process_timeout_min = PROCESS_TIMEOUT_DEFAULT_MIN
+            }
+            OptionSet::ProcessTimeoutMin(n) => self.process_timeout_min = *n,
             OptionSet::IpValidation(on) => self.ip_validation = *on,
             _ => return false,
         }
         true
     }
 
-    /// Max sessions as capped by max processes (LIMIT-2).
-    pub fn effective_max_sessions(&self) -> u32 {
-        self.max_sessions.min(self.max_processes)
+    /// The process cap of selector 18 (SPEC.md "Max concurrent processes"): a new session
+    /// process may start only while fewer than `max - 1` web processes run.
+    pub fn processes_max(&self) -> u32 {
+        self.max_processes.saturating_sub(1)
     }
 
     /// The cookie timeout in seconds.

@@ -176,6 +176,16 @@ enum Route {
     Refused400,
 }
 
+/// Whether a new process fits under the limits (`Model::make_room`).
+enum Room {
+    /// It fits.
+    Ready,
+    /// Sessions were evicted to make it fit: route again (a hook may have closed the target).
+    Evicted,
+    /// Nothing evictable makes it fit (LIMIT-2).
+    Full,
+}
+
 /// The reference model: a world of legacy web sessions and the command that closes them.
 #[derive(Clone, Debug)]
 pub struct Model {
@@ -607,14 +617,20 @@ impl Model {
         // each round of evictions (each round evicts at least one session: bounded).
         let route = loop {
             let route = self.route(request);
-            let needs_process = match &route {
-                Route::New { .. } => true,
+            // A new session needs a process and a session; a new lane of a running 4D Mobile
+            // session needs a process only.
+            let (needs_process, needs_session, target) = match &route {
+                Route::New { .. } => (true, true, None),
                 Route::Existing {
                     session,
                     new_context,
                     ..
-                } => new_context.is_some() && self.session(*session).is_some_and(|s| !s.running()),
-                Route::Refused400 => false,
+                } => (
+                    new_context.is_some(),
+                    new_context.is_some() && self.session(*session).is_some_and(|s| !s.running()),
+                    Some(*session),
+                ),
+                Route::Refused400 => (false, false, None),
             };
             if let Route::Refused400 = route {
                 // REQ-5: another client IP with IP validation on: 400, nothing changes.
@@ -631,17 +647,18 @@ impl Model {
             if !needs_process || scalable {
                 break route;
             }
-            if self.live_sessions() < self.options.effective_max_sessions() as usize {
-                break route;
-            }
-            if !self.make_room(out) {
-                // LIMIT-2: nothing can be evicted: 503, nothing changes.
-                out.fire(RuleId::Limit2);
-                out.obs.response = Some(ResponseObs {
-                    status: Ruled::new(503, RuleId::Limit2),
-                    cookie: Ruled::new(CookieEffect::Keep, RuleId::Limit2),
-                });
-                return None;
+            match self.make_room(needs_session, target, out) {
+                Room::Ready => break route,
+                Room::Evicted => continue,
+                Room::Full => {
+                    // LIMIT-2: nothing can be evicted: 503, nothing changes.
+                    out.fire(RuleId::Limit2);
+                    out.obs.response = Some(ResponseObs {
+                        status: Ruled::new(503, RuleId::Limit2),
+                        cookie: Ruled::new(CookieEffect::Keep, RuleId::Limit2),
+                    });
+                    return None;
+                }
             }
         };
         let now = self.now;
@@ -813,31 +830,71 @@ impl Model {
         }
     }
 
-    /// Evicts idle sessions until a new one fits (LIMIT-1). False when it cannot (LIMIT-2).
-    fn make_room(&mut self, out: &mut Out) -> bool {
-        let limit = self.options.effective_max_sessions() as usize;
-        let live = self.live_sessions();
-        if live < limit {
-            return true;
+    /// Web processes running (legacy mode): what selector 18 caps.
+    pub fn running_processes(&self) -> usize {
+        self.sessions
+            .iter()
+            .map(|s| s.lanes.values().filter(|l| l.running).count())
+            .sum()
+    }
+
+    /// The cookie expiration of a session, seconds on the virtual clock (what WEB LEGACY GET
+    /// SESSION EXPIRATION returns while it exists, REQ-4).
+    pub fn expiration(&self, session: SessionRef) -> Option<u64> {
+        self.session(session).map(|s| s.expiration)
+    }
+
+    /// Makes room for a new process (and a new live session when `needs_session`): evicts
+    /// the fewest least recently active idle sessions (never `target`) after which both
+    /// limits hold, live sessions under max sessions (LIMIT-1) and running web processes
+    /// under `max processes - 1` (SPEC.md "Max concurrent processes"). `Full` when no such
+    /// set exists: nothing is evicted (LIMIT-2).
+    fn make_room(
+        &mut self,
+        needs_session: bool,
+        target: Option<SessionRef>,
+        out: &mut Out,
+    ) -> Room {
+        let sessions_max = self.options.max_sessions as usize;
+        let procs_max = self.options.processes_max() as usize;
+        let mut live = self.live_sessions();
+        let mut procs = self.running_processes();
+        let fits = |live: usize, procs: usize| {
+            (!needs_session || live < sessions_max) && procs < procs_max
+        };
+        if fits(live, procs) {
+            return Room::Ready;
         }
-        let needed = live - limit + 1;
-        let mut idle: Vec<(u64, SessionRef)> = self
+        let capped = procs >= procs_max;
+        let mut idle: Vec<(u64, SessionRef, usize)> = self
             .sessions
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.running() && !s.busy())
-            .map(|(i, s)| (s.last_active(), SessionRef(i as u32)))
+            .filter(|(i, s)| s.running() && !s.busy() && target != Some(SessionRef(*i as u32)))
+            .map(|(i, s)| {
+                let lanes = s.lanes.values().filter(|l| l.running).count();
+                (s.last_active(), SessionRef(i as u32), lanes)
+            })
             .collect();
-        if idle.len() < needed {
-            return false;
-        }
         idle.sort();
+        let mut victims = Vec::new();
+        for (_, victim, lanes) in idle {
+            if fits(live, procs) {
+                break;
+            }
+            victims.push(victim);
+            live -= 1;
+            procs -= lanes;
+        }
+        if !fits(live, procs) {
+            return Room::Full;
+        }
         let mut also = RuleSet::of(&[RuleId::Inv5]);
-        if self.options.max_processes < self.options.max_sessions {
+        if capped {
             // LIMIT-2: the cap by max processes is what made this eviction necessary.
             also.insert(RuleId::Limit2);
         }
-        for (_, victim) in idle.into_iter().take(needed) {
+        for victim in victims {
             // LIMIT-1: the least recently active idle session is closed, with its hook, and
             // its ID invalidated as by the command.
             out.fire(RuleId::Limit1);
@@ -846,7 +903,7 @@ impl Model {
                 self.end_process(victim, lane, RuleId::Limit1, RuleId::Limit1, also, out);
             }
         }
-        true
+        Room::Evicted
     }
 
     fn running_lane_ids(&self, session: SessionRef) -> Vec<u8> {
@@ -1077,8 +1134,14 @@ impl Model {
         out.fire(RuleId::Close1);
         let kind = self.sessions[target.0 as usize].kind;
         self.sessions[target.0 as usize].id = IdState::Closed;
-        if matches!(caller, Caller::NonWeb(_)) {
-            // CLOSE-3: a non-web caller gets the same effects.
+        // CLOSE-3: a non-web caller, or the web process of another session, gets the same
+        // effects as the session itself.
+        let other_caller = match caller {
+            Caller::NonWeb(_) => true,
+            Caller::Web { session, .. } => session != target,
+            Caller::Hook { .. } => false,
+        };
+        if other_caller {
             out.fire(RuleId::Close3);
         }
         if kind == SessionKind::Mobile {
@@ -1087,7 +1150,7 @@ impl Model {
         }
         // What every hook of this close answers to besides its cause.
         let mut close_also = RuleSet::of(&[RuleId::Close5]);
-        if matches!(caller, Caller::NonWeb(_)) {
+        if other_caller {
             close_also.insert(RuleId::Close3);
         }
         if kind == SessionKind::Mobile {
@@ -1123,9 +1186,9 @@ impl Model {
                     l.pending_also = close_also;
                 }
             } else {
-                let cause = match (kind, caller) {
-                    (SessionKind::Mobile, _) => RuleId::Mobile2,
-                    (_, Caller::NonWeb(_)) => RuleId::Close3,
+                let cause = match kind {
+                    SessionKind::Mobile => RuleId::Mobile2,
+                    _ if other_caller => RuleId::Close3,
                     _ => RuleId::Close5,
                 };
                 self.end_process(target, lane, cause, RuleId::Close7, close_also, out);
@@ -1251,6 +1314,11 @@ impl Model {
     fn advance(&mut self, seconds: u64, out: &mut Out) {
         self.now = self.now.saturating_add(seconds);
         if self.scalable() {
+            // Scalable sessions end on their own clock, which the suite does not model (out of
+            // scope beyond CLOSE-9): after time passes, nothing is said of where a cookie goes.
+            for s in &mut self.sessions {
+                s.scalable_close_attempted = false;
+            }
             return;
         }
         let timeout_s = self.options.process_timeout_s();
@@ -1339,14 +1407,14 @@ impl Model {
         }
         if opened_in_step
             && !self.scalable()
-            && self.live_sessions() > self.options.effective_max_sessions() as usize
+            && self.live_sessions() > self.options.max_sessions as usize
         {
             return Err((
                 RuleId::Inv5,
                 format!(
                     "{} live sessions over the limit {}",
                     self.live_sessions(),
-                    self.options.effective_max_sessions()
+                    self.options.max_sessions
                 ),
             ));
         }

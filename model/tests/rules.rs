@@ -192,7 +192,8 @@ fn close_3_non_web_caller_has_the_same_effects() {
     assert!(fired(&o1[1], RuleId::Close3));
     assert_eq!(o1[1].hooks[0].snapshot, o2[1].hooks[0].snapshot);
     assert_eq!(o1[1].hooks[0].cause, RuleId::Close3);
-    assert_eq!(o2[1].hooks[0].cause, RuleId::Close5);
+    // CLOSE-3: another session's web process is "another caller" too.
+    assert_eq!(o2[1].hooks[0].cause, RuleId::Close3);
     assert!(m1.locks().is_empty() && m2.locks().is_empty());
     assert!(!m1.exists(s(0)) && !m2.exists(s(0)));
 }
@@ -665,7 +666,127 @@ fn limit_2_no_idle_session_gives_503() {
         Step::SetOption(OptionSet::MaxProcesses(10)),
         Step::SetOption(OptionSet::MaxSessions(50)),
     ]);
-    assert_eq!(model.options().effective_max_sessions(), 10);
+    assert_eq!(model.options().processes_max(), 9);
+}
+
+#[test]
+fn limit_2_process_cap_refuses_at_max_minus_one_busy() {
+    // D4 selector 18: "when this number (minus one) is reached, 4D will not create any other
+    // processes and returns the HTTP status 503".
+    let mut steps = vec![Step::SetOption(OptionSet::MaxProcesses(10))];
+    for slot in 0..9 {
+        steps.push(begin(slot, None, vec![]));
+    }
+    steps.push(req(None, vec![]));
+    let (model, obs) = check(&steps);
+    assert_eq!(status(&obs[10]), 503);
+    assert!(fired(&obs[10], RuleId::Limit2));
+    assert_eq!(model.running_processes(), 9);
+    assert_eq!(model.sessions_opened(), 9);
+}
+
+#[test]
+fn limit_2_process_cap_evicts_an_idle_session_first() {
+    let mut steps = vec![Step::SetOption(OptionSet::MaxProcesses(10))];
+    for _ in 0..9 {
+        steps.push(req(None, vec![]));
+    }
+    steps.push(req(None, vec![]));
+    let (model, obs) = check(&steps);
+    assert_eq!(status(&obs[10]), 200);
+    assert_eq!(hooks(&obs[10]), vec![(s(0), 0)]);
+    assert_eq!(obs[10].hooks[0].cause, RuleId::Limit1);
+    assert!(obs[10].hooks[0].also.contains(RuleId::Limit2));
+    assert_eq!(model.running_processes(), 9);
+    assert_eq!(
+        model.id_state(s(0)),
+        Some(wlcs_model::world::IdState::Evicted)
+    );
+}
+
+#[test]
+fn option_values_zero_and_empty_restore_defaults() {
+    let (model, _) = check(&[
+        Step::SetOption(OptionSet::MaxSessions(3)),
+        Step::SetOption(OptionSet::CookieTimeoutMin(5)),
+        Step::SetOption(OptionSet::ProcessTimeoutMin(7)),
+        Step::SetOption(OptionSet::CookieName("SID2".into())),
+        Step::SetOption(OptionSet::MaxSessions(0)),
+        Step::SetOption(OptionSet::CookieTimeoutMin(0)),
+        Step::SetOption(OptionSet::ProcessTimeoutMin(0)),
+        Step::SetOption(OptionSet::CookieName(String::new())),
+    ]);
+    let o = model.options();
+    assert_eq!(
+        (o.max_sessions, o.cookie_timeout_min, o.process_timeout_min),
+        (100, 480, 480)
+    );
+    assert_eq!(o.cookie_name, "4DSID_wlcs");
+    // A cookie timeout of 0 restored to 480 min: the expiration is 28 800 s away.
+    let (_, obs) = check(&[
+        Step::SetOption(OptionSet::CookieTimeoutMin(1)),
+        Step::SetOption(OptionSet::CookieTimeoutMin(0)),
+        req(
+            None,
+            vec![Action::GetExpiration {
+                id: IdText::Current,
+            }],
+        ),
+    ]);
+    assert_eq!(reads(&obs[2]), vec![Read::Expiration(Some(28_800))]);
+}
+
+#[test]
+fn option_values_scalable_mode_ignores_18_72_73_78() {
+    let (model, _) = check(&[
+        Step::SetOption(OptionSet::Mode(SessionMode::Scalable)),
+        Step::SetOption(OptionSet::MaxProcesses(20)),
+        Step::SetOption(OptionSet::CookieTimeoutMin(5)),
+        Step::SetOption(OptionSet::CookieName("SID2".into())),
+        Step::SetOption(OptionSet::ProcessTimeoutMin(7)),
+        Step::SetOption(OptionSet::MaxSessions(3)),
+        Step::SetOption(OptionSet::Mode(SessionMode::Legacy)),
+    ]);
+    let o = model.options();
+    assert_eq!(
+        (o.max_processes, o.cookie_timeout_min, o.process_timeout_min),
+        (100, 480, 480)
+    );
+    assert_eq!(o.cookie_name, "4DSID_wlcs");
+    assert_eq!(
+        o.max_sessions, 3,
+        "selector 71 is not among the ignored ones"
+    );
+}
+
+#[test]
+fn close_3_from_another_sessions_web_request() {
+    let mut steps = with_context();
+    steps.push(req(None, vec![close(id(0))]));
+    let (model, obs) = check(&steps);
+    let last = obs.last().expect("steps");
+    assert!(fired(last, RuleId::Close3));
+    assert_eq!(hooks(last), vec![(s(0), 0)]);
+    assert_eq!(last.hooks[0].cause, RuleId::Close3);
+    assert!(!model.exists(s(0)));
+    // A self-close is not CLOSE-3's "another caller".
+    let (_, obs) = check(&[req(None, vec![close(IdText::Current)])]);
+    assert!(!fired(&obs[0], RuleId::Close3));
+}
+
+#[test]
+fn close_9_scalable_mode_makes_no_routing_claim_after_time_passes() {
+    let (_, obs) = check(&[
+        Step::SetOption(OptionSet::Mode(SessionMode::Scalable)),
+        req(None, vec![]),
+        nonweb(vec![close(id(0))]),
+        req(Some(id(0)), vec![]),
+        Step::Advance { seconds: 3_660 },
+        req(Some(id(0)), vec![]),
+    ]);
+    assert_eq!(ran_in(&obs[3]).2, RuleId::Close9);
+    assert_ne!(ran_in(&obs[5]).2, RuleId::Close9);
+    assert!(obs.iter().all(|o| o.hooks.is_empty()));
 }
 
 fn mobile(lane: u8, cookie: Option<IdText>, actions: Vec<Action>) -> Step {

@@ -24,8 +24,8 @@ use ids::IdMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use wlcs_model::vocab::{Action, SessionRef, Step};
-use wlcs_model::{Model, RuleId, StepObs, Trace};
-use wlcs_sut::{Sut, SutError, WireProc};
+use wlcs_model::{CookieEffect, Model, RuleId, StepObs, Trace};
+use wlcs_sut::{Response, Sut, SutError, WireProc};
 
 /// Why a trace could not be checked: never a verdict on conformance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -116,6 +116,8 @@ pub struct Checker<'a> {
     /// more than checking; a failing case is re-run with it on).
     log: bool,
     transcript: Vec<String>,
+    /// The client's cookies on the virtual clock (REQ-4's SHOULD).
+    jar: crate::jar::Jar,
 }
 
 enum StepFailure {
@@ -144,6 +146,7 @@ impl<'a> Checker<'a> {
             stats: RuleStats::default(),
             log,
             transcript: Vec::new(),
+            jar: crate::jar::Jar::default(),
         };
         let mut run = TraceRun {
             verdict: Verdict::Pass,
@@ -236,7 +239,8 @@ impl<'a> Checker<'a> {
     /// One step through the system under test, compared by [`compare`].
     fn check_step(&mut self, index: usize, step: &Step, obs: &StepObs) -> Result<(), StepFailure> {
         let err = Self::sut_err(index, obs);
-        let shown = observe::send(self.sut, &self.ids, step).map_err(&err)?;
+        let now = self.model.now();
+        let shown = observe::send(self.sut, &self.ids, &self.jar, now, step).map_err(&err)?;
         self.note(|| transcript::step_line(index, step, obs));
         let failed = |m: Mismatch| match m {
             Mismatch::Diverged(d) => StepFailure::Diverged(d.at(index)),
@@ -258,6 +262,9 @@ impl<'a> Checker<'a> {
             may_expire: false,
         };
         compare::request(obs, &got, ids, cx, stats).map_err(failed)?;
+        self.check_jar(obs, shown.response.as_ref())
+            .map_err(|d| StepFailure::Diverged(d.at(index)))?;
+        let written = &mut self.written;
         // Remember who wrote which value, for INV-4.
         if let (Some(session), Some(actions)) = (obs.session, actions_of(step)) {
             for a in actions {
@@ -273,6 +280,46 @@ impl<'a> Checker<'a> {
             .map_err(Self::sut_err(index, obs))?;
         self.compare_after(step, obs, &observed)
             .map_err(|d| StepFailure::Diverged(d.at(index)))
+    }
+
+    /// REQ-4 (SHOULD): the client's cookie expires when WEB LEGACY GET SESSION EXPIRATION
+    /// says the session does, so the jar keeps the session exactly as long as the server.
+    fn check_jar(&mut self, obs: &StepObs, actual: Option<&Response>) -> Result<(), Divergence> {
+        let Some(actual) = actual.filter(|r| r.status == 200) else {
+            return Ok(());
+        };
+        let now = self.model.now();
+        let name = self.model.options().cookie_name.clone();
+        self.jar.receive(&name, &actual.set_cookies, now);
+        let expire = obs
+            .response
+            .as_ref()
+            .is_some_and(|r| r.cookie.value == CookieEffect::Expire);
+        let (Some(s), false, false) = (obs.session, expire, self.model.scalable()) else {
+            return Ok(());
+        };
+        let (Some(id), Some(server)) = (self.ids.get(s), self.model.expiration(s)) else {
+            return Ok(());
+        };
+        if server <= now || !self.model.exists(s) {
+            return Ok(());
+        }
+        self.stats.check(RuleId::Req4);
+        let client = self.jar.expiry(id);
+        if client != Some(server) {
+            return Err(Divergence::new(
+                RuleId::Req4,
+                wlcs_model::RuleSet::EMPTY,
+                format!("client cookie expiry of {s} ({name})"),
+                format!("{server} s, as WEB LEGACY GET SESSION EXPIRATION"),
+                match client {
+                    Some(u64::MAX) => "a cookie without Max-Age".to_string(),
+                    Some(at) => format!("{at} s"),
+                    None => "no cookie".to_string(),
+                },
+            ));
+        }
+        Ok(())
     }
 
     /// Hook runs, the lock table and the interprocess variables after a step.

@@ -6,7 +6,8 @@ use super::compare::{Observation, ResponseSeen, last_session_cookie};
 use super::ids::IdMap;
 use wlcs_model::Read;
 use wlcs_model::vocab::Step;
-use wlcs_sut::{Begun, Response, Sut, SutError, WireRead};
+use crate::jar::Jar;
+use wlcs_sut::{Begun, Response, Sut, SutError, WireRead, WireRequest};
 
 /// What a system under test answered to one step.
 #[derive(Clone, Debug, Default)]
@@ -22,9 +23,16 @@ pub struct Shown {
     pub reads: Vec<Read<Option<String>>>,
 }
 
-/// Sends one step.
-pub fn send(sut: &dyn Sut, ids: &IdMap, step: &Step) -> Result<Shown, SutError> {
-    let mut shown = send_raw(sut, ids, step)?;
+/// Sends one step, as a client with `jar` at virtual time `now` would (a cookie whose
+/// lifetime has passed is not sent: REQ-4, RFC 6265).
+pub fn send(
+    sut: &dyn Sut,
+    ids: &IdMap,
+    jar: &Jar,
+    now: u64,
+    step: &Step,
+) -> Result<Shown, SutError> {
+    let mut shown = send_raw(sut, ids, jar, now, step)?;
     shown.reads = std::mem::take(&mut shown.raw_reads)
         .into_iter()
         .map(|r| r.into_session(|id| (!id.is_empty()).then_some(id)))
@@ -32,11 +40,25 @@ pub fn send(sut: &dyn Sut, ids: &IdMap, step: &Step) -> Result<Shown, SutError> 
     Ok(shown)
 }
 
-fn send_raw(sut: &dyn Sut, ids: &IdMap, step: &Step) -> Result<Shown, SutError> {
+/// The request as the client sends it: without a cookie the jar knows to have expired.
+fn jar_filter(jar: &Jar, now: u64, mut wire: WireRequest) -> WireRequest {
+    if wire.cookie.as_deref().is_some_and(|c| !jar.sends(c, now)) {
+        wire.cookie = None;
+    }
+    wire
+}
+
+fn send_raw(
+    sut: &dyn Sut,
+    ids: &IdMap,
+    jar: &Jar,
+    now: u64,
+    step: &Step,
+) -> Result<Shown, SutError> {
     let mut shown = Shown::default();
     match step {
         Step::Request(request) => {
-            let wire = ids.request(request);
+            let wire = jar_filter(jar, now, ids.request(request));
             let mut resp = sut.request(&wire)?;
             shown.sent_cookie = wire.cookie;
             shown.ran_in = resp.session_id.clone();
@@ -44,7 +66,7 @@ fn send_raw(sut: &dyn Sut, ids: &IdMap, step: &Step) -> Result<Shown, SutError> 
             shown.response = Some(resp);
         }
         Step::Begin { slot, request } => {
-            let wire = ids.request(request);
+            let wire = jar_filter(jar, now, ids.request(request));
             match sut.begin(*slot, &wire)? {
                 Begun::Running { session_id, reads } => {
                     shown.ran_in = Some(session_id);

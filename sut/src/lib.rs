@@ -10,6 +10,7 @@ pub mod http;
 pub mod layer;
 pub mod memory;
 pub mod mutants;
+pub mod options;
 pub mod plugin;
 
 pub use layer::Layer;

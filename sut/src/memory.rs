@@ -23,6 +23,7 @@
 //!   back and nothing observable differs from the reference.
 
 use crate::mutants::deviation::Deviation;
+use crate::options::Settings;
 use crate::plugin::{
     Begun, Capabilities, Response, SetCookie, Sut, SutError, WireAction, WireHook, WireHookRun,
     WireId, WireProc, WireRead, WireRequest,
@@ -33,7 +34,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use uuid::Uuid;
 use wlcs_model::vocab::{
-    ContextSnapshot, Ip, LockState, OptionSet, Options, RecordRef, SessionMode, Slot, Table,
+    ContextSnapshot, Ip, LockState, OptionSet, RecordRef, SessionMode, Slot, Table,
     TimeoutProfile, VarName, WorldConfig,
 };
 
@@ -344,6 +345,7 @@ pub(crate) struct Session {
     pub(crate) procs: BTreeMap<u8, Proc>,
     /// Index memberships, kept in step by `World::sync`.
     pub(crate) counted_live: bool,
+    pub(crate) counted_procs: usize,
     pub(crate) lru_entry: Option<(u64, u64)>,
     pub(crate) dormant_entry: Option<(u64, u64)>,
 }
@@ -434,7 +436,7 @@ enum Room {
 pub(crate) struct World {
     pub(crate) config: WorldConfig,
     pub(crate) limits: Limits,
-    pub(crate) options: Options,
+    pub(crate) options: Settings,
     pub(crate) now: u64,
     pub(crate) hook: WireHook,
     pub(crate) hook_log: Vec<WireHookRun>,
@@ -445,6 +447,8 @@ pub(crate) struct World {
     pub(crate) ids: HashMap<Arc<str>, u64>,
     /// Sessions with at least one running process.
     pub(crate) live: usize,
+    /// Running web processes, what selector 18 caps.
+    pub(crate) procs: usize,
     /// Live sessions whose processes are all idle, by (last activity, creation).
     pub(crate) lru: BTreeSet<(u64, u64)>,
     /// Idle processes by (last activity, session creation, lane): due-time order for any
@@ -476,7 +480,7 @@ impl World {
     fn new(config: WorldConfig, limits: Limits, dev: Option<Box<Deviation>>) -> World {
         World {
             limits,
-            options: Options::defaults(&config),
+            options: Settings::new(&config),
             config,
             now: 0,
             hook: WireHook::Save,
@@ -486,6 +490,7 @@ impl World {
             sessions: HashMap::new(),
             ids: HashMap::new(),
             live: 0,
+            procs: 0,
             lru: BTreeSet::new(),
             idle: BTreeSet::new(),
             dormant: BTreeSet::new(),
@@ -569,6 +574,10 @@ impl World {
             return;
         };
         let live = !s.procs.is_empty();
+        if s.procs.len() != s.counted_procs {
+            self.procs = (self.procs + s.procs.len()).saturating_sub(s.counted_procs);
+            s.counted_procs = s.procs.len();
+        }
         if live != s.counted_live {
             s.counted_live = live;
             if live {
@@ -610,6 +619,7 @@ impl World {
         if s.counted_live {
             self.live = self.live.saturating_sub(1);
         }
+        self.procs = self.procs.saturating_sub(s.counted_procs);
         if let Some(e) = s.lru_entry {
             self.lru.remove(&e);
         }
@@ -668,13 +678,19 @@ impl World {
                             "the session's process is already running a request".into(),
                         ));
                     }
-                    (lane, s.procs.is_empty())
+                    (
+                        lane,
+                        Some((!s.procs.contains_key(&lane), s.procs.is_empty())),
+                    )
                 }
                 // REQ-1 / REQ-3 / CLOSE-8 / TIME-1: a new session.
-                None => (req.mobile.unwrap_or(0), true),
+                None => (req.mobile.unwrap_or(0), Some((true, true))),
             };
-            if needs_process_slot && self.legacy() {
-                match self.make_room() {
+            // (a new process is needed, the session becomes live)
+            if let Some((true, new_live)) = needs_process_slot
+                && self.legacy()
+            {
+                match self.make_room(new_live, target) {
                     Room::Ready => {}
                     // An eviction hook may have closed the target: route again.
                     Room::Evicted => continue,
@@ -696,28 +712,46 @@ impl World {
         }
     }
 
-    /// LIMIT-1 / LIMIT-2: makes room for one more live session.
-    fn make_room(&mut self) -> Room {
-        let limit = if self.limits.sessions_capped_by_processes {
-            self.options.effective_max_sessions()
-        } else {
-            // `Limits::LIFTED` (benches): selector 71 alone.
-            self.options.max_sessions
+    /// LIMIT-1 / LIMIT-2: makes room for one more web process, and one more live session
+    /// when `new_live`; `target` (the session the request goes to) is never evicted.
+    fn make_room(&mut self, new_live: bool, target: Option<u64>) -> Room {
+        let limit = usize::try_from(self.options.max_sessions).unwrap_or(usize::MAX);
+        let over_sessions = |live: usize| -> bool {
+            // LIMIT-1: at max sessions, make room.
+            new_live
+                && self
+                    .dev(|d| d.over_sessions(live, limit))
+                    .unwrap_or(live >= limit)
         };
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        // LIMIT-1: `live - limit + 1` evictions when live >= limit.
-        let need = (self.live + 1).saturating_sub(limit);
-        let need = self
-            .dev(|d| d.evictions_needed(self.live, limit))
-            .unwrap_or(need);
-        if need == 0 {
+        // Max concurrent processes: at `max - 1` running, no new process (D4 selector 18);
+        // `Limits::LIFTED` (benches) lifts this cap.
+        let over_procs = |procs: usize| {
+            self.limits.sessions_capped_by_processes
+                && self
+                    .dev(|d| d.over_processes(procs, self.options.max_processes))
+                    .unwrap_or(!self.options.process_fits(procs))
+        };
+        let (mut live, mut procs) = (self.live, self.procs);
+        if !over_sessions(live) && !over_procs(procs) {
             return Room::Ready;
         }
         // LIMIT-1: least recent activity first, ties to the older session.
-        let victims: Vec<u64> = self
-            .dev(|d| d.victims(&self.lru, need))
-            .unwrap_or_else(|| self.lru.iter().take(need).map(|e| e.1).collect());
-        if victims.len() < need {
+        let order: Box<dyn Iterator<Item = &(u64, u64)>> =
+            if self.deviates(Deviation::evicts_most_recent) {
+                Box::new(self.lru.iter().rev())
+            } else {
+                Box::new(self.lru.iter())
+            };
+        let mut victims = Vec::new();
+        for key in order.map(|e| e.1).filter(|k| Some(*k) != target) {
+            if !over_sessions(live) && !over_procs(procs) {
+                break;
+            }
+            victims.push(key);
+            live = live.saturating_sub(1);
+            procs = procs.saturating_sub(self.sessions.get(&key).map_or(0, |s| s.procs.len()));
+        }
+        if over_sessions(live) || over_procs(procs) {
             if self.deviates(Deviation::opens_over_limit) {
                 return Room::Ready;
             }
@@ -822,6 +856,7 @@ impl World {
                 last_active: self.now,
                 procs: BTreeMap::new(),
                 counted_live: false,
+                counted_procs: 0,
                 lru_entry: None,
                 dormant_entry: None,
             },
@@ -894,9 +929,27 @@ impl World {
 
         let name = self.options.cookie_name.clone();
         let mut set_cookies = Vec::new();
+        // REQ-4 (SHOULD): the cookie's lifetime on the client is the session's slid
+        // expiration, so every response of a live session sends it again.
+        let lifetime_s = self
+            .sessions
+            .get(&key)
+            .filter(|s| s.valid)
+            .map_or(0, |s| s.expiration.saturating_sub(now));
         if opened {
-            // REQ-1: announce the new session.
-            set_cookies.push(self.issue_cookie(&name, &id));
+            // REQ-1: announce the new session (a session closed or expired during its first
+            // request still announces a live cookie: the expiring one, if any, follows).
+            let announced_s = if lifetime_s > 0 {
+                lifetime_s
+            } else {
+                self.options.cookie_timeout_s()
+            };
+            set_cookies.push(self.issue_cookie(&name, &id, announced_s));
+        } else if closed_during.is_none()
+            && lifetime_s > 0
+            && !self.deviates(Deviation::keeps_first_cookie)
+        {
+            set_cookies.push(self.issue_cookie(&name, &id, lifetime_s));
         }
         if closed_during.is_some() {
             // CLOSE-4: expire the cookie, last so it decides.
@@ -917,15 +970,12 @@ impl World {
         })
     }
 
-    fn issue_cookie(&self, name: &str, value: &str) -> SetCookie {
+    fn issue_cookie(&self, name: &str, value: &str, lifetime_s: u64) -> SetCookie {
         SetCookie {
             name: name.to_string(),
             value: value.to_string(),
             expiring: false,
-            raw: format!(
-                "{name}={value}; Path=/; SameSite=Strict; Max-Age={}",
-                self.options.cookie_timeout_s()
-            ),
+            raw: format!("{name}={value}; Path=/; SameSite=Strict; Max-Age={lifetime_s}"),
         }
     }
 
@@ -1289,8 +1339,11 @@ impl World {
                 "a mode change restarts the server; not valid with requests in flight".into(),
             ));
         }
-        // Out-of-range values (selector 18 outside 10..=32000, zero, bad names) are ignored.
-        self.options.apply(option);
+        if self.deviates(|d| d.ignores_zero(option)) {
+            return Ok(());
+        }
+        // D4's value rules (defaults restored, ignored values) are the settings' own.
+        self.options.set(option);
         if self.options.mode != before {
             self.restart();
         }
@@ -1303,6 +1356,7 @@ impl World {
         self.sessions.clear();
         self.ids.clear();
         self.live = 0;
+        self.procs = 0;
         self.lru.clear();
         self.idle.clear();
         self.dormant.clear();

@@ -139,10 +139,14 @@ fn new_session_issues_cookie_and_keeps_its_context() {
         .request(&req(0, Some(&id), vec![get(1), expiration(&id)]))
         .expect("request");
     assert_eq!(r2.session_id.as_deref(), Some(id.as_str()));
-    assert!(
-        r2.set_cookies.is_empty(),
-        "no Set-Cookie for a known session"
+    // REQ-4 (SHOULD): the same cookie again, with the slid lifetime (28 800 s from now).
+    assert_eq!(
+        r2.set_cookies.len(),
+        1,
+        "the known session's cookie is refreshed"
     );
+    assert_eq!(r2.set_cookies[0].value, id);
+    assert!(r2.set_cookies[0].raw.contains("Max-Age=28800"));
     assert_eq!(
         r2.reads,
         vec![
@@ -429,14 +433,15 @@ fn eviction_picks_least_recently_active_idle_session_and_503_when_none() {
     sut.end(0, &[]).expect("end c");
     sut.end(1, &[]).expect("end nb");
 
-    // Max sessions is capped by max processes: 12 > 10 is capped to 10.
+    // Max processes 10 caps the web processes at 10 - 1 (D4 selector 18): the tenth
+    // session evicts the first.
     let sut = self::sut();
     sut.set_option(&OptionSet::MaxSessions(12)).expect("option");
     sut.set_option(&OptionSet::MaxProcesses(10))
         .expect("option");
     sut.set_option(&OptionSet::MaxProcesses(5))
         .expect("ignored: out of range");
-    for _ in 0..10 {
+    for _ in 0..9 {
         open(&sut, vec![]);
     }
     assert!(hooks(&sut).is_empty());
@@ -501,7 +506,7 @@ fn process_timeout_keeps_id_profile() {
         .request(&req(0, Some(&id), vec![get(1)]))
         .expect("request");
     assert_eq!(r.session_id.as_deref(), Some(id.as_str()));
-    assert!(r.set_cookies.is_empty());
+    assert!(r.set_cookies.iter().all(|c| c.value == id), "the same ID");
     assert_eq!(r.reads, vec![WireRead::Var(None)]);
 
     // Closing a process-less session only invalidates it: no hook.
@@ -603,7 +608,10 @@ fn mobile_close_ends_every_lane_with_its_own_hook() {
         .request(&mobile(1, Some(&id), vec![set(1, 11)]))
         .expect("lane 1");
     assert_eq!(r1.session_id.as_deref(), Some(id.as_str()));
-    assert!(r1.set_cookies.is_empty(), "lanes share the cookie");
+    assert!(
+        r1.set_cookies.iter().all(|c| c.value == id),
+        "lanes share the cookie"
+    );
     // A legacy request with the cookie runs in lane 0.
     let r0 = sut
         .request(&req(0, Some(&id), vec![get(1)]))
@@ -664,7 +672,7 @@ fn mode_switch_restarts_and_scalable_close_does_nothing() {
         .request(&req(0, Some(&s), vec![close_current()]))
         .expect("request");
     assert_eq!(r.session_id.as_deref(), Some(s.as_str()));
-    assert!(r.set_cookies.is_empty());
+    assert!(r.set_cookies.iter().all(|c| !c.expiring && c.value == s));
     sut.advance(1_000_000).expect("advance");
     assert!(
         hooks(&sut).is_empty(),

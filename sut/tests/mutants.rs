@@ -296,6 +296,18 @@ fn max_processes(r: &Recorder) {
     }
 }
 
+fn option_zero(r: &Recorder) {
+    r.option(OptionSet::CookieTimeoutMin(1));
+    r.option(OptionSet::CookieTimeoutMin(0));
+    r.request(req(
+        0,
+        None,
+        vec![WireAction::GetExpiration {
+            id: WireId::Current,
+        }],
+    ));
+}
+
 fn mobile(r: &Recorder) {
     let m = r.request(mreq(0, None, vec![set(1, 1)])).expect("m");
     r.request(mreq(1, Some(&m), vec![set(1, 2)]));
@@ -330,6 +342,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("keeps_id", keeps_id),
     ("eviction", eviction),
     ("max_processes", max_processes),
+    ("option_zero", option_zero),
     ("mobile", mobile),
     ("scalable", scalable),
     ("reissue", reissue),

@@ -21,7 +21,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::{Builder, Uuid};
-use wlcs_model::vocab::{ContextSnapshot, Ip, Options, VarName};
+use crate::options::Settings;
+use wlcs_model::vocab::{ContextSnapshot, Ip, OptionSet, VarName};
 
 /// The fixed bits of the REQ-6 ID mutants: random-looking (letters and digits, so a respelled
 /// ID is another text), the same in every ID; the low 32 (counter, random) or 64 (clock) bits
@@ -124,15 +125,36 @@ impl Deviation {
     }
 
     /// MUTANT INV-5 (`limit-off-by-one`): evicts only once the limit is exceeded.
-    pub(crate) fn evictions_needed(&self, live: usize, limit: usize) -> Option<usize> {
-        self.is(Mutant::LimitOffByOne)
-            .then(|| live.saturating_sub(limit))
+    pub(crate) fn over_sessions(&self, live: usize, limit: usize) -> Option<bool> {
+        self.is(Mutant::LimitOffByOne).then_some(live > limit)
+    }
+
+    /// MUTANT LIMIT-2 (`process-cap-at-max`): the cap is max processes, not max - 1.
+    pub(crate) fn over_processes(&self, procs: usize, max_processes: u32) -> Option<bool> {
+        self.is(Mutant::ProcessCapAtMax)
+            .then(|| procs >= usize::try_from(max_processes).unwrap_or(usize::MAX))
     }
 
     /// MUTANT LIMIT-1 (`evicts-most-recent`): most recently active first.
-    pub(crate) fn victims(&self, lru: &BTreeSet<(u64, u64)>, need: usize) -> Option<Vec<u64>> {
+    pub(crate) fn evicts_most_recent(&self) -> bool {
         self.is(Mutant::EvictsMostRecent)
-            .then(|| lru.iter().rev().take(need).map(|e| e.1).collect())
+    }
+
+    /// MUTANT REQ-4 (`set-cookie-only-first-response`): the slid lifetime is not sent again.
+    pub(crate) fn keeps_first_cookie(&self) -> bool {
+        self.is(Mutant::SetCookieOnlyFirstResponse)
+    }
+
+    /// MUTANT REQ-4 (`option-zero-ignored`): WEB SET OPTION with 0 for selectors 71, 72 and
+    /// 78 is ignored instead of restoring the default.
+    pub(crate) fn ignores_zero(&self, option: &OptionSet) -> bool {
+        self.is(Mutant::OptionZeroIgnored)
+            && matches!(
+                option,
+                OptionSet::MaxSessions(0)
+                    | OptionSet::CookieTimeoutMin(0)
+                    | OptionSet::ProcessTimeoutMin(0)
+            )
     }
 
     /// MUTANT LIMIT-2 (`never-503`): opens the session over the limit.
@@ -285,7 +307,7 @@ impl Deviation {
     }
 
     /// MUTANT TIME-4 (`process-timeout-follows-cookie`): one timer for both.
-    pub(crate) fn process_timeout_s(&self, options: &Options) -> Option<u64> {
+    pub(crate) fn process_timeout_s(&self, options: &Settings) -> Option<u64> {
         self.is(Mutant::ProcessTimeoutFollowsCookie)
             .then(|| options.cookie_timeout_s())
     }

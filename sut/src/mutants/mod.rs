@@ -137,6 +137,10 @@ mutants! {
         "An unknown cookie value is adopted as the new session's ID (session fixation).";
     ExpirationDoesNotSlide = "expiration-does-not-slide", Req4, Deviate,
         "The expiration is set when the session opens and never slides.";
+    OptionZeroIgnored = "option-zero-ignored", Req4, Deviate,
+        "WEB SET OPTION with 0 for selectors 71, 72 and 78 is ignored instead of restoring the default.";
+    SetCookieOnlyFirstResponse = "set-cookie-only-first-response", Req4, Deviate,
+        "Only a session's first response carries its Set-Cookie: the client's cookie expires before the slid session.";
     IpValidationSkipped = "ip-validation-skipped", Req5, Perturb,
         "A live cookie from another IP is accepted even with IP validation on.";
     RefusedRequestSlides = "refused-request-slides-expiration", Req5, Deviate,
@@ -165,6 +169,8 @@ mutants! {
         "When no session can be evicted the request still opens a session (no 503).";
     LimitIgnoresMaxProcesses = "limit-ignores-max-processes", Limit2, Deviate,
         "The session limit is max sessions alone, not capped by max concurrent processes.";
+    ProcessCapAtMax = "process-cap-at-max", Limit2, Deviate,
+        "503 only once max processes web processes run, not max - 1 (D4 selector 18's \"minus one\").";
     MobileCloseEndsOneLane = "mobile-close-ends-one-lane", Mobile1, Deviate,
         "Closing a 4D Mobile session ends only its first process; the others keep running.";
     MobileOneHook = "mobile-one-hook", Mobile2, Deviate,
