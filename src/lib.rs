@@ -15,6 +15,7 @@ pub mod guard;
 pub mod jar;
 pub mod linearize;
 pub mod mutation;
+pub mod readings;
 pub mod report;
 pub mod runner;
 pub mod sim;

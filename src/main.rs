@@ -156,6 +156,10 @@ struct RunArgs {
     /// SHOULD divergences fail the run.
     #[arg(long)]
     strict: bool,
+    /// A reading of a SHOULD rule the target declares (`CLOSE-12=reset-immediately`),
+    /// repeatable; others are detected (src/readings.rs).
+    #[arg(long = "reading")]
+    readings: Vec<String>,
     /// Write the JSON report here.
     #[arg(long)]
     report_json: Option<PathBuf>,
@@ -326,6 +330,13 @@ fn run(args: RunArgs) -> Result<i32> {
         case_seed: args.case_seed,
         world: world(&args.target)?,
         replay_base: replay_base(&args.target),
+        readings: {
+            let mut r = wlcs_model::vocab::Readings::default();
+            for spec in &args.readings {
+                r.set(spec).map_err(|e| anyhow::anyhow!("--reading {e}"))?;
+            }
+            r
+        },
         ..RunConfig::default()
     };
     eprintln!(

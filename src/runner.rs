@@ -3,7 +3,7 @@
 //! one `u64` seed through `ChaCha8Rng`: the seed gives each case its own seed, and a case
 //! seed gives proptest's generator its bytes, so one case replays alone.
 
-use crate::checker::{Checker, TraceRun, Verdict as TraceVerdict, rules_needing};
+use crate::checker::{TraceRun, Verdict as TraceVerdict, rules_needing};
 use crate::fixture::Fixture;
 use crate::generate::{GenConfig, Weights, choices, interpret};
 use crate::guard::Guarded;
@@ -42,6 +42,8 @@ pub struct RunConfig {
     pub stop_at_first_failure: bool,
     /// The command prefix that replays a case (`wlcs run --target ...`).
     pub replay_base: String,
+    /// Declared readings of SHOULD rules (`--reading`); others are detected (`crate::readings`).
+    pub readings: wlcs_model::vocab::Readings,
 }
 
 impl Default for RunConfig {
@@ -58,6 +60,7 @@ impl Default for RunConfig {
             counterexamples_max: 8,
             stop_at_first_failure: false,
             replay_base: "wlcs run".to_string(),
+            readings: wlcs_model::vocab::Readings::default(),
         }
     }
 }
@@ -138,6 +141,18 @@ pub fn shrink(
     first: (Trace, TraceRun),
     iters_max: u32,
 ) -> (Trace, TraceRun) {
+    shrink_reading(sut, tree, gen_cfg, first, iters_max, Default::default())
+}
+
+/// [`shrink`] with the run's declared readings (`crate::readings`).
+pub fn shrink_reading(
+    sut: &dyn Sut,
+    tree: &mut impl ValueTree<Value = Vec<crate::generate::Choice>>,
+    gen_cfg: &GenConfig,
+    first: (Trace, TraceRun),
+    iters_max: u32,
+    readings: wlcs_model::vocab::Readings,
+) -> (Trace, TraceRun) {
     let Some(key) = failure_key(&first.1) else {
         return first;
     };
@@ -148,7 +163,7 @@ pub fn shrink(
     }
     for _ in 0..iters_max {
         let mut trace = interpret(&tree.current(), gen_cfg);
-        let run = Checker::run_quiet(sut, &trace);
+        let run = crate::readings::run(sut, &trace, readings, false);
         if failure_key(&run) == Some(key) {
             cut_after_failure(&mut trace, &run);
             if trace.steps.len() <= best.0.steps.len() {
@@ -163,7 +178,7 @@ pub fn shrink(
     }
     // The final counterexample is re-run with its transcript; a failure that does not come
     // back (a flaky target) keeps its first, transcript-less run rather than vanish.
-    let run = Checker::run(sut, &best.0);
+    let run = crate::readings::run(sut, &best.0, readings, true);
     if failure_key(&run) == Some(key) {
         (best.0, run)
     } else {
@@ -207,7 +222,7 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
             // A fixture carries its own world and profile; the run's profile is for generated
             // traces.
             let trace = fixture.trace.clone();
-            let run = Checker::run(sut, &trace);
+            let run = crate::readings::run(sut, &trace, cfg.readings, true);
             fixtures_run += 1;
             steps += run.steps_run as u64;
             stats.merge(&run.stats);
@@ -279,7 +294,7 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
             continue;
         };
         let trace = interpret(&tree.current(), &gen_cfg);
-        let run = Checker::run_quiet(sut, &trace);
+        let run = crate::readings::run(sut, &trace, cfg.readings, false);
         cases_run += 1;
         steps += run.steps_run as u64;
         stats.merge(&run.stats);
@@ -298,7 +313,14 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
             continue;
         }
         let before = trace.steps.len();
-        let (trace, run) = shrink(sut, &mut tree, &gen_cfg, (trace, run), cfg.shrink_iters_max);
+        let (trace, run) = shrink_reading(
+            sut,
+            &mut tree,
+            &gen_cfg,
+            (trace, run),
+            cfg.shrink_iters_max,
+            cfg.readings,
+        );
         match &run.verdict {
             TraceVerdict::Diverged(d) => keep(
                 Counterexample {
@@ -340,6 +362,9 @@ pub fn run(sut: &dyn Sut, fixtures: &[Fixture], cfg: &RunConfig, target: &str) -
         }
     }
 
+    // Failures before deviations: a SHOULD reading that explains one case (src/readings.rs)
+    // must not hide another case's MUST failure from the first counterexample.
+    counterexamples.sort_by_key(|c| c.rule.grade() == wlcs_model::Grade::Should);
     let skipped = rules_needing(&caps);
     let mut rows = report::rule_rows(&stats, &|r| cfg.selected(r), &skipped, cfg.strict);
     // A generated trace that diverged early leaves later rules unchecked: when the target
