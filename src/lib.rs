@@ -19,6 +19,7 @@ pub mod guard;
 pub mod jar;
 pub mod linearize;
 pub mod mutation;
+pub mod readings;
 pub mod progress;
 pub mod replay;
 pub mod report;

@@ -243,6 +243,10 @@ struct RunArgs {
     /// SHOULD divergences fail the run.
     #[arg(long)]
     strict: bool,
+    /// A reading of a SHOULD rule the target declares (`CLOSE-12=reset-immediately`),
+    /// repeatable; others are detected (src/readings.rs).
+    #[arg(long = "reading")]
+    readings: Vec<String>,
     /// A skipped rule fails the run.
     #[arg(long)]
     fail_on_skip: bool,
@@ -561,6 +565,13 @@ fn run(args: RunArgs) -> Result<i32> {
         fail_on_skip: args.fail_on_skip,
         require: gate::required(&args.require),
         partition: args.partition,
+        readings: {
+            let mut r = wlcs_model::vocab::Readings::default();
+            for spec in &args.readings {
+                r.set(spec).map_err(|e| usage(format!("--reading {e}")))?;
+            }
+            r
+        },
         ..RunConfig::default()
     };
     let whole = match (&args.fixture, args.case_seed) {

@@ -4,7 +4,7 @@
 //! seed gives proptest's generator its bytes, so one case replays alone.
 
 use crate::check::{
-    Checker, Divergence, HarnessError, TraceRun, Verdict as TraceVerdict,
+    Divergence, HarnessError, TraceRun, Verdict as TraceVerdict,
 };
 use crate::fixture::Fixture;
 use crate::gate;
@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use std::path::PathBuf;
 use std::time::Instant;
+use wlcs_model::vocab::Readings;
 use wlcs_model::{RuleId, Trace, WorldConfig};
 use wlcs_sut::{Capabilities, Sut, SutError};
 
@@ -64,6 +65,8 @@ pub struct RunConfig {
     pub require: Capabilities,
     /// Run only this share of the fixtures and generated cases (`--partition K/N`).
     pub partition: Option<report::Partition>,
+    /// Declared readings of SHOULD rules (`--reading`); others are detected (`crate::readings`).
+    pub readings: wlcs_model::vocab::Readings,
 }
 
 impl Default for RunConfig {
@@ -88,6 +91,7 @@ impl Default for RunConfig {
             fail_on_skip: false,
             require: gate::NO_CAPABILITIES,
             partition: None,
+            readings: wlcs_model::vocab::Readings::default(),
         }
     }
 }
@@ -215,14 +219,18 @@ fn refusal_as_divergence(run: &mut TraceRun) {
 /// Checks one trace with its transcript ([`Checker::run`]), a refused valid step counted as
 /// a divergence.
 pub fn check(sut: &dyn Sut, trace: &Trace) -> TraceRun {
-    let mut run = Checker::run(sut, trace);
-    refusal_as_divergence(&mut run);
-    run
+    check_reading(sut, trace, Readings::default(), true)
 }
 
 /// [`check`] without the transcript.
 pub fn check_quiet(sut: &dyn Sut, trace: &Trace) -> TraceRun {
-    let mut run = Checker::run_quiet(sut, trace);
+    check_reading(sut, trace, Readings::default(), false)
+}
+
+/// [`check`] with declared readings of the SHOULD rules, the others detected
+/// ([`crate::readings::run`]); `log` renders the transcript.
+pub fn check_reading(sut: &dyn Sut, trace: &Trace, readings: Readings, log: bool) -> TraceRun {
+    let mut run = crate::readings::run(sut, trace, readings, log);
     refusal_as_divergence(&mut run);
     run
 }
@@ -237,7 +245,7 @@ pub fn shrink(
     first: (Trace, TraceRun),
     iters_max: u32,
 ) -> (Trace, TraceRun) {
-    shrink_until(sut, tree, gen_cfg, first, iters_max, None)
+    shrink_until(sut, tree, gen_cfg, first, iters_max, None, Readings::default())
 }
 
 /// [`shrink`] that also stops at `deadline` (checked before each attempt; the transcript
@@ -250,6 +258,7 @@ pub fn shrink_until(
     first: (Trace, TraceRun),
     iters_max: u32,
     deadline: Option<Instant>,
+    readings: Readings,
 ) -> (Trace, TraceRun) {
     let Some(key) = failure_key(&first.1) else {
         return first;
@@ -265,7 +274,7 @@ pub fn shrink_until(
             return best;
         }
         let mut trace = interpret(&tree.current(), gen_cfg);
-        let run = check_quiet(sut, &trace);
+        let run = check_reading(sut, &trace, readings, false);
         if failure_key(&run) == Some(key) {
             cut_after_failure(&mut trace, &run);
             if trace.steps.len() <= best.0.steps.len() {
@@ -283,7 +292,7 @@ pub fn shrink_until(
     }
     // The final counterexample is re-run with its transcript; a failure that does not come
     // back (a flaky target) keeps its first, transcript-less run rather than vanish.
-    let run = check(sut, &best.0);
+    let run = check_reading(sut, &best.0, readings, true);
     if failure_key(&run) == Some(key) {
         (best.0, run)
     } else {
@@ -445,7 +454,7 @@ pub fn run_observed(
         // A fixture carries its own world and profile; the run's profile is for generated
         // traces.
         let trace = &fixture.trace;
-        let run = check(sut, trace);
+        let run = check_reading(sut, trace, cfg.readings, true);
         fixtures_run += 1;
         seen.fixtures_done = fixtures_run;
         seen.steps += run.steps_run as u64;
@@ -534,7 +543,7 @@ pub fn run_observed(
             continue;
         };
         let trace = interpret(&tree.current(), &gen_cfg);
-        let run = check_quiet(sut, &trace);
+        let run = check_reading(sut, &trace, cfg.readings, false);
         cases_run += 1;
         seen.cases_done = cases_run;
         seen.steps += run.steps_run as u64;
@@ -592,6 +601,7 @@ pub fn run_observed(
             (trace, run),
             cfg.shrink_iters_max,
             deadline,
+            cfg.readings,
         );
         match &run.verdict {
             TraceVerdict::Diverged(d) => keep(
@@ -633,6 +643,9 @@ pub fn run_observed(
         progress(&seen);
     }
 
+    // Failures before deviations: a SHOULD reading that explains one case (src/readings.rs)
+    // must not hide another case's MUST failure from the first counterexample.
+    counterexamples.sort_by_key(|c| c.rule.grade() == wlcs_model::Grade::Should);
     let harness_errors = seen.errors;
     errors.extend(target_errors.into_lines());
     let not_run = (selected_fixtures.len() - fixtures_run) as u64 + (seeds_total - cases_run);

@@ -286,6 +286,7 @@ fn shrink_seed(
             (trace, run),
             SHRINK_ITERS_MAX,
             deadline,
+            wlcs_model::vocab::Readings::default(),
         ),
         None => (trace, run),
     };

@@ -596,3 +596,110 @@ pub fn is_cookie_name(name: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
+
+/// CLOSE-11's readings: when a session closes itself during its own request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Close11Reading {
+    /// SPEC.md's: the request runs to its end; hook and reset when it ends.
+    #[default]
+    #[serde(rename = "finish-request")]
+    FinishRequest,
+    /// The hook and the reset run at once; the rest of the request sees an empty context and
+    /// its response still expires the cookie.
+    #[serde(rename = "reset-immediately")]
+    ResetImmediately,
+}
+
+/// CLOSE-12's readings: a close from elsewhere while the session runs a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Close12Reading {
+    /// SPEC.md's: invalidation now; hook and reset when the request ends.
+    #[default]
+    #[serde(rename = "defer-to-request-end")]
+    DeferToRequestEnd,
+    /// Invalidation, hook and reset at once; the request goes on in an empty context and its
+    /// response expires the cookie.
+    #[serde(rename = "reset-immediately")]
+    ResetImmediately,
+}
+
+/// LIMIT-2's readings of selector 18's process cap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Limit2Reading {
+    /// D4's "minus one": no new process once `max - 1` run.
+    #[default]
+    #[serde(rename = "cap-at-max-minus-one")]
+    CapAtMaxMinusOne,
+    /// No new process once `max` run.
+    #[serde(rename = "cap-at-max")]
+    CapAtMax,
+}
+
+/// Which reading of each SHOULD rule with another reasonable reading the model follows
+/// (SPEC.md decisions: an alternative reading is a deviation from that SHOULD only). The
+/// defaults are SPEC.md's readings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Readings {
+    /// CLOSE-11.
+    #[serde(default)]
+    pub close_11: Close11Reading,
+    /// CLOSE-12.
+    #[serde(default)]
+    pub close_12: Close12Reading,
+    /// LIMIT-2.
+    #[serde(default)]
+    pub limit_2: Limit2Reading,
+}
+
+impl Readings {
+    /// The alternative readings, each with its rule and name, in SPEC.md order.
+    pub const ALTERNATIVES: &'static [(&'static str, &'static str)] = &[
+        ("CLOSE-11", "reset-immediately"),
+        ("CLOSE-12", "reset-immediately"),
+        ("LIMIT-2", "cap-at-max"),
+    ];
+
+    /// Follows `RULE=reading` (as `--reading` spells it); `Err` says what is accepted.
+    pub fn set(&mut self, spec: &str) -> Result<(), String> {
+        let (rule, name) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("`{spec}`: expected RULE=READING"))?;
+        match (rule.to_ascii_uppercase().as_str(), name) {
+            ("CLOSE-11", "finish-request") => self.close_11 = Close11Reading::FinishRequest,
+            ("CLOSE-11", "reset-immediately") => self.close_11 = Close11Reading::ResetImmediately,
+            ("CLOSE-12", "defer-to-request-end") => {
+                self.close_12 = Close12Reading::DeferToRequestEnd
+            }
+            ("CLOSE-12", "reset-immediately") => self.close_12 = Close12Reading::ResetImmediately,
+            ("LIMIT-2", "cap-at-max-minus-one") => self.limit_2 = Limit2Reading::CapAtMaxMinusOne,
+            ("LIMIT-2", "cap-at-max") => self.limit_2 = Limit2Reading::CapAtMax,
+            _ => {
+                let known: Vec<String> = Readings::ALTERNATIVES
+                    .iter()
+                    .map(|(r, n)| format!("{r}={n}"))
+                    .collect();
+                return Err(format!(
+                    "`{spec}`: unknown reading (alternatives: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The readings that differ from SPEC.md's, as `RULE=reading`.
+    pub fn deviations(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.close_11 == Close11Reading::ResetImmediately {
+            out.push("CLOSE-11=reset-immediately".to_string());
+        }
+        if self.close_12 == Close12Reading::ResetImmediately {
+            out.push("CLOSE-12=reset-immediately".to_string());
+        }
+        if self.limit_2 == Limit2Reading::CapAtMax {
+            out.push("LIMIT-2=cap-at-max".to_string());
+        }
+        out
+    }
+}

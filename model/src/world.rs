@@ -7,9 +7,9 @@
 use crate::obs::{CookieEffect, ExpectedRead, HookRun, RanIn, Read, ResponseObs, Ruled, StepObs};
 use crate::rules::{RuleId, RuleSet};
 use crate::vocab::{
-    Action, ContextSnapshot, HookBehavior, IdText, Ip, LockState, OptionSet, Options, ProcRef,
-    RecordRef, Request, SessionMode, SessionRef, Slot, Step, Table, TimeoutProfile, VarName,
-    WorldConfig,
+    Action, Close11Reading, Close12Reading, ContextSnapshot, HookBehavior, IdText, Ip,
+    Limit2Reading, LockState, OptionSet, Options, ProcRef, Readings, RecordRef, Request,
+    SessionMode, SessionRef, Slot, Step, Table, TimeoutProfile, VarName, WorldConfig,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -77,6 +77,9 @@ struct Lane {
     fresh_rule: RuleId,
     /// Hook runs of the current process (INV-2 self-check).
     hook_runs: u32,
+    /// The hook and reset already ran mid-request (CLOSE-11/12 `reset-immediately`): the
+    /// request's end ends the process without a second hook.
+    hooked_early: bool,
     /// Requests this process has served: from the second on, the hook's snapshot also shows
     /// that the context persisted between requests (REQ-2).
     requests: u32,
@@ -93,6 +96,7 @@ impl Lane {
             pending_also: RuleSet::EMPTY,
             fresh_rule,
             hook_runs: 0,
+            hooked_early: false,
             requests: 0,
         }
     }
@@ -190,6 +194,9 @@ enum Room {
 #[derive(Clone, Debug)]
 pub struct Model {
     config: WorldConfig,
+    /// The readings of SHOULD rules the model follows (SPEC.md's unless a run declares or
+    /// detects another).
+    readings: Readings,
     options: Options,
     now: u64,
     sessions: Vec<Session>,
@@ -222,9 +229,15 @@ impl Out {
 impl Model {
     /// A new, empty world.
     pub fn new(config: WorldConfig) -> Model {
+        Model::with_readings(config, Readings::default())
+    }
+
+    /// A new, empty world whose model follows these readings of the SHOULD rules.
+    pub fn with_readings(config: WorldConfig, readings: Readings) -> Model {
         let options = Options::defaults(&config);
         Model {
             config,
+            readings,
             options,
             now: 0,
             sessions: Vec::new(),
@@ -244,6 +257,11 @@ impl Model {
     /// The world this model started from.
     pub fn config(&self) -> &WorldConfig {
         &self.config
+    }
+
+    /// The readings of SHOULD rules this model follows.
+    pub fn readings(&self) -> Readings {
+        self.readings
     }
 
     /// The options in force.
@@ -856,7 +874,11 @@ impl Model {
         out: &mut Out,
     ) -> Room {
         let sessions_max = self.options.max_sessions as usize;
-        let procs_max = self.options.processes_max() as usize;
+        let procs_max = match self.readings.limit_2 {
+            Limit2Reading::CapAtMaxMinusOne => self.options.processes_max() as usize,
+            // LIMIT-2 (reading cap-at-max): no new process once `max` run.
+            Limit2Reading::CapAtMax => self.options.max_processes as usize,
+        };
         let mut live = self.live_sessions();
         let mut procs = self.running_processes();
         let fits = |live: usize, procs: usize| {
@@ -1181,7 +1203,21 @@ impl Model {
                     RuleId::Close12
                 };
                 out.fire(rule);
+                let immediate = if own {
+                    self.readings.close_11 == Close11Reading::ResetImmediately
+                } else {
+                    self.readings.close_12 == Close12Reading::ResetImmediately
+                };
+                if immediate {
+                    // CLOSE-11 / CLOSE-12 (reading reset-immediately): hook and reset now; the
+                    // request goes on in an empty context until it ends.
+                    self.end_process(target, lane, rule, RuleId::Close7, close_also, out);
+                }
                 if let Some(l) = self.sessions[target.0 as usize].lanes.get_mut(&lane) {
+                    if immediate {
+                        l.running = true;
+                        l.hooked_early = true;
+                    }
                     l.pending = Some(rule);
                     l.pending_also = close_also;
                 }
@@ -1210,6 +1246,11 @@ impl Model {
             return;
         };
         if !l.running {
+            return;
+        }
+        if l.hooked_early {
+            // The hook already ran mid-request (reading reset-immediately): end quietly.
+            self.release(session, lane, release_rule, false, out);
             return;
         }
         l.hook_runs += 1;
@@ -1250,6 +1291,18 @@ impl Model {
         if release_rule != RuleId::Close7 {
             out.fire(RuleId::Close7);
         }
+        self.release(session, lane, release_rule, failed, out);
+    }
+
+    /// The reset: locks released, context cleared, process ended (CLOSE-7).
+    fn release(
+        &mut self,
+        session: SessionRef,
+        lane: u8,
+        release_rule: RuleId,
+        failed: bool,
+        out: &mut Out,
+    ) {
         let proc = ProcRef::Web { session, lane };
         let sess = &mut self.sessions[session.0 as usize];
         let Some(l) = sess.lanes.get_mut(&lane) else {
@@ -1276,6 +1329,7 @@ impl Model {
         l.ctx = Context::default();
         l.running = false;
         l.pending = None;
+        l.hooked_early = false;
         self.resets += 1;
     }
 

@@ -138,9 +138,20 @@ impl<'a> Checker<'a> {
     }
 
     fn run_with(sut: &'a dyn Sut, trace: &Trace, log: bool) -> TraceRun {
+        Checker::run_reading(sut, trace, wlcs_model::vocab::Readings::default(), log)
+    }
+
+    /// Checks `trace` with a model that follows these readings of the SHOULD rules
+    /// (`crate::readings`).
+    pub fn run_reading(
+        sut: &'a dyn Sut,
+        trace: &Trace,
+        readings: wlcs_model::vocab::Readings,
+        log: bool,
+    ) -> TraceRun {
         let mut checker = Checker {
             sut,
-            model: Model::new(trace.config.clone()),
+            model: Model::with_readings(trace.config.clone(), readings),
             ids: IdMap::default(),
             written: BTreeMap::new(),
             stats: RuleStats::default(),
