@@ -6,15 +6,20 @@
 //! a pure function.
 
 pub mod bench;
+pub mod builtin;
 pub mod checker;
 pub mod concurrent;
 pub mod fixture;
+pub mod gate;
 pub mod generate;
 pub mod guard;
 pub mod linearize;
 pub mod mutation;
+pub mod progress;
+pub mod replay;
 pub mod report;
 pub mod runner;
+pub mod serve_opts;
 pub mod sim;
 pub mod stats;
 pub mod transcript;

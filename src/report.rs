@@ -87,16 +87,19 @@ pub enum Verdict {
     Fail,
     /// The harness could not finish.
     Error,
+    /// Nothing was checked (every selected rule skipped, or nothing ran).
+    Empty,
 }
 
 impl Verdict {
-    /// The process exit code for this verdict (0, 1, 2).
+    /// The process exit code for this verdict (0, 1, 2, 4: see `crate::gate`).
     pub fn exit_code(self) -> i32 {
-        match self {
-            Verdict::Pass => 0,
-            Verdict::Fail => 1,
-            Verdict::Error => 2,
-        }
+        i32::from(match self {
+            Verdict::Pass => crate::gate::EXIT_CONFORMANT,
+            Verdict::Fail => crate::gate::EXIT_FAILURE,
+            Verdict::Error => crate::gate::EXIT_HARNESS,
+            Verdict::Empty => crate::gate::EXIT_NOTHING_CHECKED,
+        })
     }
 }
 
@@ -133,6 +136,12 @@ pub struct Report {
     pub errors: Vec<String>,
     /// The traces on which the target failed to answer, shrunk when generated.
     pub error_cases: Vec<ErrorCase>,
+    /// Fixtures and generated cases not run because the run stopped early.
+    #[serde(default)]
+    pub not_run: u64,
+    /// Why the run stopped early (harness errors, the time budget), if it did.
+    #[serde(default)]
+    pub stopped: Option<String>,
 }
 
 /// A trace on which the target failed to answer (a panic, garbage, a dropped connection, a
@@ -198,15 +207,21 @@ pub fn rule_rows(
         .collect()
 }
 
-/// The verdict a set of rows and errors gives.
+/// The verdict a set of rows and errors gives: a conformance failure is the finding even
+/// when the run also had harness errors; a run where no rule was checked is not a pass.
 pub fn verdict(rows: &[RuleRow], errors: &[String]) -> Verdict {
-    if !errors.is_empty() {
-        Verdict::Error
-    } else if rows
+    if rows
         .iter()
         .any(|r| matches!(r.status, Status::Fail | Status::Unreached))
     {
         Verdict::Fail
+    } else if !errors.is_empty() {
+        Verdict::Error
+    } else if !rows
+        .iter()
+        .any(|r| matches!(r.status, Status::Pass | Status::Warn))
+    {
+        Verdict::Empty
     } else {
         Verdict::Pass
     }
@@ -281,6 +296,12 @@ pub fn render_text(report: &Report) -> String {
     for e in &report.errors {
         out.push_str(&format!("\nerror: {e}\n"));
     }
+    if let Some(why) = &report.stopped {
+        out.push_str(&format!(
+            "\nstopped early: {why}; {} fixtures and cases not run\n",
+            report.not_run
+        ));
+    }
     let count = |s: Status| report.rules.iter().filter(|r| r.status == s).count();
     out.push_str(&format!(
         "\nverdict: {} ({} rules: {} pass, {} fail, {} warn, {} skip, {} unreached)\n",
@@ -288,6 +309,7 @@ pub fn render_text(report: &Report) -> String {
             Verdict::Pass => "PASS",
             Verdict::Fail => "FAIL",
             Verdict::Error => "ERROR",
+            Verdict::Empty => "NOTHING CHECKED",
         },
         report.rules.len(),
         count(Status::Pass),

@@ -78,7 +78,10 @@ fn reference_passes_every_rule_over_http() {
     let cfg = RunConfig {
         seed: SEED,
         cases: CASES,
-        replay_base: format!("wlcs run --target {}", server.base_url()),
+        replay: wlcs::replay::ReplayCommand {
+            target: Some(server.base_url()),
+            ..Default::default()
+        },
         ..RunConfig::default()
     };
     let started = Instant::now();

@@ -199,12 +199,12 @@ fn cli_mutant_exits_1_and_saves_a_replayable_counterexample() {
 }
 
 #[test]
-fn cli_usage_and_input_errors_exit_2() {
+fn cli_usage_and_input_errors_exit_3() {
     let code = |args: &[&str]| wlcs().args(args).output().expect("runs").status.code();
-    assert_eq!(code(&["run", "--cases", "many"]), Some(2));
-    assert_eq!(code(&["run", "--mutant", "no-such-mutant"]), Some(2));
-    assert_eq!(code(&["run", "--target", "carrier-pigeon"]), Some(2));
-    assert_eq!(code(&["frobnicate"]), Some(2));
+    assert_eq!(code(&["run", "--cases", "many"]), Some(3));
+    assert_eq!(code(&["run", "--mutant", "no-such-mutant"]), Some(3));
+    assert_eq!(code(&["run", "--target", "carrier-pigeon"]), Some(3));
+    assert_eq!(code(&["frobnicate"]), Some(3));
     let bad = tmp("bad-fixtures");
     std::fs::create_dir_all(&bad).expect("dir");
     std::fs::write(bad.join("broken.json"), "{ not json").expect("write");
@@ -213,7 +213,7 @@ fn cli_usage_and_input_errors_exit_2() {
         .arg(&bad)
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("broken.json"), "{stderr}");
 }
@@ -223,7 +223,7 @@ fn rule_filter_reports_only_selected_rules() {
     let cfg = RunConfig {
         seed: 1,
         cases: 50,
-        rules: vec!["time".into(), "CLOSE-1".into()],
+        rules: vec!["time-*".into(), "CLOSE-1*".into()],
         ..RunConfig::default()
     };
     let report = runner::run(&MemorySut::new(), &fixtures(), &cfg, "memory");

@@ -44,6 +44,10 @@ pub trait Layer: Send + Sync {
     fn capabilities(&self) -> Capabilities {
         self.inner().capabilities()
     }
+    /// [`Sut::shares_world`].
+    fn shares_world(&self) -> bool {
+        self.inner().shares_world()
+    }
     /// [`Sut::reset`].
     fn reset(&self, config: &WorldConfig) -> Result<(), SutError> {
         self.around(|s| s.reset(config))
@@ -101,6 +105,9 @@ impl<L: Layer> Sut for L {
     }
     fn capabilities(&self) -> Capabilities {
         Layer::capabilities(self)
+    }
+    fn shares_world(&self) -> bool {
+        Layer::shares_world(self)
     }
     fn reset(&self, config: &WorldConfig) -> Result<(), SutError> {
         Layer::reset(self, config)

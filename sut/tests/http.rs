@@ -751,7 +751,13 @@ fn hung_server_is_a_timeout() {
     let sut = HttpSut::connect_with(&format!("http://{addr}"), opts).expect("capabilities");
     let started = Instant::now();
     let err = sut.request(&web(0, None, vec![])).expect_err("hang");
-    assert_eq!(err, SutError::Timeout(300));
+    assert_eq!(
+        err,
+        SutError::CallTimeout {
+            call: "web request".into(),
+            ms: 300
+        }
+    );
     assert!(started.elapsed() < Duration::from_millis(TEST_WAIT_MS));
     let _ = stop.send(());
     thread.join().expect("fake server");
@@ -865,12 +871,19 @@ fn protocol_shapes_are_harness_md_examples() {
         capabilities: Capabilities::ALL.into(),
         features: vec!["observe".into()],
     });
-    documented(ObserveV1 { shared: false });
-    documented(ObserveV1 { shared: true });
+    documented(ObserveV1 {
+        shared: false,
+        max_runs: None,
+    });
+    documented(ObserveV1 {
+        shared: true,
+        max_runs: None,
+    });
     documented(ObservedV1 {
         runs: vec![],
         locks: None,
         ipvars: None,
+        more: false,
     });
     documented(ObservedV1 {
         runs: vec![],
@@ -880,6 +893,7 @@ fn protocol_shapes_are_harness_md_examples() {
             owner: OwnerV1::NonWeb { process: 0 },
         }]),
         ipvars: Some(vec![VarV1 { var: 2, value: 102 }]),
+        more: false,
     });
     documented(AdvanceV1 { seconds: 60 });
     documented(OkV1 { ok: true });
@@ -954,7 +968,10 @@ fn protocol_shapes_are_harness_md_examples() {
         HookRunV1::from(&run.clone().into_wire().expect("well formed")),
         run
     );
-    documented(HookRunsV1 { runs: vec![run] });
+    documented(HookRunsV1 {
+        runs: vec![run],
+        more: false,
+    });
     let locks = LocksV1 {
         locks: vec![
             proto::LockV1 {
