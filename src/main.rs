@@ -431,12 +431,11 @@ fn replay_command(args: &TargetArgs) -> ReplayCommand {
 fn check_target_args(args: &TargetArgs) -> Result<(), UsageError> {
     if let Some(m) = args.mutant
         && args.target != "memory"
-        && wlcs_sut::mutants::perturb::perturbation(m.0).is_none()
+        && m.0.kind() != wlcs_sut::mutants::Kind::Perturb
     {
         // A decorator mutant wraps any target; the others need the reference's internals.
         return Err(usage(format!(
-            "--mutant {} needs the reference's internals: run it embedded, or serve it with `wlcs serve --mutant {}`",
-            m.0.name(),
+            "--mutant {0} needs the reference's internals: run it embedded, or serve it with `wlcs serve --mutant {0}`",
             m.0.name()
         )));
     }
@@ -481,13 +480,16 @@ fn build_target(args: &TargetArgs, calls: Calls) -> Result<Box<dyn Sut>, SutErro
         opts.request_timeout_ms = ms;
     }
     let sut = HttpSut::connect_with(&args.target, opts)?;
-    match args.mutant {
+    // A decorator mutant wraps any target, a served one included (`check_target_args`
+    // refused the others).
+    match args.mutant.map(|m| m.0) {
         None => Ok(Box::new(sut)),
-        // A decorator mutant wraps any target, a served one included (checked as a usage
-        // error in `check_target_args`).
-        Some(m) => wlcs_sut::mutants::Perturbed::new(sut, m.0)
-            .map(|p| Box::new(p) as Box<dyn Sut>)
-            .ok_or_else(|| SutError::Unsupported(format!("--mutant {}", m.0.name()))),
+        Some(m) => match wlcs_sut::mutants::Perturbed::new(sut, m) {
+            Some(perturbed) => Ok(Box::new(perturbed)),
+            None => Err(SutError::Unsupported(format!(
+                "mutant {m} needs the reference's internals"
+            ))),
+        },
     }
 }
 

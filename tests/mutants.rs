@@ -156,3 +156,26 @@ fn decorator_mutants_around_a_served_reference_are_killed_by_their_rules() {
     }
     server.shutdown().expect("clean shutdown");
 }
+
+/// `wlcs run --target http://... --mutant NAME` takes a decorator mutant (it wraps the
+/// adapter) and refuses an internal one as a usage error, naming `serve --mutant` instead.
+#[test]
+fn cli_refuses_an_internal_mutant_around_a_served_target() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wlcs"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "run",
+            "--target",
+            "http://127.0.0.1:9",
+            "--mutant",
+            "hook-after-reset",
+        ])
+        .output()
+        .expect("wlcs runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("serve --mutant hook-after-reset"),
+        "{stderr}"
+    );
+}
