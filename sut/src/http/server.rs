@@ -340,7 +340,7 @@ pub fn serve(
         connections: AtomicU64::new(0),
     });
     let router = router(app.clone());
-    if let (Some(front), Some(chaos)) = (front, app.opts.chaos.clone()) {
+    if let (Some(front), Some(chaos)) = (front, app.opts.chaos) {
         runtime.spawn(super::chaos::front(
             front,
             inner_local,
