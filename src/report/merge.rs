@@ -8,9 +8,9 @@
 //! errors, so such merges list errors per partition.
 
 use super::{COUNTEREXAMPLES_KEPT_MAX, Durations, Report, RunFacts, SCHEMA, baseline, decide_rows};
-use wlcs_model::RuleId;
 use crate::stats::RuleCount;
 use std::collections::BTreeMap;
+use wlcs_model::RuleId;
 
 /// Why reports cannot be merged.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -102,7 +102,10 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
     };
     let count = |id: RuleId| {
         let mut c = RuleCount::default();
-        for x in parts.iter().flat_map(|r| r.rules.iter().filter(|x| x.id == id)) {
+        for x in parts
+            .iter()
+            .flat_map(|r| r.rules.iter().filter(|x| x.id == id))
+        {
             c.checks += x.checks;
             c.fired += x.fired;
             c.divergences += x.divergences;
