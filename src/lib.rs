@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod checker;
 pub mod concurrent;
 pub mod fixture;
+pub mod fuzz;
 pub mod gate;
 pub mod generate;
 pub mod guard;

@@ -78,7 +78,7 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
         /// Serve a deliberately broken variant.
-        #[arg(long)]
+        #[arg(long, hide_possible_values = true)]
         mutant: Option<MutantArg>,
         #[command(flatten)]
         extra: wlcs::serve_opts::ServeExtra,

@@ -396,17 +396,28 @@ pub fn run_observed(
         .into_iter()
         .filter(|(i, _)| in_partition(*i))
         .collect();
-    let seeds: Vec<u64> = match cfg.case_seed {
-        Some(s) => vec![s],
-        None => case_seeds(cfg.seed, cfg.cases)
-            .enumerate()
-            .filter(|(i, _)| in_partition(*i))
-            .map(|(_, s)| s)
-            .collect(),
+    // Lazily: a run of many cases must not hold every seed at once.
+    let (seeds, seeds_total): (Box<dyn Iterator<Item = u64> + '_>, u64) = match cfg.case_seed {
+        Some(s) => (Box::new(std::iter::once(s)), 1),
+        None => (
+            Box::new(
+                case_seeds(cfg.seed, cfg.cases)
+                    .enumerate()
+                    .filter(move |(i, _)| in_partition(*i))
+                    .map(|(_, s)| s),
+            ),
+            match cfg.partition {
+                None => cfg.cases,
+                // Indices i < cases with i % count == index - 1.
+                Some(p) => {
+                    (cfg.cases + u64::from(p.count) - u64::from(p.index)) / u64::from(p.count)
+                }
+            },
+        ),
     };
     let mut seen = Progress {
         fixtures_total: selected_fixtures.len(),
-        cases_total: seeds.len() as u64,
+        cases_total: seeds_total,
         ..Progress::default()
     };
 
@@ -506,7 +517,7 @@ pub fn run_observed(
     }
     let fixtures_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
 
-    for &case_seed in &seeds {
+    for case_seed in seeds {
         if (diverged && cfg.stop_at_first_failure) || stopped.is_some() {
             break;
         }
@@ -622,8 +633,7 @@ pub fn run_observed(
 
     let harness_errors = seen.errors;
     errors.extend(target_errors.into_lines());
-    let not_run =
-        (selected_fixtures.len() - fixtures_run) as u64 + (seeds.len() as u64 - cases_run);
+    let not_run = (selected_fixtures.len() - fixtures_run) as u64 + (seeds_total - cases_run);
     // Counted over the whole run, not this partition, so partitions merge to its verdict.
     let targeted = cfg.case_seed.is_some() || (cfg.cases == 0 && fixtures_in_run <= 1);
     let facts = report::RunFacts {
@@ -772,7 +782,12 @@ pub fn unreachable_report(cfg: &RunConfig, target: &str, error: SutError) -> Rep
         harness_errors_max: 1,
         ..cfg.clone()
     };
+    let message = format!("connecting to the target (reading its capabilities): {error}");
     let mut report = run(&Unreachable(error), &[], &one, target);
+    report.errors = vec![message.clone()];
+    for e in &mut report.error_cases {
+        e.message = message.clone();
+    }
     report.stopped = Some("the target could not be reached".into());
     report.cases = 0;
     report.not_run = planned;
