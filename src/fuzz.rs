@@ -83,10 +83,7 @@ pub fn load_corpus(dir: &Path) -> Vec<Vec<u8>> {
         .filter(|p| p.is_file())
         .collect();
     paths.sort();
-    paths
-        .iter()
-        .filter_map(|p| std::fs::read(p).ok())
-        .collect()
+    paths.iter().filter_map(|p| std::fs::read(p).ok()).collect()
 }
 
 fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
@@ -291,7 +288,10 @@ fn random_set_cookie(rng: &mut ChaCha8Rng, corpus: &[Vec<u8>]) -> (String, Optio
                 )
             ),
             2 => format!("Path={}", pick(rng, &["/", "", "/wlcs", "//"])),
-            3 => format!("SameSite={}", pick(rng, &["Strict", "Lax", "None", "bogus"])),
+            3 => format!(
+                "SameSite={}",
+                pick(rng, &["Strict", "Lax", "None", "bogus"])
+            ),
             4 => pick(rng, &["HttpOnly", "Secure", "Partitioned", ""]).to_string(),
             5 => format!("Domain={}", pick(rng, &["127.0.0.1", ".", "", "localhost"])),
             6 if !corpus.is_empty() => String::from_utf8_lossy(pick::<Vec<u8>>(rng, corpus))
@@ -366,7 +366,10 @@ const PATHS: &[&str] = &[
 /// JSON body mutated from the corpus, with a correct `Content-Length` (a wrong one only
 /// measures the server's body timeout).
 fn random_request(rng: &mut ChaCha8Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
-    let method = *pick(rng, &["GET", "POST", "POST", "POST", "PUT", "DELETE", "OPTIONS"]);
+    let method = *pick(
+        rng,
+        &["GET", "POST", "POST", "POST", "PUT", "DELETE", "OPTIONS"],
+    );
     let path = *pick(rng, PATHS);
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     for _ in 0..below(rng, 4) {
@@ -376,10 +379,16 @@ fn random_request(rng: &mut ChaCha8Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
                 pick(rng, &["", "x;y", "3F2B8C1D9E4A4B7C8D1E2F3A4B5C6D7E", " a"])
             ),
             // Only malformed slots: a valid one holds the request until its `end`.
-            1 => format!("X-WLCS-Slot: {}", pick(rng, &["256", "abc", "-1", "", "1 2"])),
+            1 => format!(
+                "X-WLCS-Slot: {}",
+                pick(rng, &["256", "abc", "-1", "", "1 2"])
+            ),
             2 => format!("X-WLCS-Mobile: {}", pick(rng, &["0", "3", "999", ""])),
             3 => "Content-Type: text/plain".to_string(),
-            4 => format!("X-Junk: {}", "j".repeat(usize::try_from(below(rng, 2000)).unwrap_or(0))),
+            4 => format!(
+                "X-Junk: {}",
+                "j".repeat(usize::try_from(below(rng, 2000)).unwrap_or(0))
+            ),
             _ => "Cookie: a=1; 4DSID_wlcs=1; 4DSID_wlcs=2".to_string(),
         };
         head.push_str(&line);

@@ -95,7 +95,12 @@ fn every_chaos_fault_ends_a_run_with_a_harness_error_naming_step_and_call() {
             report.verdict,
             report.errors.first().map_or("", String::as_str)
         );
-        assert_eq!(report.verdict, Verdict::Error, "{fault}: {:?}", report.errors);
+        assert_eq!(
+            report.verdict,
+            Verdict::Error,
+            "{fault}: {:?}",
+            report.errors
+        );
         assert_eq!(report.verdict.exit_code(), 2);
         let first = report.errors.first().expect("an error is reported");
         assert_names_step_and_call(fault, first);

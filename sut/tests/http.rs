@@ -1099,7 +1099,10 @@ fn open_connections(addr: SocketAddr, n: usize, bytes: &[u8]) -> Vec<TcpStream> 
 
 #[test]
 fn idle_keep_alive_connections_do_not_lock_out_new_clients() {
-    for (name, opts) in [("default", ServeOptions::default()), ("tight", tight_opts())] {
+    for (name, opts) in [
+        ("default", ServeOptions::default()),
+        ("tight", tight_opts()),
+    ] {
         let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
         let server = serve(addr, Arc::new(MemorySut::new()), opts).expect("server starts");
         let request = b"GET /wlcs/v1/capabilities HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -1112,7 +1115,10 @@ fn idle_keep_alive_connections_do_not_lock_out_new_clients() {
             let n = s.read(&mut buf).expect("an answer");
             assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
         }
-        new_client_is_served(&server, &format!("{IDLE_CONNECTIONS} idle keep-alive ({name})"));
+        new_client_is_served(
+            &server,
+            &format!("{IDLE_CONNECTIONS} idle keep-alive ({name})"),
+        );
         drop(idle);
         server.shutdown().expect("clean shutdown");
     }
@@ -1120,7 +1126,10 @@ fn idle_keep_alive_connections_do_not_lock_out_new_clients() {
 
 #[test]
 fn slowloris_heads_do_not_lock_out_new_clients() {
-    for (name, opts) in [("default", ServeOptions::default()), ("tight", tight_opts())] {
+    for (name, opts) in [
+        ("default", ServeOptions::default()),
+        ("tight", tight_opts()),
+    ] {
         let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
         let server = serve(addr, Arc::new(MemorySut::new()), opts).expect("server starts");
         let partial = b"POST /wlcs/v1/web HTTP/1.1\r\nHost: x\r\nX-Slow: ";
@@ -1160,15 +1169,23 @@ fn partial_heads_are_closed_after_the_header_read_timeout() {
 
 #[test]
 fn control_calls_are_served_while_every_slot_holds_a_request() {
-    for (name, opts) in [("default", ServeOptions::default()), ("tight", tight_opts())] {
+    for (name, opts) in [
+        ("default", ServeOptions::default()),
+        ("tight", tight_opts()),
+    ] {
         let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
         let server = serve(addr, Arc::new(MemorySut::new()), opts).expect("server starts");
         let sut = connect(&server);
-        sut.set_option(&OptionSet::MaxProcesses(32_000)).expect("option");
-        sut.set_option(&OptionSet::MaxSessions(32_000)).expect("option");
+        sut.set_option(&OptionSet::MaxProcesses(32_000))
+            .expect("option");
+        sut.set_option(&OptionSet::MaxSessions(32_000))
+            .expect("option");
         for slot in 0..=255u8 {
             let begun = sut.begin(slot, &web(0, None, vec![])).expect("begin");
-            assert!(matches!(begun, Begun::Running { .. }), "slot {slot}: {begun:?}");
+            assert!(
+                matches!(begun, Begun::Running { .. }),
+                "slot {slot}: {begun:?}"
+            );
         }
         // Slowloris on top: the held requests and the partial heads fill every permit.
         let heads = open_connections(server.local_addr(), PARTIAL_HEADS / 4, b"GET /wl");
@@ -1180,7 +1197,8 @@ fn control_calls_are_served_while_every_slot_holds_a_request() {
         println!("256 held requests ({name}): control calls and an end served in {ms} ms");
         assert!(ms < LOCKOUT_SERVED_MS, "{name}: {ms} ms");
         drop(heads);
-        sut.reset(&WorldConfig::default()).expect("reset frees the slots");
+        sut.reset(&WorldConfig::default())
+            .expect("reset frees the slots");
         server.shutdown().expect("clean shutdown");
     }
 }
@@ -1201,7 +1219,8 @@ fn refused_held_requests_clear_their_slot_on_a_strict_server() {
     };
     let server = serve(addr, Arc::new(MemorySut::new()), opts).expect("server starts");
     let sut = connect(&server);
-    sut.set_option(&OptionSet::IpValidation(true)).expect("option");
+    sut.set_option(&OptionSet::IpValidation(true))
+        .expect("option");
     let id = id_of(&sut.request(&web(0, None, vec![])).expect("request"));
     // Each refusal (REQ-5: another client IP) leaves `answered` in its slot until polled; the
     // strict server refuses the next begin there (422) unless the adapter polled it.
@@ -1253,8 +1272,10 @@ fn paged_takes_carry_hook_runs_past_the_answer_limit() {
     };
     let sut = HttpSut::connect_with(&server.base_url(), opts).expect("adapter connects");
     sut.reset(&WorldConfig::default()).expect("reset");
-    sut.set_option(&OptionSet::MaxProcesses(32_000)).expect("option");
-    sut.set_option(&OptionSet::MaxSessions(32_000)).expect("option");
+    sut.set_option(&OptionSet::MaxProcesses(32_000))
+        .expect("option");
+    sut.set_option(&OptionSet::MaxSessions(32_000))
+        .expect("option");
     let mut ids = Vec::new();
     for i in 0..PAGED_RUNS {
         let value = i64::try_from(i).expect("small");
@@ -1287,12 +1308,12 @@ fn paged_takes_carry_hook_runs_past_the_answer_limit() {
             .request(&web(0, None, vec![WireAction::SetVar { var: 1, value: i }]))
             .expect("request");
         sut.non_web(
-                0,
-                &[WireAction::Close {
-                    id: WireId::Text(id_of(&resp)),
-                }],
-            )
-            .expect("close");
+            0,
+            &[WireAction::Close {
+                id: WireId::Text(id_of(&resp)),
+            }],
+        )
+        .expect("close");
     }
     let raw = raw_http(
         server.local_addr(),
