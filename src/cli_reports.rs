@@ -210,7 +210,12 @@ pub fn rules(args: RulesArgs) -> Result<i32> {
 pub fn explain(args: ExplainArgs) -> Result<i32> {
     let Some(rule) = wlcs::catalog::parse_rule(&args.id) else {
         let ids: Vec<&str> = wlcs_model::RuleId::ALL.iter().map(|r| r.as_str()).collect();
-        return Err(usage(format!("unknown rule {:?}; known: {}", args.id, ids.join(", "))).into());
+        return Err(usage(format!(
+            "unknown rule {:?}; known: {}",
+            args.id,
+            ids.join(", ")
+        ))
+        .into());
     };
     emit(
         Path::new("-"),

@@ -8,9 +8,9 @@
 //! errors, so such merges list errors per partition.
 
 use super::{COUNTEREXAMPLES_KEPT_MAX, Durations, Report, RunFacts, SCHEMA, baseline, decide_rows};
-use wlcs_model::RuleId;
 use crate::stats::RuleCount;
 use std::collections::BTreeMap;
+use wlcs_model::RuleId;
 
 /// Why reports cannot be merged.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -102,7 +102,10 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
     };
     let count = |id: RuleId| {
         let mut c = RuleCount::default();
-        for x in parts.iter().flat_map(|r| r.rules.iter().filter(|x| x.id == id)) {
+        for x in parts
+            .iter()
+            .flat_map(|r| r.rules.iter().filter(|x| x.id == id))
+        {
             c.checks += x.checks;
             c.fired += x.fired;
             c.divergences += x.divergences;
@@ -119,10 +122,27 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
         .map(|f| (f.name.as_str(), f.index))
         .collect();
     let cases: u64 = parts.iter().map(|r| r.cases).sum();
-    let case_index: BTreeMap<u64, usize> = crate::runner::case_seeds(first.seed, cases)
-        .enumerate()
-        .map(|(i, s)| (s, i))
+    // The run-order index of every case seed a counterexample or error names: one pass over
+    // the seeds, holding only those (a run may have millions of cases).
+    let mut wanted: std::collections::BTreeSet<u64> = parts
+        .iter()
+        .flat_map(|r| {
+            r.counterexamples
+                .iter()
+                .filter_map(|c| c.case_seed)
+                .chain(r.error_cases.iter().filter_map(|e| e.case_seed))
+                .chain(r.errors.iter().filter_map(|e| error_seed(e)))
+        })
         .collect();
+    let mut case_index: BTreeMap<u64, usize> = BTreeMap::new();
+    for (i, s) in crate::runner::case_seeds(first.seed, cases).enumerate() {
+        if wanted.is_empty() {
+            break;
+        }
+        if wanted.remove(&s) {
+            case_index.insert(s, i);
+        }
+    }
     // Run order: fixtures first (by their index), then generated cases (by theirs).
     let position = |source: &str, case_seed: Option<u64>| -> (u8, usize) {
         if let Some(name) = source.strip_prefix("fixture:") {
@@ -156,11 +176,7 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
             let name = rest.split(':').next().unwrap_or_default();
             return (0, fixture_index.get(name).copied().unwrap_or(usize::MAX));
         }
-        let seed = e
-            .strip_prefix("case ")
-            .and_then(|rest| rest.split([':', ' ']).next())
-            .and_then(|s| super::hex_seed::parse(s).ok());
-        match seed.and_then(|s| case_index.get(&s)) {
+        match error_seed(e).and_then(|s| case_index.get(&s)) {
             Some(i) => (1, *i),
             None => (2, 0),
         }
@@ -206,4 +222,11 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
     };
     baseline::apply(&mut merged, first.baseline.clone(), first.strict_baseline);
     Ok(merged)
+}
+
+/// The case seed an error line starts with (`case 0x...`), if any.
+fn error_seed(e: &str) -> Option<u64> {
+    e.strip_prefix("case ")
+        .and_then(|rest| rest.split([':', ' ']).next())
+        .and_then(|s| super::hex_seed::parse(s).ok())
 }
