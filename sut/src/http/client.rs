@@ -18,9 +18,10 @@
 //! synchronous; requests held in flight are tasks on it, not threads.
 
 use super::proto::{
-    self, ActionsV1, AdvanceV1, CapabilitiesV1, EndedV1, ErrorBodyV1, HookRunV1, HookRunsV1,
-    HookV1, IpvarsV1, LocksV1, NonWebV1, ObserveV1, ObservedV1, OkV1, OptionV1, ReadsV1, ResetV1,
-    SlotStateV1, SlotV1, WebResultV1,
+    self, ActionsV1, AdvanceV1, CapabilitiesV1, EndedV1, ErrorBodyV1, HookRunV1, HookRunsV1, HookV1,
+    IpvarsV1,
+    LocksV1, NonWebV1, ObserveV1, ObservedV1, OkV1, OptionV1, ReadsV1, ResetV1, SlotStateV1,
+    SlotV1, WebResultV1,
 };
 use crate::plugin::{
     Begun, Capabilities, Observed, Response, SetCookie, Sut, SutError, WireAction, WireHook,

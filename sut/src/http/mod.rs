@@ -11,6 +11,6 @@ pub mod client;
 pub mod proto;
 pub mod server;
 
-pub use chaos::{ChaosOptions, Fault};
 pub use client::{ClientOptions, HttpSut, REQUEST_TIMEOUT_MS};
+pub use chaos::{ChaosOptions, Fault};
 pub use server::{CallMode, ServeError, ServeOptions, ServerHandle, serve, serve_blocking};

@@ -559,18 +559,11 @@ impl App {
     /// Moves `fresh` runs behind the pending ones and cuts a page: at most `max_runs` runs
     /// (all when `None`) and, when paged, at most [`HOOK_RUNS_PAGE_BYTES_MAX`] bytes of JSON.
     /// Returns the page and whether runs are left.
-    fn page_runs(
-        &self,
-        fresh: Vec<WireHookRun>,
-        max_runs: Option<usize>,
-    ) -> (Vec<HookRunV1>, bool) {
+    fn page_runs(&self, fresh: Vec<WireHookRun>, max_runs: Option<usize>) -> (Vec<HookRunV1>, bool) {
         let mut pending = lock(&self.pending_runs);
         pending.extend(fresh);
         let Some(max_runs) = max_runs else {
-            return (
-                pending.drain(..).map(|r| HookRunV1::from(&r)).collect(),
-                false,
-            );
+            return (pending.drain(..).map(|r| HookRunV1::from(&r)).collect(), false);
         };
         let mut page = Vec::new();
         let mut bytes = 0usize;
