@@ -7,9 +7,11 @@
 
 pub mod bench;
 pub mod builtin;
-pub mod checker;
+pub mod catalog;
+pub mod check;
 pub mod concurrent;
 pub mod fixture;
+pub mod fuzz;
 pub mod gate;
 pub mod generate;
 pub mod guard;
@@ -23,4 +25,6 @@ pub mod serve_opts;
 pub mod sim;
 pub mod stats;
 pub mod transcript;
-pub mod wire;
+
+/// The differential checker under its former name (`wlcs::check::Checker`).
+pub use check as checker;

@@ -4,6 +4,8 @@
 //! failure (even when the run also had harness errors), 2 a harness error (the target
 //! misbehaved), 3 a usage or input error, 4 nothing was checked.
 
+mod cli_reports;
+
 use anyhow::{Context, Result};
 use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -23,7 +25,6 @@ use wlcs::runner::{self, RunConfig};
 use wlcs_model::RuleId;
 use wlcs_model::vocab::{CookieNameProfile, Profile, TimeoutProfile, WorldConfig};
 use wlcs_sut::http::{ClientOptions, HttpSut, serve_blocking};
-use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 use wlcs_sut::{Sut, SutError};
 
@@ -63,6 +64,13 @@ enum Command {
     Sim(SimArgs),
     /// Close throughput of any server speaking HARNESS.md (loopback only).
     Bench(BenchArgs),
+    /// Merge the JSON reports of a partitioned run into one verdict and every report format.
+    #[command(after_help = EXIT_CODES)]
+    Merge(cli_reports::MergeArgs),
+    /// List the rules: ID, grade, capability needed, summary, fixtures, mutants.
+    Rules(cli_reports::RulesArgs),
+    /// Print one rule's full text and sources (SPEC.md), fixtures and mutants.
+    Explain(cli_reports::ExplainArgs),
     /// Serve the reference implementation (or a mutant) over HTTP, as HARNESS.md describes.
     Serve {
         /// The address to listen on (loopback only: 127.0.0.0/8).
@@ -248,9 +256,12 @@ struct RunArgs {
     /// Harness errors after which the run stops (the rest is reported as not run).
     #[arg(long, default_value_t = gate::HARNESS_ERRORS_MAX)]
     harness_errors_max: u32,
-    /// Write the JSON report here (`-`: stdout).
-    #[arg(long)]
-    report_json: Option<PathBuf>,
+    #[command(flatten)]
+    out: Box<cli_reports::OutputArgs>,
+    /// Run only share K of N of the fixtures and generated cases (by index modulo N, from the
+    /// same seed); `wlcs merge` joins the N JSON reports into the unsharded run's.
+    #[arg(long, value_name = "K/N", value_parser = wlcs::report::Partition::parse)]
+    partition: Option<wlcs::report::Partition>,
     /// A fixture directory: its fixtures are added to the built-in ones (a fixture of the
     /// same name replaces the built-in one).
     #[arg(long)]
@@ -414,10 +425,16 @@ fn replay_command(args: &TargetArgs) -> ReplayCommand {
 
 /// Checks the flags of a target that need no connection.
 fn check_target_args(args: &TargetArgs) -> Result<(), UsageError> {
-    if args.mutant.is_some() && args.target != "memory" {
-        return Err(usage(
-            "--mutant applies to the embedded target; serve a mutant with `wlcs serve --mutant NAME`",
-        ));
+    if let Some(m) = args.mutant
+        && args.target != "memory"
+        && wlcs_sut::mutants::perturb::perturbation(m.0).is_none()
+    {
+        // A decorator mutant wraps any target; the others need the reference's internals.
+        return Err(usage(format!(
+            "--mutant {} needs the reference's internals: run it embedded, or serve it with `wlcs serve --mutant {}`",
+            m.0.name(),
+            m.0.name()
+        )));
     }
     if let Some(ms) = args.call_timeout_ms {
         if ms == 0 {
@@ -440,14 +457,15 @@ fn target_name(args: &TargetArgs) -> String {
     match (&args.mutant, args.target.as_str()) {
         (None, "memory") => "memory (reference)".to_string(),
         (Some(m), "memory") => format!("memory (mutant {})", m.0.name()),
-        (_, url) => url.to_string(),
+        (Some(m), url) => format!("{url} (mutant {})", m.0.name()),
+        (None, url) => url.to_string(),
     }
 }
 
 /// Builds the target: a harness error (exit 2) when it cannot be reached, never a fallback.
 fn build_target(args: &TargetArgs, calls: Calls) -> Result<Box<dyn Sut>, SutError> {
     if args.target == "memory" {
-        let sut = MemorySut::with_mutant(args.mutant.map(|m| m.0));
+        let sut = wlcs_sut::mutants::sut(args.mutant.map(|m| m.0));
         // One caller at a time gains nothing from a slow hook's sleep but wall time.
         return Ok(Box::new(match calls {
             Calls::Sequential => sut.with_slow_hook(std::time::Duration::ZERO),
@@ -458,7 +476,15 @@ fn build_target(args: &TargetArgs, calls: Calls) -> Result<Box<dyn Sut>, SutErro
     if let Some(ms) = args.call_timeout_ms {
         opts.request_timeout_ms = ms;
     }
-    Ok(Box::new(HttpSut::connect_with(&args.target, opts)?))
+    let sut = HttpSut::connect_with(&args.target, opts)?;
+    match args.mutant {
+        None => Ok(Box::new(sut)),
+        // A decorator mutant wraps any target, a served one included (checked as a usage
+        // error in `check_target_args`).
+        Some(m) => wlcs_sut::mutants::Perturbed::new(sut, m.0)
+            .map(|p| Box::new(p) as Box<dyn Sut>)
+            .ok_or_else(|| SutError::Unsupported(format!("--mutant {}", m.0.name()))),
+    }
 }
 
 fn time_seed() -> u64 {
@@ -488,9 +514,7 @@ fn run(args: RunArgs) -> Result<i32> {
         Some(_) => return Err(usage("--time-budget must be a positive number of seconds").into()),
     };
     gate::select_rules(&args.rules, &args.exclude_rules)?;
-    if let Some(p) = &args.report_json {
-        gate::check_output_path("--report-json", p)?;
-    }
+    let baseline = args.out.check()?;
     if let Some(p) = &args.save_counterexample {
         gate::check_output_path("--save-counterexample", p)?;
     }
@@ -536,6 +560,7 @@ fn run(args: RunArgs) -> Result<i32> {
         time_budget_ms,
         fail_on_skip: args.fail_on_skip,
         require: gate::required(&args.require),
+        partition: args.partition,
         ..RunConfig::default()
     };
     let whole = match (&args.fixture, args.case_seed) {
@@ -545,7 +570,7 @@ fn run(args: RunArgs) -> Result<i32> {
     };
     note(&format!("wlcs: seed {seed:#x} (replay: {whole})"));
     let name = target_name(&args.target);
-    let report = match build_target(&args.target, Calls::Sequential) {
+    let mut report = match build_target(&args.target, Calls::Sequential) {
         Ok(sut) => {
             let mut display = Display::new("traces");
             let report = runner::run_observed(sut.as_ref(), &fixtures, &cfg, &name, &mut |p| {
@@ -557,10 +582,7 @@ fn run(args: RunArgs) -> Result<i32> {
         // The target cannot be reached: a harness error, reported like any run's.
         Err(e) => runner::unreachable_report(&cfg, &name, e),
     };
-    say(&report::render_text(&report));
-    if let Some(path) = &args.report_json {
-        write_output(path, &report::to_json(&report))?;
-    }
+    args.out.finish(&mut report, baseline)?;
     if let (Some(path), Some(c)) = (&args.save_counterexample, report.counterexamples.first()) {
         let stem = path
             .file_stem()
@@ -602,7 +624,7 @@ fn replay(args: ReplayArgs) -> Result<i32> {
             fixture.rules.contains(r) || c.fired > 0 || c.divergences > 0
         })
         .collect();
-    if let wlcs::checker::Verdict::Diverged(d) = &first.verdict {
+    if let wlcs::check::Verdict::Diverged(d) = &first.verdict {
         for r in std::iter::once(d.rule).chain(d.also.iter().copied()) {
             if !touched.contains(&r) {
                 touched.push(r);
@@ -768,7 +790,7 @@ fn serve(
         None => "memory (reference)".to_string(),
         Some(m) => format!("memory (mutant {})", m.name()),
     };
-    let sut: Arc<dyn Sut> = Arc::new(MemorySut::with_mutant(mutant));
+    let sut: Arc<dyn Sut> = Arc::new(wlcs_sut::mutants::sut(mutant));
     serve_blocking(addr, sut, extra.serve_options(), |bound| {
         note(&format!(
             "wlcs: serving {name} on http://{bound} (HARNESS.md v1); stop with Ctrl-C"
@@ -856,6 +878,9 @@ fn main() -> ExitCode {
             extra,
         } => serve(addr, mutant, &extra),
         Command::Bench(args) => bench(args),
+        Command::Merge(args) => cli_reports::merge(args),
+        Command::Rules(args) => cli_reports::rules(args),
+        Command::Explain(args) => cli_reports::explain(args),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(gate::EXIT_HARNESS)),

@@ -3,15 +3,15 @@
 //! one `u64` seed through `ChaCha8Rng`: the seed gives each case its own seed, and a case
 //! seed gives proptest's generator its bytes, so one case replays alone.
 
-use crate::checker::{
-    Checker, Divergence, HarnessError, TraceRun, Verdict as TraceVerdict, rules_needing,
+use crate::check::{
+    Checker, Divergence, HarnessError, TraceRun, Verdict as TraceVerdict,
 };
 use crate::fixture::Fixture;
 use crate::gate;
 use crate::generate::{GenConfig, Weights, choices, interpret};
 use crate::guard::Guarded;
 use crate::replay::ReplayCommand;
-use crate::report::{self, Counterexample, ErrorCase, Report};
+use crate::report::{self, Counterexample, ErrorCase, FixtureRun, Report};
 use crate::stats::RuleStats;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -62,6 +62,8 @@ pub struct RunConfig {
     pub fail_on_skip: bool,
     /// Capabilities the run requires: rules skipped for lack of one of them fail.
     pub require: Capabilities,
+    /// Run only this share of the fixtures and generated cases (`--partition K/N`).
+    pub partition: Option<report::Partition>,
 }
 
 impl Default for RunConfig {
@@ -76,7 +78,7 @@ impl Default for RunConfig {
             case_seed: None,
             world: WorldConfig::default(),
             shrink_iters_max: 2000,
-            counterexamples_max: 8,
+            counterexamples_max: report::COUNTEREXAMPLES_KEPT_MAX,
             stop_at_first_failure: false,
             replay: ReplayCommand::default(),
             replay_file: None,
@@ -85,6 +87,7 @@ impl Default for RunConfig {
             time_budget_ms: None,
             fail_on_skip: false,
             require: gate::NO_CAPABILITIES,
+            partition: None,
         }
     }
 }
@@ -382,18 +385,45 @@ pub fn run_observed(
         cfg.time_budget_ms
             .is_some_and(|ms| started.elapsed().as_millis() >= u128::from(ms))
     };
-    let selected_fixtures: Vec<&Fixture> = if cfg.case_seed.is_some() {
+    let started_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut fixture_runs: Vec<FixtureRun> = Vec::new();
+    // Partitions split fixtures and cases by their index in the whole run.
+    let in_partition = |i: usize| cfg.partition.is_none_or(|p| p.holds(i as u64));
+    let all_selected: Vec<(usize, &Fixture)> = if cfg.case_seed.is_some() {
         Vec::new()
     } else {
         fixtures
             .iter()
             .filter(|f| f.rules.iter().any(|r| cfg.selected(*r)))
+            .enumerate()
             .collect()
     };
+    let fixtures_in_run = all_selected.len();
+    let selected_fixtures: Vec<(usize, &Fixture)> = all_selected
+        .into_iter()
+        .filter(|(i, _)| in_partition(*i))
+        .collect();
     // Lazily: a run of many cases must not hold every seed at once.
-    let (seeds, seeds_total): (Box<dyn Iterator<Item = u64>>, u64) = match cfg.case_seed {
+    let (seeds, seeds_total): (Box<dyn Iterator<Item = u64> + '_>, u64) = match cfg.case_seed {
         Some(s) => (Box::new(std::iter::once(s)), 1),
-        None => (Box::new(case_seeds(cfg.seed, cfg.cases)), cfg.cases),
+        None => (
+            Box::new(
+                case_seeds(cfg.seed, cfg.cases)
+                    .enumerate()
+                    .filter(move |(i, _)| in_partition(*i))
+                    .map(|(_, s)| s),
+            ),
+            match cfg.partition {
+                None => cfg.cases,
+                // Indices i < cases with i % count == index - 1.
+                Some(p) => {
+                    (cfg.cases + u64::from(p.count) - u64::from(p.index)) / u64::from(p.count)
+                }
+            },
+        ),
     };
     let mut seen = Progress {
         fixtures_total: selected_fixtures.len(),
@@ -410,10 +440,12 @@ pub fn run_observed(
     };
     let over_errors = |n: u32| n >= cfg.harness_errors_max.max(1);
 
-    for fixture in &selected_fixtures {
+    for &(index, fixture) in &selected_fixtures {
         if (diverged && cfg.stop_at_first_failure) || stopped.is_some() {
             break;
         }
+        let fixture_started = Instant::now();
+        let errors_before = errors.len();
         if budget_used() {
             stopped = Some(time_budget_text(cfg));
             break;
@@ -473,6 +505,7 @@ pub fn run_observed(
                 error_cases.push(ErrorCase {
                     rule: error_rule(e),
                     source: format!("fixture:{}", fixture.name),
+                    case_seed: None,
                     steps: trace.steps.len(),
                     message: e.to_string(),
                     replay,
@@ -482,8 +515,17 @@ pub fn run_observed(
                 }
             }
         }
+        fixture_runs.push(report::fixture_run(
+            index,
+            fixture,
+            &run,
+            &errors[errors_before..],
+            cfg.fixture_replay(&fixture.name),
+            fixture_started.elapsed(),
+        ));
         progress(&seen);
     }
+    let fixtures_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
 
     for case_seed in seeds {
         if (diverged && cfg.stop_at_first_failure) || stopped.is_some() {
@@ -588,6 +630,7 @@ pub fn run_observed(
                 error_cases.push(ErrorCase {
                     rule: error_rule(e),
                     source: "generated".into(),
+                    case_seed: Some(case_seed),
                     steps: trace.steps.len(),
                     message: e.to_string(),
                     replay,
@@ -601,65 +644,41 @@ pub fn run_observed(
     let harness_errors = seen.errors;
     errors.extend(target_errors.into_lines());
     let not_run = (selected_fixtures.len() - fixtures_run) as u64 + (seeds_total - cases_run);
-    let mut skipped = rules_needing(&caps);
-    // Rules skipped for a capability the run requires fail instead.
-    let required_missing = rules_needing(&missing_required(cfg.require, caps));
-    skipped.retain(|(r, _)| !required_missing.iter().any(|(q, _)| q == r));
-    let mut rows = report::rule_rows(&stats, &|r| cfg.selected(r), &skipped, cfg.strict);
-    for row in &mut rows {
-        if let Some((_, why)) = required_missing.iter().find(|(r, _)| *r == row.id)
-            && row.checks == 0
-        {
-            row.status = report::Status::Fail;
-            row.skip_reason = Some(format!("required by --require, but {why}"));
-        }
-    }
-    // A trace that failed early leaves later rules unchecked: when the target failed,
-    // "unreached" would blame the generator for the target's failure. A replay of one case or
-    // one fixture is not meant to reach every rule, unless rules were selected by name.
-    let failed = diverged || harness_errors > 0;
-    let targeted = cfg.case_seed.is_some() || (cfg.cases == 0 && fixtures_run <= 1);
-    if failed || (targeted && cfg.rules.is_empty()) || stopped.is_some() {
-        let why = match (diverged, harness_errors > 0, stopped.is_some()) {
-            (true, true, _) => "not reached: traces stopped at divergences and harness errors",
-            (true, false, _) => "not reached: traces stopped at earlier divergences",
-            (false, true, _) => "not reached: traces stopped at harness errors",
-            (false, false, true) => "not reached before the time budget ran out",
-            (false, false, false) => "not reached by this replay",
-        };
-        for row in &mut rows {
-            if row.status == report::Status::Unreached {
-                row.status = report::Status::Skip;
-                row.skip_reason = Some(why.into());
-            }
-        }
-    }
-    // Harness errors stopped checking: what passed so far is not a pass of the rule.
-    if harness_errors > 0 {
-        for row in &mut rows {
-            if row.status == report::Status::Pass {
-                row.status = report::Status::Skip;
-                row.skip_reason = Some(format!(
-                    "checked {} times, but harness errors stopped checking",
-                    row.checks
-                ));
-            }
-        }
-    }
-    if cfg.fail_on_skip {
-        for row in &mut rows {
-            if row.status == report::Status::Skip {
-                row.status = report::Status::Fail;
-                let why = row.skip_reason.take().unwrap_or_default();
-                row.skip_reason = Some(format!("skipped, and --fail-on-skip: {why}"));
-            }
-        }
-    }
+    // Counted over the whole run, not this partition, so partitions merge to its verdict.
+    let targeted = cfg.case_seed.is_some() || (cfg.cases == 0 && fixtures_in_run <= 1);
+    let facts = report::RunFacts {
+        diverged,
+        harness_errors: harness_errors > 0,
+        stopped_early: stopped.is_some(),
+        replay_only: targeted && cfg.rules.is_empty(),
+        fail_on_skip: cfg.fail_on_skip,
+        require: cfg.require,
+    };
+    let rows = report::decide_rows(
+        &|r| stats.get(r),
+        &|r| cfg.selected(r),
+        caps,
+        &facts,
+        cfg.strict,
+    );
     let verdict = report::verdict(&rows, &errors);
+    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Report {
-        schema: 1,
+        schema: report::SCHEMA,
         wlcs_version: env!("CARGO_PKG_VERSION").to_string(),
+        spec_revision: report::spec_revision(),
         target: target.to_string(),
+        capabilities: caps,
+        partition: cfg.partition.filter(|_| cfg.case_seed.is_none()),
+        started_at: report::rfc3339_utc(started_at),
+        durations: report::Durations {
+            fixtures_ms,
+            cases_ms: millis.saturating_sub(fixtures_ms),
+        },
+        facts,
+        fixture_runs,
+        baseline: None,
+        strict_baseline: false,
         seed: cfg.seed,
         profile: cfg.world.profile.name(),
         strict: cfg.strict,
@@ -667,7 +686,7 @@ pub fn run_observed(
         fixtures: fixtures_run,
         cases: cases_run,
         steps: seen.steps,
-        millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        millis,
         rules: rows,
         counterexamples,
         errors,
@@ -686,18 +705,6 @@ fn time_budget_text(cfg: &RunConfig) -> String {
 
 fn errors_text(errors: u32) -> String {
     format!("{errors} harness errors (the limit: --harness-errors-max)")
-}
-
-/// The capabilities required but not offered, as a capability set with only those missing.
-fn missing_required(require: Capabilities, have: Capabilities) -> Capabilities {
-    Capabilities {
-        clock: !require.clock || have.clock,
-        multi_ip: !require.multi_ip || have.multi_ip,
-        mobile: !require.mobile || have.mobile,
-        hook_faults: !require.hook_faults || have.hook_faults,
-        in_flight: !require.in_flight || have.in_flight,
-        options: !require.options || have.options,
-    }
 }
 
 fn error_rule(e: &HarnessError) -> Option<RuleId> {

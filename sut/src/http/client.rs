@@ -61,9 +61,12 @@ const IDLE_CONNECTIONS_PER_IP_MAX: usize = 8;
 /// header read timeout (HARNESS.md "Connections and limits"), so the adapter never sends on
 /// a connection the server is closing.
 const IDLE_CONNECTION_MS: u64 = 2_000;
-/// Hook runs asked for per page when the server offers paged takes: about 200 KiB of JSON for
-/// typical runs, far under [`RESPONSE_BYTES_MAX`].
+/// Hook runs asked for per page at most when the server offers paged takes: about 200 KiB of
+/// JSON for typical runs, far under [`RESPONSE_BYTES_MAX`].
 pub const HOOK_RUNS_PAGE_RUNS: usize = 1_000;
+/// Bytes of answer budgeted per run asked for: a page asks for at most
+/// `response_bytes_max / HOOK_RUN_BYTES_BUDGET` runs (a typical run is 100-300 bytes).
+const HOOK_RUN_BYTES_BUDGET: usize = 512;
 /// Pages of one take at most (10^8 runs at [`HOOK_RUNS_PAGE_RUNS`]): a server that always
 /// says `more` is a protocol error, not an endless loop.
 const HOOK_RUNS_PAGES_MAX: usize = 100_000;
@@ -856,7 +859,7 @@ impl Sut for HttpSut {
             proto::PATH_OBSERVE,
             Some(&ObserveV1 {
                 shared,
-                max_runs: self.paged.then_some(HOOK_RUNS_PAGE_RUNS),
+                max_runs: self.paged.then(|| self.page_runs()),
             }),
             what,
         )?;
@@ -902,12 +905,18 @@ fn into_wire_runs(runs: Vec<HookRunV1>, what: &str) -> Result<Vec<WireHookRun>, 
 }
 
 impl HttpSut {
+    /// Runs asked for per page: what fits the answer limit at [`HOOK_RUN_BYTES_BUDGET`] each.
+    fn page_runs(&self) -> usize {
+        (self.opts.response_bytes_max / HOOK_RUN_BYTES_BUDGET).clamp(1, HOOK_RUNS_PAGE_RUNS)
+    }
+
     /// Paged takes until the server has no run left, appended to `runs` (HARNESS.md "Paged
     /// hook runs").
     fn take_pages(&self, mut runs: Vec<WireHookRun>) -> Result<Vec<WireHookRun>, SutError> {
         let path = format!(
-            "{}?max_runs={HOOK_RUNS_PAGE_RUNS}",
-            proto::PATH_HOOK_RUNS_TAKE
+            "{}?max_runs={}",
+            proto::PATH_HOOK_RUNS_TAKE,
+            self.page_runs()
         );
         for page in 0..HOOK_RUNS_PAGES_MAX {
             let what = format!("hook runs (page {page})");
