@@ -204,22 +204,28 @@ pub fn check_output_path(flag: &str, path: &Path) -> Result<(), UsageError> {
     Ok(())
 }
 
-/// Checks a directory a run will create files in (`sim --save-dir`): it exists as a directory,
-/// or its parent does.
+/// Checks a directory a run may create files in (`sim --save-dir`): a directory, or a path
+/// whose nearest existing ancestor is a directory (it is created only when something is saved).
 pub fn check_output_dir(flag: &str, dir: &Path) -> Result<(), UsageError> {
-    if dir.is_dir() {
-        return Ok(());
+    let shown = dir.display();
+    let mut at = Some(dir);
+    while let Some(p) = at {
+        if p.as_os_str().is_empty() {
+            return Ok(());
+        }
+        if p.exists() {
+            return if p.is_dir() {
+                Ok(())
+            } else {
+                Err(usage(format!(
+                    "{flag} {shown}: {} is not a directory",
+                    p.display()
+                )))
+            };
+        }
+        at = p.parent();
     }
-    if dir.exists() {
-        return Err(usage(format!("{flag} {}: not a directory", dir.display())));
-    }
-    match std::fs::create_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) => Err(usage(format!(
-            "{flag} {}: cannot be created: {e}",
-            dir.display()
-        ))),
-    }
+    Ok(())
 }
 
 /// Why an input file was refused.

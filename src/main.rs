@@ -585,7 +585,7 @@ fn run(args: RunArgs) -> Result<i32> {
     let name = target_name(&args.target);
     let mut report = match build_target(&args.target, Calls::Sequential) {
         Ok(sut) => {
-            let mut display = Display::new("cases");
+            let mut display = Display::new("traces");
             let report = runner::run_observed(sut.as_ref(), &fixtures, &cfg, &name, &mut |p| {
                 display.update(p)
             });
@@ -778,6 +778,8 @@ fn sim(args: SimArgs) -> Result<i32> {
     for f in &report.failures {
         let Some(c) = &f.counterexample else { continue };
         let stem = format!("sim-{:x}-{}", f.seed, c.rule.as_str().to_ascii_lowercase());
+        std::fs::create_dir_all(&args.save_dir)
+            .with_context(|| format!("creating {}", args.save_dir.display()))?;
         let path = args.save_dir.join(format!("{stem}.json"));
         Fixture::from_counterexample(c, stem, f.seed, format!("{name} via wlcs sim"))
             .save(&path)?;

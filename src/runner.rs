@@ -208,6 +208,14 @@ fn refusal_as_divergence(run: &mut TraceRun) {
             actual: format!("refused: {why}"),
         };
         run.stats.diverge(*rule);
+        // The checker logged it as a harness error: it is the divergence instead.
+        if run
+            .transcript
+            .last()
+            .is_some_and(|l| l.starts_with("   !! harness error"))
+        {
+            run.transcript.pop();
+        }
         run.transcript.push(format!(
             "   !! {} diverges: {}: expected {}, got {}",
             d.rule, d.what, d.expected, d.actual

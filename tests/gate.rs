@@ -587,10 +587,36 @@ fn an_unreachable_target_is_exit_2_with_the_report_written() {
 fn a_refused_valid_step_over_http_is_a_divergence_not_a_harness_error() {
     let server = serve_memory(Some(Mutant::CloseKeepsIdRoutable));
     let dir = empty_dir("refusal");
+    let json = dir.join("r.json");
+    // The mutant answers 422 ("already running a request") to a request the model says is
+    // valid: CLOSE-12's divergence (a SHOULD rule: --strict fails it), not a harness error.
+    let out = output(
+        wlcs(&dir)
+            .args(["run", "--target", &server.base_url(), "--strict"])
+            .args([
+                "--fixture",
+                "close-12-close-during-request",
+                "--report-json",
+            ])
+            .arg(&json),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("json");
+    assert_eq!(report["verdict"], "fail");
+    assert_eq!(
+        report["errors"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
+    assert_eq!(report["counterexamples"][0]["rule"], "CLOSE-12");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("harness error"), "{stdout}");
+    // The MUST failures of the same mutant exit 1 although its refusals come with them.
     let out = output(
         wlcs(&dir)
             .args(["run", "--target", &server.base_url()])
-            .args(["--seed", "1", "--cases", "100"]),
+            .args(["--fixture", "close-1-closed-id-reaches-no-context"]),
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     server.shutdown().expect("clean shutdown");
