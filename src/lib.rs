@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod checker;
 pub mod concurrent;
+pub mod coverage;
 pub mod fixture;
 pub mod generate;
 pub mod guard;
@@ -15,6 +16,7 @@ pub mod linearize;
 pub mod mutation;
 pub mod report;
 pub mod runner;
+pub mod security;
 pub mod sim;
 pub mod stats;
 pub mod transcript;

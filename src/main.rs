@@ -46,6 +46,9 @@ enum Command {
     Sim(SimArgs),
     /// Close throughput of any server speaking HARNESS.md (loopback only).
     Bench(BenchArgs),
+    /// What the generator reaches below the rule level: the coverage matrix of a run's
+    /// generated cases (exit 1 when a meaningful cell is not reached).
+    Coverage(wlcs::coverage::CoverageArgs),
     /// Serve the reference implementation (or a mutant) over HTTP, as HARNESS.md describes.
     Serve {
         /// The address to listen on (loopback only: 127.0.0.0/8).
@@ -560,6 +563,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim(args),
         Command::Serve { addr, mutant } => serve(addr, mutant),
         Command::Bench(args) => bench(args),
+        Command::Coverage(args) => Ok(wlcs::coverage::command(&args)),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),

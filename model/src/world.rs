@@ -4,6 +4,7 @@
 //! each rule's behaviour was exercised, and tags each observation with the rule that decides
 //! it (`Ruled`), so a divergence names its rule.
 
+use crate::index::{ActivityIndex, Indexed};
 use crate::obs::{CookieEffect, HookRun, RanIn, Read, ResponseObs, Ruled, StepObs};
 use crate::rules::{RuleId, RuleSet};
 use crate::vocab::{
@@ -194,6 +195,9 @@ pub struct Model {
     in_flight: BTreeMap<Slot, Flight>,
     /// Processes whose hook is running, innermost last.
     hook_stack: Vec<(SessionRef, u8)>,
+    /// Live and idle sessions and idle processes, ordered (kept by `reindex`), so a step's
+    /// cost does not grow with the sessions the trace ever opened.
+    index: ActivityIndex,
 }
 
 /// Accumulates one step's observations.
@@ -226,6 +230,7 @@ impl Model {
             hook: HookBehavior::Save,
             in_flight: BTreeMap::new(),
             hook_stack: Vec::new(),
+            index: ActivityIndex::default(),
         }
     }
 
@@ -296,6 +301,25 @@ impl Model {
             .unwrap_or_default()
     }
 
+    /// The running processes of a session with no request in flight, with their last
+    /// activity (what their process timeout counts from).
+    pub fn idle_lanes(&self, session: SessionRef) -> Vec<(u8, u64)> {
+        self.session(session)
+            .map(|s| {
+                s.lanes
+                    .iter()
+                    .filter(|(_, l)| l.running && l.busy.is_none())
+                    .map(|(k, l)| (*k, l.last_active))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The expiration of a session's cookie (meaningful while it exists).
+    pub fn expiration(&self, session: SessionRef) -> Option<u64> {
+        self.session(session).map(|s| s.expiration)
+    }
+
     /// Whether a process is running (non-web processes always are).
     pub fn process_running(&self, proc: ProcRef) -> bool {
         match proc {
@@ -309,7 +333,26 @@ impl Model {
 
     /// Sessions with at least one running process (SPEC.md "Limits").
     pub fn live_sessions(&self) -> usize {
-        self.sessions.iter().filter(|s| s.running()).count()
+        self.index.live()
+    }
+
+    /// Brings the index up to date with a session whose processes changed (started, ended,
+    /// began or finished a request).
+    fn reindex(&mut self, session: SessionRef) {
+        let Some(s) = self.sessions.get(session.0 as usize) else {
+            return;
+        };
+        let now = Indexed {
+            live: s.running(),
+            idle: (s.running() && !s.busy()).then(|| s.last_active()),
+            idle_lanes: s
+                .lanes
+                .iter()
+                .filter(|(_, l)| l.running && l.busy.is_none())
+                .map(|(lane, l)| (l.last_active, *lane))
+                .collect(),
+        };
+        self.index.update(session, now);
     }
 
     /// The slots holding a request in flight, with the session and lane each runs in.
@@ -742,6 +785,7 @@ impl Model {
             l.last_active = now;
             l.requests += 1;
         }
+        self.reindex(session);
         out.obs.ran_in = Some(ran_in);
         let flight = Flight {
             session,
@@ -780,6 +824,7 @@ impl Model {
         l.busy = None;
         l.last_active = now;
         let pending = l.pending;
+        self.reindex(session);
         let cookie = if let Some(rule) = pending {
             // CLOSE-4: the response of a request during which its session was closed expires
             // the cookie (CLOSE-11 self-close, CLOSE-12 close from elsewhere).
@@ -820,23 +865,17 @@ impl Model {
             return true;
         }
         let needed = live - limit + 1;
-        let mut idle: Vec<(u64, SessionRef)> = self
-            .sessions
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.running() && !s.busy())
-            .map(|(i, s)| (s.last_active(), SessionRef(i as u32)))
-            .collect();
-        if idle.len() < needed {
+        if self.index.idle_count() < needed {
             return false;
         }
-        idle.sort();
+        // Least recent activity first, ties: the older session (the index's order).
+        let idle: Vec<SessionRef> = self.index.idle_sessions().take(needed).collect();
         let mut also = RuleSet::of(&[RuleId::Inv5]);
         if self.options.max_processes < self.options.max_sessions {
             // LIMIT-2: the cap by max processes is what made this eviction necessary.
             also.insert(RuleId::Limit2);
         }
-        for (_, victim) in idle.into_iter().take(needed) {
+        for victim in idle {
             // LIMIT-1: the least recently active idle session is closed, with its hook, and
             // its ID invalidated as by the command.
             out.fire(RuleId::Limit1);
@@ -1213,6 +1252,7 @@ impl Model {
         l.running = false;
         l.pending = None;
         self.resets += 1;
+        self.reindex(session);
     }
 
     fn set_option(&mut self, option: &OptionSet, out: &mut Out) {
@@ -1236,6 +1276,9 @@ impl Model {
             self.ipvars.clear();
             self.nonweb.clear();
             self.resets += 1;
+            for i in 0..self.sessions_opened() {
+                self.reindex(SessionRef(i));
+            }
         }
         if matches!(
             option,
@@ -1254,21 +1297,12 @@ impl Model {
         }
         let timeout_s = self.options.process_timeout_s();
         loop {
+            // Every process shares one timeout, so the due order (due time, session, lane) is
+            // the index's order of idle processes by last activity.
             let due = self
-                .sessions
-                .iter()
-                .enumerate()
-                .flat_map(|(i, s)| {
-                    s.lanes.iter().filter_map(move |(lane, l)| {
-                        (l.running && l.busy.is_none()).then_some((
-                            l.last_active + timeout_s,
-                            SessionRef(i as u32),
-                            *lane,
-                        ))
-                    })
-                })
-                .filter(|(at, _, _)| *at <= self.now)
-                .min();
+                .index
+                .first_idle_lane()
+                .filter(|(at, _, _)| at.saturating_add(timeout_s) <= self.now);
             let Some((_, session, lane)) = due else {
                 break;
             };
