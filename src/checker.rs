@@ -53,6 +53,13 @@ pub enum HarnessError {
         /// What went wrong.
         error: SutError,
     },
+    /// The reset before the trace's first step failed (`Sut::reset`; over HTTP,
+    /// `POST /wlcs/v1/reset`).
+    #[error("the reset call before step 0 failed: {error}")]
+    Reset {
+        /// What went wrong.
+        error: SutError,
+    },
     /// The model broke one of its own invariants: a bug in wlcs.
     #[error("step {step}: the model broke its own invariant ({what}); please report this")]
     ModelFault {
@@ -232,11 +239,7 @@ impl<'a> Checker<'a> {
             return run;
         }
         if let Err(error) = sut.reset(&trace.config) {
-            run.verdict = Verdict::Error(HarnessError::Sut {
-                step: 0,
-                rule: None,
-                error,
-            });
+            run.verdict = Verdict::Error(HarnessError::Reset { error });
             return run;
         }
         for (index, step) in trace.steps.iter().enumerate() {

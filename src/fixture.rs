@@ -110,14 +110,29 @@ impl Fixture {
         if fixture.trace.steps.is_empty() {
             return Err(invalid("the trace has no steps".into()));
         }
+        if fixture.trace.steps.len() > crate::gate::FIXTURE_STEPS_MAX {
+            return Err(invalid(format!(
+                "{} steps is above the limit of {} steps per fixture",
+                fixture.trace.steps.len(),
+                crate::gate::FIXTURE_STEPS_MAX
+            )));
+        }
         Ok(fixture)
     }
 
-    /// Reads one fixture file.
+    /// Reads one fixture file: a regular file of at most `gate::FIXTURE_BYTES_MAX` bytes
+    /// (a FIFO or a device is refused unopened).
     pub fn load(path: &Path) -> Result<Fixture, FixtureError> {
-        let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Io {
-            path: path.to_path_buf(),
-            source,
+        use crate::gate::{FIXTURE_BYTES_MAX, InputError, read_bounded};
+        let text = read_bounded(path, FIXTURE_BYTES_MAX).map_err(|e| match e {
+            InputError::Io(source) => FixtureError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => FixtureError::Invalid {
+                path: path.to_path_buf(),
+                message: other.to_string(),
+            },
         })?;
         Fixture::parse(&text, path)
     }
@@ -133,6 +148,16 @@ impl Fixture {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
+        if paths.len() > crate::gate::FIXTURE_FILES_MAX {
+            return Err(FixtureError::Invalid {
+                path: dir.to_path_buf(),
+                message: format!(
+                    "{} fixture files is above the limit of {}",
+                    paths.len(),
+                    crate::gate::FIXTURE_FILES_MAX
+                ),
+            });
+        }
         paths.sort();
         paths.iter().map(|p| Fixture::load(p)).collect()
     }

@@ -33,6 +33,9 @@ impl Sut for Guarded<'_> {
     fn capabilities(&self) -> Capabilities {
         self.0.capabilities()
     }
+    fn shares_world(&self) -> bool {
+        self.0.shares_world()
+    }
     fn reset(&self, config: &WorldConfig) -> Result<(), SutError> {
         guard(|| self.0.reset(config))
     }

@@ -6,17 +6,24 @@
 //! a pure function.
 
 pub mod bench;
+pub mod builtin;
+pub mod catalog;
 pub mod checker;
 pub mod concurrent;
 pub mod coverage;
 pub mod fixture;
+pub mod fuzz;
+pub mod gate;
 pub mod generate;
 pub mod guard;
 pub mod linearize;
 pub mod mutation;
+pub mod progress;
+pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod security;
+pub mod serve_opts;
 pub mod sim;
 pub mod stats;
 pub mod transcript;

@@ -1,28 +1,49 @@
-//! The `wlcs` command line: `run`, `replay`, `mutants`.
+//! The `wlcs` command line: `run`, `replay`, `mutants`, `sim`, `bench`, `serve`.
 //!
-//! Exit codes: 0 conformant, 1 a rule failed (a MUST divergence, or SHOULD under `--strict`,
-//! or a rule no check reached), 2 a harness or usage error.
+//! Exit codes (see `crate::gate` and README "Exit codes"): 0 conformant, 1 a conformance
+//! failure (even when the run also had harness errors), 2 a harness error (the target
+//! misbehaved), 3 a usage or input error, 4 nothing was checked.
 
-use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+mod cli_reports;
+
+use anyhow::{Context, Result};
+use clap::builder::PossibleValue;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use wlcs::fixture::Fixture;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use wlcs::builtin;
+use wlcs::fixture::{Fixture, FixtureError};
+use wlcs::gate::{self, Capability, UsageError, usage};
 use wlcs::mutation;
+use wlcs::progress::Display;
+use wlcs::replay::ReplayCommand;
 use wlcs::report;
 use wlcs::runner::{self, RunConfig};
+use wlcs_model::RuleId;
 use wlcs_model::vocab::{CookieNameProfile, Profile, TimeoutProfile, WorldConfig};
-use wlcs_sut::Sut;
-use wlcs_sut::http::{HttpSut, ServeOptions, serve_blocking};
+use wlcs_sut::http::{ClientOptions, HttpSut, serve_blocking};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
+use wlcs_sut::{Sut, SutError};
+
+/// The exit-code contract, printed by `--help`.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  conformant: every selected rule checked and passed (only baselined failures)
+  1  conformance failure: a rule failed (also when the run had harness errors too)
+  2  harness error: the target misbehaved (no answer, garbage, a panic) and no rule failed
+  3  usage or input error: a bad flag, an unknown rule, a bad fixture, a bound exceeded
+  4  nothing was checked: every selected rule skipped, or nothing ran";
 
 #[derive(Parser)]
 #[command(
     name = "wlcs",
     version,
-    about = "Conformance suite for 4D's WEB LEGACY CLOSE SESSION (command 1208)"
+    about = "Conformance suite for 4D's WEB LEGACY CLOSE SESSION (command 1208)",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,14 +53,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run fixtures and generated traces against a target and print the per-rule report.
+    #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
-    /// Replay one fixture file (a saved counterexample) against a target.
-    Replay {
-        /// The fixture file.
-        path: PathBuf,
-        #[command(flatten)]
-        target: TargetArgs,
-    },
+    /// Replay one fixture file (a saved counterexample) against a target; gates on every
+    /// rule the trace touches.
+    #[command(after_help = EXIT_CODES)]
+    Replay(ReplayArgs),
     /// Run the suite against every mutant of the reference implementation.
     Mutants(MutantsArgs),
     /// Deterministic simulation: many seeds of long interleaved traces with swarm weights.
@@ -49,15 +68,72 @@ enum Command {
     /// What the generator reaches below the rule level: the coverage matrix of a run's
     /// generated cases (exit 1 when a meaningful cell is not reached).
     Coverage(wlcs::coverage::CoverageArgs),
+    /// Merge the JSON reports of a partitioned run into one verdict and every report format.
+    #[command(after_help = EXIT_CODES)]
+    Merge(cli_reports::MergeArgs),
+    /// List the rules: ID, grade, capability needed, summary, fixtures, mutants.
+    Rules(cli_reports::RulesArgs),
+    /// Print one rule's full text and sources (SPEC.md), fixtures and mutants.
+    Explain(cli_reports::ExplainArgs),
     /// Serve the reference implementation (or a mutant) over HTTP, as HARNESS.md describes.
     Serve {
         /// The address to listen on (loopback only: 127.0.0.0/8).
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
         /// Serve a deliberately broken variant.
-        #[arg(long)]
-        mutant: Option<String>,
+        #[arg(long, hide_possible_values = true)]
+        mutant: Option<MutantArg>,
+        #[command(flatten)]
+        extra: wlcs::serve_opts::ServeExtra,
     },
+}
+
+/// A mutant of the reference implementation, by name (clap lists them in `--help`).
+#[derive(Clone, Copy, Debug)]
+struct MutantArg(Mutant);
+
+static MUTANT_ARGS: LazyLock<Vec<MutantArg>> =
+    LazyLock::new(|| Mutant::ALL.iter().copied().map(MutantArg).collect());
+
+impl ValueEnum for MutantArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &MUTANT_ARGS
+    }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.0.name()))
+    }
+}
+
+/// The TIME-3 profile (SPEC.md TIME-3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ProfileArg {
+    /// A process timeout keeps the session's ID (the default).
+    TimeoutKeepsId,
+    /// A process timeout gives the next request a new ID.
+    TimeoutNewId,
+}
+
+/// The default session cookie name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CookieProfileArg {
+    /// `4DSID_<AppName>` (the default).
+    #[value(name = "cookie-4DSID_AppName")]
+    WithAppName,
+    /// `4DSID`.
+    #[value(name = "cookie-4DSID")]
+    Bare,
+}
+
+/// How `wlcs bench` closes sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CloseArg {
+    /// Each session closes itself in a web request.
+    #[value(name = "self")]
+    SelfClose,
+    /// Each session is closed from a non-web process.
+    NonWeb,
+    /// Alternately, one of each.
+    Both,
 }
 
 #[derive(Args)]
@@ -77,10 +153,10 @@ struct BenchArgs {
     /// Sessions opened then closed per round, across all connections (at most 32000).
     #[arg(long, default_value_t = wlcs::bench::SESSIONS_DEFAULT)]
     sessions: usize,
-    /// How sessions are closed: `self`, `non-web` or `both`.
-    #[arg(long, default_value = "both")]
-    close: String,
-    /// Write the JSON report here.
+    /// How sessions are closed.
+    #[arg(long, value_enum, default_value_t = CloseArg::Both)]
+    close: CloseArg,
+    /// Write the JSON report here (`-`: stdout).
     #[arg(long)]
     report_json: Option<PathBuf>,
 }
@@ -98,7 +174,8 @@ struct SimArgs {
     /// Choices per seed.
     #[arg(long, default_value_t = 200)]
     steps: usize,
-    /// Worker threads across seeds.
+    /// Worker threads across seeds (1 on a target whose world is shared, e.g. any HTTP
+    /// target: its seeds run one at a time).
     #[arg(long, default_value_t = 2)]
     workers: usize,
     /// Run every Nth seed twice and compare event logs (0: never).
@@ -120,23 +197,30 @@ struct SimArgs {
     /// Make the hook slow in the threaded run (widens race windows).
     #[arg(long)]
     slow_hook: bool,
+    /// Harness errors after which no more seeds start.
+    #[arg(long, default_value_t = gate::HARNESS_ERRORS_MAX)]
+    harness_errors_max: u32,
 }
 
 #[derive(Args, Clone)]
 struct TargetArgs {
     /// The target: `memory` (the embedded reference implementation) or `http://HOST:PORT`
     /// (any server speaking HARNESS.md, e.g. `wlcs serve`).
-    #[arg(long, default_value = "memory")]
+    #[arg(long, default_value = "memory", value_parser = parse_target)]
     target: String,
-    /// Run against a deliberately broken variant of the reference implementation.
+    /// Run against a deliberately broken variant of the embedded reference implementation.
+    #[arg(long, hide_possible_values = true)]
+    mutant: Option<MutantArg>,
+    /// TIME-3 profile [default: timeout-keeps-id] (`replay`: overrides the fixture's).
+    #[arg(long, value_enum)]
+    profile: Option<ProfileArg>,
+    /// Default cookie name profile [default: cookie-4DSID_AppName] (`replay`: overrides the
+    /// fixture's).
+    #[arg(long, value_enum)]
+    cookie_profile: Option<CookieProfileArg>,
+    /// Timeout of one call to an HTTP target, milliseconds [default: 10000].
     #[arg(long)]
-    mutant: Option<String>,
-    /// TIME-3 profile: `timeout-keeps-id` (default) or `timeout-new-id`.
-    #[arg(long, default_value = "timeout-keeps-id")]
-    profile: String,
-    /// Default cookie name profile: `cookie-4DSID_AppName` (default) or `cookie-4DSID`.
-    #[arg(long, default_value = "cookie-4DSID_AppName")]
-    cookie_profile: String,
+    call_timeout_ms: Option<u64>,
 }
 
 #[derive(Args)]
@@ -153,18 +237,39 @@ struct RunArgs {
     /// Steps per generated trace, at most.
     #[arg(long, default_value_t = 40)]
     steps: usize,
-    /// Only report and gate on these rules (prefix match, repeatable: `--rule CLOSE-1 --rule TIME`).
+    /// Only report and gate on these rules: exact IDs (`CLOSE-1`) or globs (`CLOSE-*`),
+    /// repeatable. An ID that matches no rule is a usage error.
     #[arg(long = "rule")]
     rules: Vec<String>,
+    /// Leave these rules out (exact IDs or globs, repeatable).
+    #[arg(long = "exclude-rule")]
+    exclude_rules: Vec<String>,
     /// SHOULD divergences fail the run.
     #[arg(long)]
     strict: bool,
-    /// Write the JSON report here.
+    /// A skipped rule fails the run.
     #[arg(long)]
-    report_json: Option<PathBuf>,
-    /// The fixture directory.
-    #[arg(long, default_value = "fixtures")]
-    fixtures: PathBuf,
+    fail_on_skip: bool,
+    /// Rules that need this capability fail, instead of being skipped, when the target does
+    /// not declare it (repeatable or comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    require: Vec<Capability>,
+    /// Stop generating cases after this many seconds and report what ran.
+    #[arg(long, value_name = "S")]
+    time_budget: Option<f64>,
+    /// Harness errors after which the run stops (the rest is reported as not run).
+    #[arg(long, default_value_t = gate::HARNESS_ERRORS_MAX)]
+    harness_errors_max: u32,
+    #[command(flatten)]
+    out: Box<cli_reports::OutputArgs>,
+    /// Run only share K of N of the fixtures and generated cases (by index modulo N, from the
+    /// same seed); `wlcs merge` joins the N JSON reports into the unsharded run's.
+    #[arg(long, value_name = "K/N", value_parser = wlcs::report::Partition::parse)]
+    partition: Option<wlcs::report::Partition>,
+    /// A fixture directory: its fixtures are added to the built-in ones (a fixture of the
+    /// same name replaces the built-in one).
+    #[arg(long)]
+    fixtures: Option<PathBuf>,
     /// Run only the fixture with this name.
     #[arg(long)]
     fixture: Option<String>,
@@ -180,8 +285,19 @@ struct RunArgs {
 }
 
 #[derive(Args)]
+struct ReplayArgs {
+    /// The fixture file.
+    path: PathBuf,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// SHOULD divergences fail the replay.
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Args)]
 struct MutantsArgs {
-    /// Write the JSON mutants report here.
+    /// Write the JSON mutants report here (`-`: stdout).
     #[arg(long)]
     report_json: Option<PathBuf>,
     /// The seed (decimal or 0x hex).
@@ -193,12 +309,12 @@ struct MutantsArgs {
     /// Steps per generated trace, at most.
     #[arg(long, default_value_t = 40)]
     steps: usize,
-    /// The fixture directory.
-    #[arg(long, default_value = "fixtures")]
-    fixtures: PathBuf,
+    /// A fixture directory added to the built-in fixtures.
+    #[arg(long)]
+    fixtures: Option<PathBuf>,
     /// Only these mutants (by name, repeatable).
-    #[arg(long = "only")]
-    only: Vec<String>,
+    #[arg(long = "only", hide_possible_values = true)]
+    only: Vec<MutantArg>,
     /// Generated traces only: measures what the generator and shrinker find on their own.
     #[arg(long)]
     no_fixtures: bool,
@@ -213,24 +329,118 @@ fn parse_u64(text: &str) -> Result<u64, String> {
     parsed.map_err(|e| format!("{text:?} is not a u64 (decimal or 0x hex): {e}"))
 }
 
-fn world(args: &TargetArgs) -> Result<WorldConfig> {
-    let timeout = match args.profile.as_str() {
-        "timeout-keeps-id" => TimeoutProfile::KeepsId,
-        "timeout-new-id" => TimeoutProfile::NewId,
-        other => bail!("unknown profile {other:?} (timeout-keeps-id or timeout-new-id)"),
-    };
-    let cookie_name = match args.cookie_profile.as_str() {
-        "cookie-4DSID_AppName" => CookieNameProfile::WithAppName,
-        "cookie-4DSID" => CookieNameProfile::Bare,
-        other => bail!("unknown cookie profile {other:?} (cookie-4DSID_AppName or cookie-4DSID)"),
-    };
-    Ok(WorldConfig {
+fn parse_target(text: &str) -> Result<String, String> {
+    if text == "memory" || text.starts_with("http://") {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "unknown target {text:?}: `memory` or `http://HOST:PORT`"
+        ))
+    }
+}
+
+/// Set once stdout is a closed pipe (`wlcs replay x | head`): later output is dropped and
+/// the run ends normally.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes to stdout; a closed pipe ends output quietly.
+fn say(text: &str) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Writes a line to stderr (errors writing it are ignored: nowhere left to report them).
+fn note(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// Writes an output file, or stdout for `-`.
+fn write_output(path: &Path, text: &str) -> Result<()> {
+    if path.as_os_str() == "-" {
+        say(text);
+        Ok(())
+    } else {
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+fn profile_name(p: ProfileArg) -> &'static str {
+    match p {
+        ProfileArg::TimeoutKeepsId => "timeout-keeps-id",
+        ProfileArg::TimeoutNewId => "timeout-new-id",
+    }
+}
+
+fn cookie_profile_name(p: CookieProfileArg) -> &'static str {
+    match p {
+        CookieProfileArg::WithAppName => "cookie-4DSID_AppName",
+        CookieProfileArg::Bare => "cookie-4DSID",
+    }
+}
+
+fn timeout_profile(p: ProfileArg) -> TimeoutProfile {
+    match p {
+        ProfileArg::TimeoutKeepsId => TimeoutProfile::KeepsId,
+        ProfileArg::TimeoutNewId => TimeoutProfile::NewId,
+    }
+}
+
+fn cookie_name_profile(p: CookieProfileArg) -> CookieNameProfile {
+    match p {
+        CookieProfileArg::WithAppName => CookieNameProfile::WithAppName,
+        CookieProfileArg::Bare => CookieNameProfile::Bare,
+    }
+}
+
+fn world(args: &TargetArgs) -> WorldConfig {
+    WorldConfig {
         profile: Profile {
-            timeout,
-            cookie_name,
+            timeout: timeout_profile(args.profile.unwrap_or(ProfileArg::TimeoutKeepsId)),
+            cookie_name: cookie_name_profile(
+                args.cookie_profile.unwrap_or(CookieProfileArg::WithAppName),
+            ),
         },
         ..WorldConfig::default()
-    })
+    }
+}
+
+/// The replay command's flags for a target.
+fn replay_command(args: &TargetArgs) -> ReplayCommand {
+    ReplayCommand {
+        target: (args.target != "memory").then(|| args.target.clone()),
+        mutant: args.mutant.map(|m| m.0.name().to_string()),
+        call_timeout_ms: args.call_timeout_ms,
+        ..ReplayCommand::default()
+    }
+    .with_profiles(
+        profile_name(args.profile.unwrap_or(ProfileArg::TimeoutKeepsId)),
+        cookie_profile_name(args.cookie_profile.unwrap_or(CookieProfileArg::WithAppName)),
+    )
+}
+
+/// Checks the flags of a target that need no connection.
+fn check_target_args(args: &TargetArgs) -> Result<(), UsageError> {
+    if args.mutant.is_some() && args.target != "memory" {
+        return Err(usage(
+            "--mutant applies to the embedded target; serve a mutant with `wlcs serve --mutant NAME`",
+        ));
+    }
+    if let Some(ms) = args.call_timeout_ms {
+        if ms == 0 {
+            return Err(usage("--call-timeout-ms must be at least 1"));
+        }
+        gate::bounded("--call-timeout-ms", ms, gate::CALL_TIMEOUT_MS_MAX)?;
+    }
+    Ok(())
 }
 
 /// How a target will be called: one call at a time (the checker, the simulator's seeds) or
@@ -241,57 +451,29 @@ enum Calls {
     Concurrent,
 }
 
-fn target(args: &TargetArgs) -> Result<(Box<dyn Sut>, String)> {
-    target_for(args, Calls::Sequential)
-}
-
-fn target_for(args: &TargetArgs, calls: Calls) -> Result<(Box<dyn Sut>, String)> {
-    let mutant = match &args.mutant {
-        None => None,
-        Some(name) => Some(Mutant::parse(name).with_context(|| {
-            let names: Vec<&str> = Mutant::ALL.iter().map(|m| m.name()).collect();
-            format!("unknown mutant {name:?}; known: {}", names.join(", "))
-        })?),
-    };
-    match args.target.as_str() {
-        "memory" => {
-            let name = match mutant {
-                None => "memory (reference)".to_string(),
-                Some(m) => format!("memory (mutant {})", m.name()),
-            };
-            let sut = MemorySut::with_mutant(mutant);
-            // One caller at a time gains nothing from a slow hook's sleep but wall time.
-            let sut = match calls {
-                Calls::Sequential => sut.with_slow_hook(std::time::Duration::ZERO),
-                Calls::Concurrent => sut,
-            };
-            Ok((Box::new(sut), name))
-        }
-        url if url.starts_with("http://") => {
-            if mutant.is_some() {
-                bail!(
-                    "--mutant applies to the embedded target; serve a mutant with `wlcs serve --mutant NAME`"
-                );
-            }
-            let sut = HttpSut::connect(url).with_context(|| format!("connecting to {url}"))?;
-            Ok((Box::new(sut), url.to_string()))
-        }
-        other => bail!("unknown target {other:?}: `memory` or `http://HOST:PORT`"),
+fn target_name(args: &TargetArgs) -> String {
+    match (&args.mutant, args.target.as_str()) {
+        (None, "memory") => "memory (reference)".to_string(),
+        (Some(m), "memory") => format!("memory (mutant {})", m.0.name()),
+        (_, url) => url.to_string(),
     }
 }
 
-fn replay_base(args: &TargetArgs) -> String {
-    let mut cmd = "wlcs run".to_string();
-    if args.target != "memory" {
-        cmd.push_str(&format!(" --target {}", args.target));
+/// Builds the target: a harness error (exit 2) when it cannot be reached, never a fallback.
+fn build_target(args: &TargetArgs, calls: Calls) -> Result<Box<dyn Sut>, SutError> {
+    if args.target == "memory" {
+        let sut = MemorySut::with_mutant(args.mutant.map(|m| m.0));
+        // One caller at a time gains nothing from a slow hook's sleep but wall time.
+        return Ok(Box::new(match calls {
+            Calls::Sequential => sut.with_slow_hook(std::time::Duration::ZERO),
+            Calls::Concurrent => sut,
+        }));
     }
-    if let Some(m) = &args.mutant {
-        cmd.push_str(&format!(" --mutant {m}"));
+    let mut opts = ClientOptions::default();
+    if let Some(ms) = args.call_timeout_ms {
+        opts.request_timeout_ms = ms;
     }
-    if args.profile != "timeout-keeps-id" {
-        cmd.push_str(&format!(" --profile {}", args.profile));
-    }
-    cmd
+    Ok(Box::new(HttpSut::connect_with(&args.target, opts)?))
 }
 
 fn time_seed() -> u64 {
@@ -301,144 +483,232 @@ fn time_seed() -> u64 {
         .unwrap_or(0)
 }
 
-fn run(args: RunArgs) -> Result<i32> {
-    let (sut, name) = target(&args.target)?;
-    let seed = args.seed.unwrap_or_else(time_seed);
-    let mut fixtures = if args.no_fixtures {
-        Vec::new()
+fn load_fixtures(dir: Option<&Path>, none: bool) -> Result<Vec<Fixture>, FixtureError> {
+    if none {
+        Ok(Vec::new())
     } else {
-        Fixture::load_dir(&args.fixtures)?
+        builtin::with_dir(dir)
+    }
+}
+
+fn run(args: RunArgs) -> Result<i32> {
+    check_target_args(&args.target)?;
+    gate::bounded("--steps", args.steps, gate::TRACE_STEPS_MAX)?;
+    if let Some(cases) = args.cases {
+        gate::bounded("--cases", cases, gate::CASES_MAX)?;
+    }
+    let time_budget_ms = match args.time_budget {
+        None => None,
+        Some(s) if s.is_finite() && s > 0.0 => Some((s * 1_000.0).round() as u64),
+        Some(_) => return Err(usage("--time-budget must be a positive number of seconds").into()),
     };
+    gate::select_rules(&args.rules, &args.exclude_rules)?;
+    let baseline = args.out.check()?;
+    if let Some(p) = &args.save_counterexample {
+        gate::check_output_path("--save-counterexample", p)?;
+    }
+    let mut fixtures = load_fixtures(args.fixtures.as_deref(), args.no_fixtures)?;
     if let Some(only) = &args.fixture {
         fixtures.retain(|f| &f.name == only);
         if fixtures.is_empty() {
-            bail!("no fixture named {only:?} in {}", args.fixtures.display());
+            return Err(usage(format!(
+                "no fixture named {only:?} (built in{})",
+                args.fixtures
+                    .as_ref()
+                    .map(|d| format!(" or in {}", d.display()))
+                    .unwrap_or_default()
+            ))
+            .into());
         }
     }
+    let seed = args.seed.unwrap_or_else(time_seed);
+    let mut replay = replay_command(&args.target);
+    replay.strict = args.strict;
+    replay.no_fixtures = args.no_fixtures;
+    replay.fixtures_dir = args
+        .fixtures
+        .as_ref()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()));
+    let http = args.target.target.starts_with("http://");
     let cfg = RunConfig {
         seed,
         cases: match (args.fixture.is_some(), args.cases) {
             (true, _) => 0,
             (false, Some(n)) => n,
-            (false, None) if args.target.target.starts_with("http://") => 1_000,
+            (false, None) if http => 1_000,
             (false, None) => 30_000,
         },
         steps: args.steps,
         strict: args.strict,
         rules: args.rules.clone(),
+        exclude_rules: args.exclude_rules.clone(),
         case_seed: args.case_seed,
-        world: world(&args.target)?,
-        replay_base: replay_base(&args.target),
+        world: world(&args.target),
+        replay: replay.clone(),
+        harness_errors_max: args.harness_errors_max,
+        time_budget_ms,
+        fail_on_skip: args.fail_on_skip,
+        require: gate::required(&args.require),
+        partition: args.partition,
         ..RunConfig::default()
     };
-    eprintln!(
-        "wlcs: seed {seed:#x} (replay the whole run: {} --seed {seed:#x} --cases {} --steps {})",
-        cfg.replay_base, cfg.cases, cfg.steps
-    );
-    let report = runner::run(sut.as_ref(), &fixtures, &cfg, &name);
-    print!("{}", report::render_text(&report));
-    if let Some(path) = &args.report_json {
-        std::fs::write(path, report::to_json(&report))
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    let whole = match (&args.fixture, args.case_seed) {
+        (Some(name), _) => replay.fixture(name),
+        (None, Some(case)) => replay.case(case, cfg.steps),
+        (None, None) => replay.whole_run(seed, cfg.cases, cfg.steps),
+    };
+    note(&format!("wlcs: seed {seed:#x} (replay: {whole})"));
+    let name = target_name(&args.target);
+    let mut report = match build_target(&args.target, Calls::Sequential) {
+        Ok(sut) => {
+            let mut display = Display::new("cases");
+            let report = runner::run_observed(sut.as_ref(), &fixtures, &cfg, &name, &mut |p| {
+                display.update(p)
+            });
+            display.finish();
+            report
+        }
+        // The target cannot be reached: a harness error, reported like any run's.
+        Err(e) => runner::unreachable_report(&cfg, &name, e),
+    };
+    args.out.finish(&mut report, baseline)?;
     if let (Some(path), Some(c)) = (&args.save_counterexample, report.counterexamples.first()) {
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "counterexample".into());
         Fixture::from_counterexample(c, stem, seed, name.clone()).save(path)?;
-        eprintln!(
-            "wlcs: counterexample saved to {} (replay: wlcs replay {})",
+        note(&format!(
+            "wlcs: counterexample saved to {} (replay: {})",
             path.display(),
-            path.display()
-        );
+            replay.file(path)
+        ));
     }
     Ok(report.verdict.exit_code())
 }
 
-fn replay(path: PathBuf, target_args: TargetArgs) -> Result<i32> {
-    let (sut, name) = target(&target_args)?;
-    let fixture = Fixture::load(&path)?;
+fn replay(args: ReplayArgs) -> Result<i32> {
+    check_target_args(&args.target)?;
+    let mut fixture = Fixture::load(&args.path)?;
+    // Profile flags override the fixture's own world; without them the fixture's is checked.
+    if let Some(p) = args.target.profile {
+        fixture.trace.config.profile.timeout = timeout_profile(p);
+    }
+    if let Some(p) = args.target.cookie_profile {
+        fixture.trace.config.profile.cookie_name = cookie_name_profile(p);
+    }
+    let name = target_name(&args.target);
+    let sut = build_target(&args.target, Calls::Sequential)
+        .with_context(|| format!("connecting to {}", args.target.target))?;
+    let first = runner::check(sut.as_ref(), &fixture.trace);
+    for line in &first.transcript {
+        say(&format!("{line}\n"));
+    }
+    // Gate on every rule the trace touches, not only those the fixture lists.
+    let mut touched: Vec<RuleId> = RuleId::ALL
+        .iter()
+        .copied()
+        .filter(|r| {
+            let c = first.stats.get(*r);
+            fixture.rules.contains(r) || c.fired > 0 || c.divergences > 0
+        })
+        .collect();
+    if let wlcs::checker::Verdict::Diverged(d) = &first.verdict {
+        for r in std::iter::once(d.rule).chain(d.also.iter().copied()) {
+            if !touched.contains(&r) {
+                touched.push(r);
+            }
+        }
+    }
+    let mut replay = replay_command(&args.target);
+    replay.strict = args.strict;
     let cfg = RunConfig {
         cases: 0,
-        rules: fixture
-            .rules
-            .iter()
-            .map(|r| r.as_str().to_string())
-            .collect(),
-        replay_base: replay_base(&target_args),
+        strict: args.strict,
+        rules: touched.iter().map(|r| r.as_str().to_string()).collect(),
+        replay,
+        replay_file: Some(args.path.clone()),
         ..RunConfig::default()
     };
-    let run = wlcs::checker::Checker::run(sut.as_ref(), &fixture.trace);
-    for line in &run.transcript {
-        println!("{line}");
-    }
     let report = runner::run(sut.as_ref(), std::slice::from_ref(&fixture), &cfg, &name);
-    println!();
-    print!("{}", report::render_text(&report));
+    say("\n");
+    say(&report::render_text(&report));
     Ok(report.verdict.exit_code())
 }
 
 fn mutants(args: MutantsArgs) -> Result<i32> {
-    let fixtures = if args.no_fixtures {
-        Vec::new()
-    } else {
-        Fixture::load_dir(&args.fixtures)?
-    };
+    gate::bounded("--steps", args.steps, gate::TRACE_STEPS_MAX)?;
+    gate::bounded("--cases", args.cases, gate::CASES_MAX)?;
+    if let Some(p) = &args.report_json {
+        gate::check_output_path("--report-json", p)?;
+    }
+    let fixtures = load_fixtures(args.fixtures.as_deref(), args.no_fixtures)?;
     let selected: Vec<Mutant> = if args.only.is_empty() {
         Mutant::ALL.to_vec()
     } else {
-        args.only
-            .iter()
-            .map(|n| Mutant::parse(n).with_context(|| format!("unknown mutant {n:?}")))
-            .collect::<Result<_>>()?
+        args.only.iter().map(|m| m.0).collect()
     };
     let cfg = mutation::MutationConfig {
         seed: args.seed,
         cases: args.cases,
         steps: args.steps,
     };
+    // Rows go to stdout as they come, once; the summary follows.
     let report = mutation::run_all(&selected, &fixtures, &cfg, &mut |row| {
-        eprintln!("{}", mutation::render_row(row));
+        say(&format!("{}\n", mutation::render_row(row)));
     });
-    print!("{}", mutation::render_text(&report));
+    say(&mutation::render_summary(&report));
     if let Some(path) = &args.report_json {
-        std::fs::write(path, mutation::to_json(&report))
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_output(path, &mutation::to_json(&report))?;
     }
     Ok(mutation::exit_code(&report))
 }
 
 fn sim(args: SimArgs) -> Result<i32> {
-    // Fail on a bad target before spawning workers.
-    let (_, name) = target(&args.target)?;
-    let first_seed = args.seed.unwrap_or_else(time_seed);
-    let mut replay_base = replay_base(&args.target).replacen("wlcs run", "wlcs sim", 1);
-    if args.steps != 200 {
-        replay_base.push_str(&format!(" --steps {}", args.steps));
+    check_target_args(&args.target)?;
+    gate::bounded("--steps", args.steps, gate::TRACE_STEPS_MAX)?;
+    gate::bounded("--seeds", args.seeds, gate::SIM_SEEDS_MAX)?;
+    gate::bounded("--ops", args.ops, gate::CONCURRENT_OPS_MAX)?;
+    gate::bounded("--threads", args.threads, gate::CONCURRENT_THREADS_MAX)?;
+    gate::bounded("--keys", args.keys, gate::CONCURRENT_KEYS_MAX)?;
+    if args.seeds > 0 {
+        gate::check_output_dir("--save-dir", &args.save_dir)?;
     }
+    let name = target_name(&args.target);
+    let first_seed = args.seed.unwrap_or_else(time_seed);
+    let replay = replay_command(&args.target);
     let cfg = wlcs::sim::SimConfig {
         first_seed,
         seeds: args.seeds,
         steps: args.steps,
         workers: args.workers,
-        world: world(&args.target)?,
+        world: world(&args.target),
         determinism_every: args.check_determinism_every,
-        replay_base,
+        replay: replay.clone(),
+        harness_errors_max: args.harness_errors_max,
     };
-    eprintln!(
-        "wlcs sim: target {name}, first seed {first_seed:#x} (replay: {} --seed {first_seed:#x} --seeds {})",
-        cfg.replay_base, cfg.seeds
-    );
-    let make = || -> Box<dyn Sut> {
-        match target(&args.target) {
-            Ok((sut, _)) => sut,
-            Err(_) => Box::new(MemorySut::new()),
-        }
-    };
+    note(&format!(
+        "wlcs sim: target {name}, first seed {first_seed:#x} (replay: {})",
+        replay.sim(first_seed, cfg.seeds, cfg.steps)
+    ));
+    let make = || build_target(&args.target, Calls::Sequential);
     let report = if args.seeds > 0 {
-        let report = wlcs::sim::run(&make, &cfg);
-        print!("{}", wlcs::sim::render_text(&report, &cfg));
+        let display = Mutex::new(Display::new("seeds"));
+        let report = wlcs::sim::run_observed(&make, &cfg, &|p| {
+            if let Ok(mut d) = display.lock() {
+                d.update(p);
+            }
+        })
+        .with_context(|| format!("building the target {}", args.target.target))?;
+        if let Ok(mut d) = display.lock() {
+            d.finish();
+        }
+        if report.workers < cfg.workers.max(1) {
+            note(&format!(
+                "wlcs sim: {name} is one shared world: its seeds ran one at a time"
+            ));
+        }
+        say(&wlcs::sim::render_text(&report, &cfg));
         report
     } else {
         wlcs::sim::SimReport::default()
@@ -454,10 +724,11 @@ fn sim(args: SimArgs) -> Result<i32> {
             world: cfg.world.clone(),
             ..wlcs::concurrent::ConcurrentConfig::default()
         };
-        let (sut, _) = target_for(&args.target, Calls::Concurrent)?;
+        let sut = build_target(&args.target, Calls::Concurrent)
+            .with_context(|| format!("building the target {}", args.target.target))?;
         let threaded = wlcs::concurrent::run_concurrent(sut.as_ref(), &concurrent_cfg);
         threaded_code = threaded.exit_code();
-        println!();
+        say("\n");
         if threaded_code == 1 {
             // Not linearizable: shrink the workload, then show the smallest failing run.
             let before = (
@@ -467,68 +738,66 @@ fn sim(args: SimArgs) -> Result<i32> {
             );
             let shrunk = wlcs::concurrent::shrink(sut.as_ref(), &concurrent_cfg, threaded);
             let c = &shrunk.config;
-            print!("{}", wlcs::concurrent::render_text(&shrunk.report));
-            println!(
-                "\nshrunk in {} runs from {} operations, {} keys, {} threads to {} operations, {} keys, {} threads",
+            say(&wlcs::concurrent::render_text(&shrunk.report));
+            say(&format!(
+                "\nshrunk in {} runs from {} operations, {} keys, {} threads to {} operations, {} keys, {} threads\n",
                 shrunk.runs, before.0, before.1, before.2, c.ops_max, c.keys, c.threads
-            );
-            println!(
-                "replay the workload (the interleaving is the scheduler's: a replay may need a few runs): {} --seed {:#x} --seeds 0 --threads {} --keys {} --ops {}",
-                cfg.replay_base, c.seed, c.threads, c.keys, c.ops_max
-            );
+            ));
+            say(&format!(
+                "replay the workload (the interleaving is the scheduler's: a replay may need a few runs): {}\n",
+                replay.sim_threads(c.seed, c.threads, c.keys, c.ops_max)
+            ));
         } else {
-            print!("{}", wlcs::concurrent::render_text(&threaded));
+            say(&wlcs::concurrent::render_text(&threaded));
         }
     }
     for f in &report.failures {
         let Some(c) = &f.counterexample else { continue };
-        std::fs::create_dir_all(&args.save_dir)
-            .with_context(|| format!("creating {}", args.save_dir.display()))?;
         let stem = format!("sim-{:x}-{}", f.seed, c.rule.as_str().to_ascii_lowercase());
         let path = args.save_dir.join(format!("{stem}.json"));
         Fixture::from_counterexample(c, stem, f.seed, format!("{name} via wlcs sim"))
             .save(&path)?;
-        eprintln!(
-            "wlcs sim: seed {:#x} saved to {} (wlcs replay {})",
+        note(&format!(
+            "wlcs sim: seed {:#x} saved to {} (replay: {})",
             f.seed,
             path.display(),
-            path.display()
-        );
+            replay.file(&path)
+        ));
     }
     Ok(wlcs::sim::exit_code(&report).max(threaded_code))
 }
 
-fn serve(addr: std::net::SocketAddr, mutant: Option<String>) -> Result<i32> {
-    let args = TargetArgs {
-        target: "memory".into(),
-        mutant,
-        profile: "timeout-keeps-id".into(),
-        cookie_profile: "cookie-4DSID_AppName".into(),
+fn serve(
+    addr: std::net::SocketAddr,
+    mutant: Option<MutantArg>,
+    extra: &wlcs::serve_opts::ServeExtra,
+) -> Result<i32> {
+    let mutant = mutant.map(|m| m.0);
+    let name = match mutant {
+        None => "memory (reference)".to_string(),
+        Some(m) => format!("memory (mutant {})", m.name()),
     };
-    let mutant = match &args.mutant {
-        None => None,
-        Some(name) => {
-            Some(Mutant::parse(name).with_context(|| format!("unknown mutant {name:?}"))?)
-        }
-    };
-    let (_, name) = target(&args)?;
     let sut: Arc<dyn Sut> = Arc::new(MemorySut::with_mutant(mutant));
-    serve_blocking(addr, sut, ServeOptions::default(), |bound| {
-        eprintln!("wlcs: serving {name} on http://{bound} (HARNESS.md v1); stop with Ctrl-C");
+    serve_blocking(addr, sut, extra.serve_options(), |bound| {
+        note(&format!(
+            "wlcs: serving {name} on http://{bound} (HARNESS.md v1); stop with Ctrl-C"
+        ));
     })
     .with_context(|| format!("serving on {addr}"))?;
     Ok(0)
 }
 
 fn bench(args: BenchArgs) -> Result<i32> {
-    let close = wlcs::bench::CloseKind::parse(&args.close).with_context(|| {
-        format!(
-            "--close must be self, non-web or both, got {:?}",
-            args.close
-        )
-    })?;
+    let close = match args.close {
+        CloseArg::SelfClose => wlcs::bench::CloseKind::SelfClose,
+        CloseArg::NonWeb => wlcs::bench::CloseKind::NonWeb,
+        CloseArg::Both => wlcs::bench::CloseKind::Both,
+    };
     if !(args.duration.is_finite() && args.duration > 0.0) {
-        bail!("--duration must be a positive number of seconds");
+        return Err(usage("--duration must be a positive number of seconds").into());
+    }
+    if let Some(p) = &args.report_json {
+        gate::check_output_path("--report-json", p)?;
     }
     let cfg = wlcs::bench::BenchConfig {
         target: args.target,
@@ -540,12 +809,37 @@ fn bench(args: BenchArgs) -> Result<i32> {
         ..wlcs::bench::BenchConfig::default()
     };
     let report = wlcs::bench::run(&cfg).with_context(|| format!("benchmarking {}", cfg.target))?;
-    print!("{}", wlcs::bench::render_text(&report));
+    say(&wlcs::bench::render_text(&report));
     if let Some(path) = &args.report_json {
-        std::fs::write(path, wlcs::bench::render_json(&report))
-            .with_context(|| format!("writing {}", path.display()))?;
+        write_output(path, &wlcs::bench::render_json(&report))?;
     }
     Ok(0)
+}
+
+/// The error and its causes, each cause once (a cause whose text its parent already quotes
+/// is not repeated).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+/// Usage and input errors exit 3; every other error is the harness's (exit 2).
+fn error_code(e: &anyhow::Error) -> u8 {
+    let input = e
+        .chain()
+        .any(|c| c.is::<UsageError>() || c.is::<FixtureError>());
+    if input {
+        gate::EXIT_USAGE
+    } else {
+        gate::EXIT_HARNESS
+    }
 }
 
 fn main() -> ExitCode {
@@ -553,23 +847,34 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return ExitCode::from(if e.use_stderr() {
+                gate::EXIT_USAGE
+            } else {
+                gate::EXIT_CONFORMANT
+            });
         }
     };
     let result = match cli.command {
         Command::Run(args) => run(args),
-        Command::Replay { path, target } => replay(path, target),
+        Command::Replay(args) => replay(args),
         Command::Mutants(args) => mutants(args),
         Command::Sim(args) => sim(args),
-        Command::Serve { addr, mutant } => serve(addr, mutant),
+        Command::Serve {
+            addr,
+            mutant,
+            extra,
+        } => serve(addr, mutant, &extra),
         Command::Bench(args) => bench(args),
         Command::Coverage(args) => Ok(wlcs::coverage::command(&args)),
+        Command::Merge(args) => cli_reports::merge(args),
+        Command::Rules(args) => cli_reports::rules(args),
+        Command::Explain(args) => cli_reports::explain(args),
     };
     match result {
-        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(2)),
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(gate::EXIT_HARNESS)),
         Err(e) => {
-            eprintln!("wlcs: error: {e:#}");
-            ExitCode::from(2)
+            note(&format!("wlcs: error: {}", error_text(&e)));
+            ExitCode::from(error_code(&e))
         }
     }
 }

@@ -85,7 +85,11 @@ fn check_one(mutant: Option<Mutant>, fixtures: &[Fixture], cfg: &MutationConfig)
         strict: true,
         stop_at_first_failure: true,
         counterexamples_max: 1,
-        replay_base: format!("wlcs run --mutant {name}"),
+        replay: crate::replay::ReplayCommand {
+            mutant: mutant.map(|m| m.name().to_string()),
+            strict: true,
+            ..crate::replay::ReplayCommand::default()
+        },
         ..RunConfig::default()
     };
     let report = runner::run(&sut, fixtures, &run_cfg, &name);
@@ -227,6 +231,13 @@ pub fn render_text(report: &MutationReport) -> String {
         out.push_str(&render_row(row));
         out.push('\n');
     }
+    out.push_str(&render_summary(report));
+    out
+}
+
+/// The summary under the rows (the CLI prints the rows as they come, then this).
+pub fn render_summary(report: &MutationReport) -> String {
+    let mut out = String::new();
     let mutants: Vec<&MutantRow> = report
         .mutants
         .iter()

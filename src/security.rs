@@ -369,6 +369,22 @@ fn is_v4(id: &str) -> bool {
         && matches!(hex[16].to_ascii_lowercase(), '8' | '9' | 'a' | 'b')
 }
 
+/// The ID-quality rows (REQ-6) of a sample of IDs, and the statistical tests' figures.
+pub fn id_quality(ids: &[String]) -> (Vec<SecRow>, Vec<StatTest>) {
+    let mut report = SecurityReport {
+        ids_sampled: 0,
+        ids_distinct: 0,
+        bits_tested: 0,
+        tests: Vec::new(),
+        fixation_probes: 0,
+        fixations: 0,
+        rows: Vec::new(),
+    };
+    let mut rows = Vec::new();
+    id_rows(ids, &mut report, &mut rows);
+    (rows, report.tests)
+}
+
 fn id_rows(ids: &[String], report: &mut SecurityReport, rows: &mut Vec<SecRow>) {
     let distinct: BTreeSet<&String> = ids.iter().collect();
     report.ids_sampled = ids.len();

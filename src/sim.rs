@@ -7,11 +7,12 @@
 //! seed shrinks to a minimal trace, saved as a fixture, with the one command that replays it.
 //! The simulator checks its own determinism: a seed run twice must give the same event log.
 
-use crate::checker::{Checker, TraceRun, Verdict as TraceVerdict};
+use crate::checker::{TraceRun, Verdict as TraceVerdict};
 use crate::generate::{GenConfig, Weights, interpret};
 use crate::guard::Guarded;
+use crate::replay::ReplayCommand;
 use crate::report::Counterexample;
-use crate::runner::{case_tree, shrink};
+use crate::runner::{Progress, case_tree, check, check_quiet, shrink_until};
 use proptest::strategy::ValueTree;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -19,7 +20,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use wlcs_model::vocab::Step;
 use wlcs_model::{Trace, WorldConfig};
-use wlcs_sut::{Capabilities, Sut};
+use wlcs_sut::{Capabilities, Sut, SutError};
 
 /// Shrink attempts per failing seed, at most.
 pub const SHRINK_ITERS_MAX: u32 = 4000;
@@ -41,8 +42,10 @@ pub struct SimConfig {
     pub world: WorldConfig,
     /// Run every `determinism_every`-th seed twice and compare event logs (0: never).
     pub determinism_every: u64,
-    /// The command prefix that replays a seed.
-    pub replay_base: String,
+    /// The command that replays a seed.
+    pub replay: ReplayCommand,
+    /// Harness errors after which no more seeds start.
+    pub harness_errors_max: u32,
 }
 
 impl Default for SimConfig {
@@ -54,7 +57,8 @@ impl Default for SimConfig {
             workers: 2,
             world: WorldConfig::default(),
             determinism_every: 10,
-            replay_base: "wlcs sim".into(),
+            replay: ReplayCommand::default(),
+            harness_errors_max: crate::gate::HARNESS_ERRORS_MAX,
         }
     }
 }
@@ -115,6 +119,12 @@ pub struct SimReport {
     pub failures: Vec<SimFailure>,
     /// Seeds that failed beyond those kept.
     pub failures_dropped: u64,
+    /// Failing seeds per rule (or "harness error"): identical failures counted, not repeated.
+    pub failing_by_rule: std::collections::BTreeMap<String, u64>,
+    /// Worker threads used (1 on a target whose instances share one world).
+    pub workers: usize,
+    /// Seeds not run (the harness-error limit stopped the run).
+    pub not_run: u64,
     /// Wall time, milliseconds.
     pub millis: u64,
 }
@@ -134,19 +144,48 @@ pub struct SimFailure {
     pub timeline: String,
 }
 
-/// Runs `cfg.seeds` seeds against implementations made by `make_sut` (one per worker).
-pub fn run(make_sut: &(dyn Fn() -> Box<dyn Sut> + Sync), cfg: &SimConfig) -> SimReport {
+/// Makes one instance of the target per worker.
+pub type MakeSut<'a> = dyn Fn() -> Result<Box<dyn Sut>, SutError> + Sync + 'a;
+
+/// Runs `cfg.seeds` seeds against implementations made by `make_sut`: one per worker when
+/// instances are independent worlds ([`Sut::shares_world`] false), else every seed on one
+/// instance, one at a time (two workers on one server world would see each other's
+/// sessions). A target that cannot be made is an error, never replaced by another.
+pub fn run(make_sut: &MakeSut<'_>, cfg: &SimConfig) -> Result<SimReport, SutError> {
+    run_observed(make_sut, cfg, &|_| {})
+}
+
+/// [`run`], calling `progress` after every seed (from the worker threads).
+pub fn run_observed(
+    make_sut: &MakeSut<'_>,
+    cfg: &SimConfig,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<SimReport, SutError> {
     let started = std::time::Instant::now();
     let next = AtomicU64::new(0);
     let report = Mutex::new(SimReport::default());
-    let workers = cfg.workers.clamp(1, 64);
+    let first = make_sut()?;
+    let workers = if first.shares_world() {
+        1
+    } else {
+        cfg.workers.clamp(1, 64)
+    };
+    let mut suts = vec![first];
+    for _ in 1..workers {
+        suts.push(make_sut()?);
+    }
+    let errors = AtomicU64::new(0);
+    let errors_max = u64::from(cfg.harness_errors_max.max(1));
     std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                let sut = make_sut();
+        for sut in &suts {
+            let (next, report, errors) = (&next, &report, &errors);
+            scope.spawn(move || {
                 let sut = Guarded(sut.as_ref());
                 let caps = sut.capabilities();
                 loop {
+                    if errors.load(Ordering::Relaxed) >= errors_max {
+                        break;
+                    }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= cfg.seeds {
                         break;
@@ -157,14 +196,18 @@ pub fn run(make_sut: &(dyn Fn() -> Box<dyn Sut> + Sync), cfg: &SimConfig) -> Sim
                         cfg.determinism_every > 0 && i.is_multiple_of(cfg.determinism_every);
                     // The event log (transcript) is rendered only for the seeds checked twice.
                     let run = if checked {
-                        Checker::run(&sut, &trace)
+                        check(&sut, &trace)
                     } else {
-                        Checker::run_quiet(&sut, &trace)
+                        check_quiet(&sut, &trace)
                     };
                     let mut nondeterministic = false;
                     if checked {
-                        let again = Checker::run(&sut, &trace);
+                        let again = check(&sut, &trace);
                         nondeterministic = event_hash(&trace, &run) != event_hash(&trace, &again);
+                    }
+                    let harness_error = matches!(run.verdict, TraceVerdict::Error(_));
+                    if harness_error {
+                        errors.fetch_add(1, Ordering::Relaxed);
                     }
                     let failure = failed(&run)
                         .then(|| shrink_seed(&sut, seed, &gen_cfg, trace, run.clone(), cfg));
@@ -176,12 +219,31 @@ pub fn run(make_sut: &(dyn Fn() -> Box<dyn Sut> + Sync), cfg: &SimConfig) -> Sim
                         r.nondeterministic.push(seed);
                     }
                     if let Some(f) = failure {
+                        *r.failing_by_rule
+                            .entry(
+                                f.counterexample
+                                    .as_ref()
+                                    .map_or("harness error".to_string(), |c| {
+                                        c.rule.as_str().to_string()
+                                    }),
+                            )
+                            .or_insert(0) += 1;
                         if r.failures.len() < FAILURES_KEPT_MAX {
                             r.failures.push(f);
                         } else {
                             r.failures_dropped += 1;
                         }
                     }
+                    let seen = Progress {
+                        cases_done: r.seeds_run,
+                        cases_total: cfg.seeds,
+                        steps: r.steps,
+                        divergences: (r.failures.len() as u64 + r.failures_dropped),
+                        errors: u32::try_from(errors.load(Ordering::Relaxed)).unwrap_or(u32::MAX),
+                        ..Progress::default()
+                    };
+                    drop(r);
+                    progress(&seen);
                 }
             });
         }
@@ -189,8 +251,10 @@ pub fn run(make_sut: &(dyn Fn() -> Box<dyn Sut> + Sync), cfg: &SimConfig) -> Sim
     let mut report = report.into_inner().unwrap_or_default();
     report.failures.sort_by_key(|f| f.seed);
     report.nondeterministic.sort_unstable();
+    report.workers = workers;
+    report.not_run = cfg.seeds.saturating_sub(report.seeds_run);
     report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    report
+    Ok(report)
 }
 
 fn failed(run: &TraceRun) -> bool {
@@ -209,14 +273,23 @@ fn shrink_seed(
     cfg: &SimConfig,
 ) -> SimFailure {
     let before = trace.steps.len();
+    // A harness error shrinks within a small time budget (a stalled target pays the call
+    // timeout on every attempt).
+    let deadline = matches!(run.verdict, TraceVerdict::Error(_)).then(|| {
+        std::time::Instant::now() + std::time::Duration::from_millis(crate::gate::ERROR_SHRINK_MS)
+    });
     let (trace, run) = match case_tree(seed, cfg.steps) {
-        Some(mut tree) => shrink(sut, &mut tree, gen_cfg, (trace, run), SHRINK_ITERS_MAX),
+        Some(mut tree) => shrink_until(
+            sut,
+            &mut tree,
+            gen_cfg,
+            (trace, run),
+            SHRINK_ITERS_MAX,
+            deadline,
+        ),
         None => (trace, run),
     };
-    let replay = format!(
-        "{} --seed {seed:#x} --seeds 1 --steps {}",
-        cfg.replay_base, cfg.steps
-    );
+    let replay = cfg.replay.sim(seed, 1, cfg.steps);
     let timeline = timeline(&trace, &run);
     match run.verdict {
         TraceVerdict::Diverged(d) => SimFailure {
@@ -379,6 +452,20 @@ pub fn render_text(report: &SimReport, cfg: &SimConfig) -> String {
         out.push_str(&format!(
             "\n{} more failing seeds not shown\n",
             report.failures_dropped
+        ));
+    }
+    if !report.failing_by_rule.is_empty() {
+        let counts: Vec<String> = report
+            .failing_by_rule
+            .iter()
+            .map(|(rule, n)| format!("{rule} x{n}"))
+            .collect();
+        out.push_str(&format!("failing seeds by rule: {}\n", counts.join(", ")));
+    }
+    if report.not_run > 0 {
+        out.push_str(&format!(
+            "stopped early: harness errors (the limit); {} seeds not run\n",
+            report.not_run
         ));
     }
     let verdict = if !report.nondeterministic.is_empty() {

@@ -78,7 +78,10 @@ fn reference_passes_every_rule_over_http() {
     let cfg = RunConfig {
         seed: SEED,
         cases: CASES,
-        replay_base: format!("wlcs run --target {}", server.base_url()),
+        replay: wlcs::replay::ReplayCommand {
+            target: Some(server.base_url()),
+            ..Default::default()
+        },
         ..RunConfig::default()
     };
     let started = Instant::now();
@@ -348,4 +351,104 @@ fn counterexample_found_in_process_replays_over_http() {
         Checker::run(&http, &found.trace).verdict,
         TraceVerdict::Pass
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Soak: the threaded run over HTTP against a served reference (issue 15.5, 15.6)
+// ---------------------------------------------------------------------------------------------
+
+/// Operations per soak round: the CLI's default is 100 000 (see the report for that figure);
+/// scaled down for test time.
+const SOAK_OPS: u64 = 15_000;
+/// Soak rounds against one server.
+const SOAK_ROUNDS: u64 = 3;
+/// The adapter's answer limit in the soak: small enough that the hook runs of one round need
+/// many pages, so paging is what makes it pass.
+const SOAK_RESPONSE_BYTES_MAX: usize = 64 * 1024;
+/// Resident-memory growth of the server allowed from the end of the first round to the end of
+/// the last (a leak of a session per request would be far more).
+const SOAK_RSS_GROWTH_KB_MAX: u64 = 8 * 1024;
+
+/// `wlcs serve` as a child process on a free port, and its base URL.
+fn spawn_wlcs_serve() -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wlcs"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wlcs serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut line = String::new();
+    std::io::BufReader::new(stderr)
+        .read_line(&mut line)
+        .expect("the serving line");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+/// The resident memory of a process, in KiB (Linux).
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn threaded_soak_over_http_passes_with_paged_hook_runs_and_flat_server_memory() {
+    let (mut child, url) = spawn_wlcs_serve();
+    let pid = child.id();
+    let opts = ClientOptions {
+        response_bytes_max: SOAK_RESPONSE_BYTES_MAX,
+        ..ClientOptions::default()
+    };
+    let sut = HttpSut::connect_with(&url, opts).expect("adapter connects");
+    let start_kb = rss_kb(pid);
+    let mut after = Vec::new();
+    let mut hook_runs = 0usize;
+    for round in 0..SOAK_ROUNDS {
+        let cfg = wlcs::concurrent::ConcurrentConfig {
+            seed: SEED + round,
+            threads: 2,
+            ops_max: SOAK_OPS,
+            ..wlcs::concurrent::ConcurrentConfig::default()
+        };
+        let report = wlcs::concurrent::run_concurrent(&sut, &cfg);
+        assert_eq!(
+            report.exit_code(),
+            0,
+            "round {round}: {:?} {:?}",
+            report.harness_error,
+            report.errors
+        );
+        assert!(report.stopped_by_time || report.concurrent_ops as u64 == SOAK_OPS);
+        let runs = report.history.as_ref().map_or(0, |h| h.hook_runs.len());
+        hook_runs += runs;
+        after.push(rss_kb(pid));
+        println!(
+            "soak round {round}: {} ops in {} ms, {runs} hook runs, server RSS {} KiB",
+            report.concurrent_ops,
+            report.run_ms,
+            after[after.len() - 1]
+        );
+    }
+    let first = after[0];
+    let last = after[after.len() - 1];
+    println!(
+        "soak: {SOAK_ROUNDS} rounds of {SOAK_OPS} ops, {hook_runs} hook runs; server RSS {start_kb} KiB at start, {first} after round 0, {last} at the end"
+    );
+    // The hook runs of a round exceed one answer: paging carried them.
+    assert!(hook_runs > 0);
+    assert!(
+        last.saturating_sub(first) < SOAK_RSS_GROWTH_KB_MAX,
+        "server RSS grew {first} -> {last} KiB"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }

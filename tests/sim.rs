@@ -14,7 +14,7 @@ fn reference_passes_many_seeds_and_is_deterministic() {
         determinism_every: 3,
         ..SimConfig::default()
     };
-    let report = sim::run(&|| Box::new(MemorySut::new()) as Box<dyn Sut>, &cfg);
+    let report = sim::run(&|| Ok(Box::new(MemorySut::new()) as Box<dyn Sut>), &cfg).expect("sim");
     let text = sim::render_text(&report, &cfg);
     assert_eq!(sim::exit_code(&report), 0, "{text}");
     assert_eq!(report.seeds_run, 300);
@@ -48,11 +48,11 @@ fn a_mutant_fails_with_a_replayable_shrunk_timeline() {
         ..SimConfig::default()
     };
     let make = || {
-        Box::new(MemorySut::with_mutant(Some(
+        Ok(Box::new(MemorySut::with_mutant(Some(
             Mutant::RemoteCloseResetsMidRequest,
-        ))) as Box<dyn Sut>
+        ))) as Box<dyn Sut>)
     };
-    let report = sim::run(&make, &cfg);
+    let report = sim::run(&make, &cfg).expect("sim");
     assert_eq!(sim::exit_code(&report), 1);
     let f = &report.failures[0];
     let c = f.counterexample.as_ref().expect("a divergence");
@@ -78,7 +78,8 @@ fn a_mutant_fails_with_a_replayable_shrunk_timeline() {
             seeds: 1,
             ..cfg.clone()
         },
-    );
+    )
+    .expect("sim");
     let c2 = again.failures[0].counterexample.as_ref().expect("again");
     assert_eq!(c2.rule, c.rule);
     assert_eq!(c2.trace, c.trace);

@@ -161,6 +161,11 @@ impl Sut for MemorySut {
         Capabilities::ALL
     }
 
+    /// Each `MemorySut` is its own world.
+    fn shares_world(&self) -> bool {
+        false
+    }
+
     fn reset(&self, config: &WorldConfig) -> Result<(), SutError> {
         let fresh = World::new(config.clone(), self.mutant);
         let outcome = catch_unwind(AssertUnwindSafe(|| {

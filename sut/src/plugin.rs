@@ -203,6 +203,14 @@ pub enum SutError {
     /// The implementation did not answer in time.
     #[error("timed out after {0} ms")]
     Timeout(u64),
+    /// A named call did not answer in time (the HTTP adapter names every call it makes).
+    #[error("{call}: timed out after {ms} ms")]
+    CallTimeout {
+        /// The call that timed out (`web request`, `begin in slot 3: poll`, ...).
+        call: String,
+        /// How long it was given.
+        ms: u64,
+    },
     /// The implementation answered something the protocol does not allow.
     #[error("protocol error: {0}")]
     Protocol(String),
@@ -235,6 +243,13 @@ pub trait Sut: Send + Sync {
 
     /// What the implementation supports.
     fn capabilities(&self) -> Capabilities;
+
+    /// Whether two instances made the same way share one world (a server reached over HTTP:
+    /// every adapter drives the same sessions). A simulator runs seeds in parallel only on
+    /// implementations whose instances are independent; the safe default is shared.
+    fn shares_world(&self) -> bool {
+        true
+    }
 
     /// Starts an empty world: no sessions, locks, variables or hook runs, default options for
     /// `config`, hook behaviour `Save`, virtual clock at 0.

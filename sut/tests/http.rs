@@ -751,7 +751,13 @@ fn hung_server_is_a_timeout() {
     let sut = HttpSut::connect_with(&format!("http://{addr}"), opts).expect("capabilities");
     let started = Instant::now();
     let err = sut.request(&web(0, None, vec![])).expect_err("hang");
-    assert_eq!(err, SutError::Timeout(300));
+    assert_eq!(
+        err,
+        SutError::CallTimeout {
+            call: "web request".into(),
+            ms: 300
+        }
+    );
     assert!(started.elapsed() < Duration::from_millis(TEST_WAIT_MS));
     let _ = stop.send(());
     thread.join().expect("fake server");
@@ -865,12 +871,19 @@ fn protocol_shapes_are_harness_md_examples() {
         capabilities: Capabilities::ALL.into(),
         features: vec!["observe".into()],
     });
-    documented(ObserveV1 { shared: false });
-    documented(ObserveV1 { shared: true });
+    documented(ObserveV1 {
+        shared: false,
+        max_runs: None,
+    });
+    documented(ObserveV1 {
+        shared: true,
+        max_runs: None,
+    });
     documented(ObservedV1 {
         runs: vec![],
         locks: None,
         ipvars: None,
+        more: false,
     });
     documented(ObservedV1 {
         runs: vec![],
@@ -880,6 +893,7 @@ fn protocol_shapes_are_harness_md_examples() {
             owner: OwnerV1::NonWeb { process: 0 },
         }]),
         ipvars: Some(vec![VarV1 { var: 2, value: 102 }]),
+        more: false,
     });
     documented(AdvanceV1 { seconds: 60 });
     documented(OkV1 { ok: true });
@@ -954,7 +968,10 @@ fn protocol_shapes_are_harness_md_examples() {
         HookRunV1::from(&run.clone().into_wire().expect("well formed")),
         run
     );
-    documented(HookRunsV1 { runs: vec![run] });
+    documented(HookRunsV1 {
+        runs: vec![run],
+        more: false,
+    });
     let locks = LocksV1 {
         locks: vec![
             proto::LockV1 {
@@ -1030,4 +1047,283 @@ fn set_cookie_parsing_follows_rfc_6265() {
         parse_set_cookie("=novalue"),
         Err(SutError::Protocol(_))
     ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server cannot be locked out (HARNESS.md "Connections and limits")
+// ---------------------------------------------------------------------------------------------
+
+/// How long a new client and a control call may take while the server is under a lock-out
+/// attempt.
+const LOCKOUT_SERVED_MS: u128 = 1_000;
+/// Idle keep-alive connections of the lock-out test (the old connection limit).
+const IDLE_CONNECTIONS: usize = 256;
+/// Partial request heads of the slowloris test.
+const PARTIAL_HEADS: usize = 2_000;
+
+/// The smallest connection limit a server accepts: every lock-out scenario then overflows it,
+/// so eviction, not headroom, is what keeps new clients served.
+fn tight_opts() -> ServeOptions {
+    ServeOptions {
+        connections_max: 0, // raised to SLOTS + CONNECTIONS_RESERVED
+        ..ServeOptions::default()
+    }
+}
+
+/// A new client connects, runs a web request and a control call, within
+/// [`LOCKOUT_SERVED_MS`]; returns how long it took.
+fn new_client_is_served(server: &ServerHandle, what: &str) -> u128 {
+    let started = Instant::now();
+    let sut = HttpSut::connect(&server.base_url()).expect("a new client connects");
+    let resp = sut.request(&web(0, None, vec![])).expect("a web request");
+    assert_eq!(resp.status, 200);
+    sut.non_web(0, &[WireAction::GetSessionId])
+        .expect("a control call");
+    let ms = started.elapsed().as_millis();
+    println!("{what}: new client and control call served in {ms} ms");
+    assert!(ms < LOCKOUT_SERVED_MS, "{what}: {ms} ms");
+    ms
+}
+
+/// Opens `n` connections to `addr` (in 127.0.0.1..), each sent `bytes`.
+fn open_connections(addr: SocketAddr, n: usize, bytes: &[u8]) -> Vec<TcpStream> {
+    (0..n)
+        .map(|_| {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(TEST_WAIT_MS))
+                .expect("connect");
+            s.write_all(bytes).expect("write");
+            s
+        })
+        .collect()
+}
+
+#[test]
+fn idle_keep_alive_connections_do_not_lock_out_new_clients() {
+    for (name, opts) in [
+        ("default", ServeOptions::default()),
+        ("tight", tight_opts()),
+    ] {
+        let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+        let server = serve(addr, Arc::new(MemorySut::new()), opts).expect("server starts");
+        let request = b"GET /wlcs/v1/capabilities HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut idle = open_connections(server.local_addr(), IDLE_CONNECTIONS, request);
+        // Each got its answer and now sits idle, kept alive.
+        for s in &mut idle {
+            s.set_read_timeout(Some(Duration::from_millis(TEST_WAIT_MS)))
+                .expect("timeout");
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).expect("an answer");
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        }
+        new_client_is_served(
+            &server,
+            &format!("{IDLE_CONNECTIONS} idle keep-alive ({name})"),
+        );
+        drop(idle);
+        server.shutdown().expect("clean shutdown");
+    }
+}
+
+#[test]
+fn slowloris_heads_do_not_lock_out_new_clients() {
+    for (name, opts) in [
+        ("default", ServeOptions::default()),
+        ("tight", tight_opts()),
+    ] {
+        let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+        let server = serve(addr, Arc::new(MemorySut::new()), opts).expect("server starts");
+        let partial = b"POST /wlcs/v1/web HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+        let heads = open_connections(server.local_addr(), PARTIAL_HEADS, partial);
+        new_client_is_served(&server, &format!("{PARTIAL_HEADS} partial heads ({name})"));
+        drop(heads);
+        server.shutdown().expect("clean shutdown");
+    }
+}
+
+#[test]
+fn partial_heads_are_closed_after_the_header_read_timeout() {
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+    let opts = ServeOptions {
+        header_read_timeout_ms: 200,
+        ..ServeOptions::default()
+    };
+    let server = serve(addr, Arc::new(MemorySut::new()), opts).expect("server starts");
+    let mut partial = open_connections(server.local_addr(), 1, b"GET /wlcs/v1/capab");
+    let mut idle = open_connections(
+        server.local_addr(),
+        1,
+        b"GET /wlcs/v1/capabilities HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let started = Instant::now();
+    for s in partial.iter_mut().chain(idle.iter_mut()) {
+        s.set_read_timeout(Some(Duration::from_millis(TEST_WAIT_MS)))
+            .expect("timeout");
+        let mut all = Vec::new();
+        // Ends with EOF (or a reset) once the server closes it.
+        let _ = s.read_to_end(&mut all);
+    }
+    let ms = started.elapsed().as_millis();
+    assert!(ms < 2_000, "the server kept half-open connections {ms} ms");
+    server.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn control_calls_are_served_while_every_slot_holds_a_request() {
+    for (name, opts) in [
+        ("default", ServeOptions::default()),
+        ("tight", tight_opts()),
+    ] {
+        let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+        let server = serve(addr, Arc::new(MemorySut::new()), opts).expect("server starts");
+        let sut = connect(&server);
+        sut.set_option(&OptionSet::MaxProcesses(32_000))
+            .expect("option");
+        sut.set_option(&OptionSet::MaxSessions(32_000))
+            .expect("option");
+        for slot in 0..=255u8 {
+            let begun = sut.begin(slot, &web(0, None, vec![])).expect("begin");
+            assert!(
+                matches!(begun, Begun::Running { .. }),
+                "slot {slot}: {begun:?}"
+            );
+        }
+        // Slowloris on top: the held requests and the partial heads fill every permit.
+        let heads = open_connections(server.local_addr(), PARTIAL_HEADS / 4, b"GET /wl");
+        let started = Instant::now();
+        let other = HttpSut::connect(&server.base_url()).expect("a control client connects");
+        assert!(other.locks().expect("a control call").is_empty());
+        assert_eq!(sut.end(0, &[]).map(|r| r.status), Ok(200));
+        let ms = started.elapsed().as_millis();
+        println!("256 held requests ({name}): control calls and an end served in {ms} ms");
+        assert!(ms < LOCKOUT_SERVED_MS, "{name}: {ms} ms");
+        drop(heads);
+        sut.reset(&WorldConfig::default())
+            .expect("reset frees the slots");
+        server.shutdown().expect("clean shutdown");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slot states (HARNESS.md "Slot states"): `answered` is polled on every schedule
+// ---------------------------------------------------------------------------------------------
+
+/// Refused held requests in the strict-slot test.
+const REFUSED_BEGINS: usize = 200;
+
+#[test]
+fn refused_held_requests_clear_their_slot_on_a_strict_server() {
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+    let opts = ServeOptions {
+        strict_slots: true,
+        ..ServeOptions::default()
+    };
+    let server = serve(addr, Arc::new(MemorySut::new()), opts).expect("server starts");
+    let sut = connect(&server);
+    sut.set_option(&OptionSet::IpValidation(true))
+        .expect("option");
+    let id = id_of(&sut.request(&web(0, None, vec![])).expect("request"));
+    // Each refusal (REQ-5: another client IP) leaves `answered` in its slot until polled; the
+    // strict server refuses the next begin there (422) unless the adapter polled it.
+    for i in 0..REFUSED_BEGINS {
+        let slot = u8::try_from(i % 3).expect("small");
+        match sut.begin(slot, &web(1, Some(&id), vec![])) {
+            Ok(Begun::Done(resp)) => assert_eq!(resp.status, 400, "begin {i}"),
+            other => panic!("begin {i} in slot {slot}: {other:?}"),
+        }
+    }
+    // And a held request that runs still works in those slots.
+    for slot in 0..3u8 {
+        let begun = sut.begin(slot, &web(0, Some(&id), vec![]));
+        assert!(matches!(begun, Ok(Begun::Running { .. })), "{begun:?}");
+        assert_eq!(sut.end(slot, &[]).map(|r| r.status), Ok(200));
+    }
+    // The server really is strict: a refused begin that nobody polls blocks its slot. The
+    // session belongs to IP 1; raw requests come from 127.0.0.1, IP 0, and are refused.
+    let id1 = id_of(&sut.request(&web(1, None, vec![])).expect("request"));
+    let begin = post(
+        "/wlcs/v1/web",
+        &format!("Cookie: 4DSID_wlcs={id1}\r\nX-WLCS-Slot: 9\r\n"),
+        b"{}",
+    );
+    assert_eq!(raw_http(server.local_addr(), &begin).0, 400);
+    assert_json_error(server.local_addr(), &begin, 422, "unsupported");
+    let poll = b"GET /wlcs/v1/slots/9 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (status, _, body) = raw_http(server.local_addr(), poll);
+    assert_eq!(status, 200);
+    assert!(body.contains("\"state\":\"answered\""), "{body}");
+    assert_eq!(raw_http(server.local_addr(), &begin).0, 400);
+    server.shutdown().expect("clean shutdown");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paged hook runs (HARNESS.md "Paged hook runs")
+// ---------------------------------------------------------------------------------------------
+
+/// Hook runs of the paging test: far more than one small page.
+const PAGED_RUNS: usize = 3_000;
+
+#[test]
+fn paged_takes_carry_hook_runs_past_the_answer_limit() {
+    let server = serve_memory();
+    let opts = ClientOptions {
+        // About 40 runs' worth: one unpaged answer of 3 000 runs could never fit.
+        response_bytes_max: 8 * 1024,
+        ..ClientOptions::default()
+    };
+    let sut = HttpSut::connect_with(&server.base_url(), opts).expect("adapter connects");
+    sut.reset(&WorldConfig::default()).expect("reset");
+    sut.set_option(&OptionSet::MaxProcesses(32_000))
+        .expect("option");
+    sut.set_option(&OptionSet::MaxSessions(32_000))
+        .expect("option");
+    let mut ids = Vec::new();
+    for i in 0..PAGED_RUNS {
+        let value = i64::try_from(i).expect("small");
+        let resp = sut
+            .request(&web(0, None, vec![WireAction::SetVar { var: 1, value }]))
+            .expect("request");
+        ids.push(id_of(&resp));
+    }
+    let closes: Vec<WireAction> = ids
+        .iter()
+        .map(|id| WireAction::Close {
+            id: WireId::Text(id.clone()),
+        })
+        .collect();
+    for chunk in closes.chunks(200) {
+        sut.non_web(0, chunk).expect("closes");
+    }
+    // One observe, then the rest in pages: every run, in order.
+    let observed = sut.observe(true).expect("observe");
+    assert_eq!(observed.hook_runs.len(), PAGED_RUNS);
+    for (i, (run, id)) in observed.hook_runs.iter().zip(&ids).enumerate() {
+        assert_eq!(&run.session_id, id, "run {i}");
+        let value = i64::try_from(i).expect("small");
+        assert_eq!(run.snapshot.vars.get(&1), Some(&value), "run {i}");
+    }
+    assert!(sut.take_hook_runs().expect("take").is_empty());
+    // Take alone, in pages; and a raw take that asks for a page gets one, with `more`.
+    for i in 0..100 {
+        let resp = sut
+            .request(&web(0, None, vec![WireAction::SetVar { var: 1, value: i }]))
+            .expect("request");
+        sut.non_web(
+            0,
+            &[WireAction::Close {
+                id: WireId::Text(id_of(&resp)),
+            }],
+        )
+        .expect("close");
+    }
+    let raw = raw_http(
+        server.local_addr(),
+        &post("/wlcs/v1/hook-runs/take?max_runs=7", "", b""),
+    );
+    assert_eq!(raw.0, 200);
+    let page: HookRunsV1 = serde_json::from_str(&raw.2).expect("a page");
+    assert_eq!(page.runs.len(), 7);
+    assert!(page.more);
+    let rest = sut.take_hook_runs().expect("take");
+    assert_eq!(rest.len(), 93, "the rest, after the raw page");
+    server.shutdown().expect("clean shutdown");
 }

@@ -18,9 +18,9 @@
 //! synchronous; requests held in flight are tasks on it, not threads.
 
 use super::proto::{
-    self, ActionsV1, AdvanceV1, CapabilitiesV1, EndedV1, ErrorBodyV1, HookRunsV1, HookV1, IpvarsV1,
-    LocksV1, NonWebV1, ObserveV1, ObservedV1, OkV1, OptionV1, ReadsV1, ResetV1, SlotStateV1,
-    SlotV1, WebResultV1,
+    self, ActionsV1, AdvanceV1, CapabilitiesV1, EndedV1, ErrorBodyV1, HookRunV1, HookRunsV1,
+    HookV1, IpvarsV1, LocksV1, NonWebV1, ObserveV1, ObservedV1, OkV1, OptionV1, ReadsV1, ResetV1,
+    SlotStateV1, SlotV1, WebResultV1,
 };
 use crate::plugin::{
     Begun, Capabilities, Observed, Response, SetCookie, Sut, SutError, WireAction, WireHook,
@@ -56,8 +56,19 @@ pub const CONNECT_TIMEOUT_MS: u64 = 2_000;
 pub const RESPONSE_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Idle keep-alive connections kept per client address.
 const IDLE_CONNECTIONS_PER_IP_MAX: usize = 8;
-/// How long an idle keep-alive connection is kept.
-const IDLE_CONNECTION_MS: u64 = 30_000;
+/// How long an idle keep-alive connection is kept: well under the reference server's 5 s
+/// header read timeout (HARNESS.md "Connections and limits"), so the adapter never sends on
+/// a connection the server is closing.
+const IDLE_CONNECTION_MS: u64 = 2_000;
+/// Hook runs asked for per page at most when the server offers paged takes: about 200 KiB of
+/// JSON for typical runs, far under [`RESPONSE_BYTES_MAX`].
+pub const HOOK_RUNS_PAGE_RUNS: usize = 1_000;
+/// Bytes of answer budgeted per run asked for: a page asks for at most
+/// `response_bytes_max / HOOK_RUN_BYTES_BUDGET` runs (a typical run is 100-300 bytes).
+const HOOK_RUN_BYTES_BUDGET: usize = 512;
+/// Pages of one take at most (10^8 runs at [`HOOK_RUNS_PAGE_RUNS`]): a server that always
+/// says `more` is a protocol error, not an endless loop.
+const HOOK_RUNS_PAGES_MAX: usize = 100_000;
 /// Polls of one begin at most (each waits up to `long_poll_ms`; the deadline comes first).
 const BEGIN_POLLS_MAX: u32 = 1_000;
 /// Bytes of an unexpected body quoted in an error.
@@ -118,6 +129,8 @@ pub struct HttpSut {
     caps: Capabilities,
     /// The server offers `POST /wlcs/v1/observe` (one round trip per step instead of three).
     observe: bool,
+    /// The server offers paged takes of hook runs (`hook_runs_paged`).
+    paged: bool,
     opts: ClientOptions,
     runtime: Option<Runtime>,
     /// One client per source address (`None`: control requests, unbound); at most 257.
@@ -302,7 +315,10 @@ async fn exchange(
     };
     match tokio::time::timeout(Duration::from_millis(timeout_ms), work).await {
         Ok(result) => result,
-        Err(_) => Err(SutError::Timeout(timeout_ms)),
+        Err(_) => Err(SutError::CallTimeout {
+            call: what,
+            ms: timeout_ms,
+        }),
     }
 }
 
@@ -337,6 +353,7 @@ impl HttpSut {
             name: String::new(),
             caps: Capabilities::ALL,
             observe: false,
+            paged: false,
             opts,
             runtime: Some(runtime),
             clients: Mutex::new(HashMap::new()),
@@ -360,6 +377,10 @@ impl HttpSut {
         sut.caps = caps.capabilities.into();
         sut.observe =
             sut.opts.use_observe && caps.features.iter().any(|f| f == proto::FEATURE_OBSERVE);
+        sut.paged = caps
+            .features
+            .iter()
+            .any(|f| f == proto::FEATURE_HOOK_RUNS_PAGED);
         // Other client IPs come from other loopback source addresses: only a loopback target
         // can see them.
         sut.caps.multi_ip &= loopback;
@@ -511,8 +532,11 @@ impl HttpSut {
             .map_err(|e| SutError::Protocol(format!("{what}: cannot build the request: {e}")))
     }
 
-    /// Waits for the held request of `slot` to start (a poll says `running`) or to be answered
-    /// at once (its own response arrives first, or a poll says `answered`).
+    /// Waits for the held request of `slot` to start or to be refused. The begin's outcome is
+    /// always learned from a poll (HARNESS.md "Slot states"): polls go on until one reports
+    /// `running` or `answered`, also when the refusal's own answer arrives first, so the
+    /// slot's `answered` state is consumed on every schedule. A poll in progress is never
+    /// dropped (it may be the one that consumed `answered`).
     async fn await_start(
         &self,
         slot: Slot,
@@ -520,37 +544,72 @@ impl HttpSut {
     ) -> Started {
         let timeout_ms = self.opts.request_timeout_ms;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        let what = format!("begin in slot {slot}: poll");
+        let timed_out = || {
+            Started::Failed(SutError::CallTimeout {
+                call: format!("begin in slot {slot}: waiting for the slot to report the begin"),
+                ms: timeout_ms,
+            })
+        };
         for _ in 0..BEGIN_POLLS_MAX {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
                 break;
             }
-            let wait_ms = self
-                .opts
-                .long_poll_ms
-                .min(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
+            // Once the held request's answer has come, the server has already published the
+            // outcome (it publishes before it answers): ask without waiting.
+            let finished = flight.is_finished();
+            let wait_ms = if finished {
+                0
+            } else {
+                self.opts
+                    .long_poll_ms
+                    .min(u64::try_from(left.as_millis()).unwrap_or(u64::MAX))
+            };
             let path = format!("{}/{slot}?wait_ms={wait_ms}", proto::PATH_SLOTS);
-            let what = format!("begin in slot {slot}: poll");
-            let poll = self.control_async::<(), SlotV1>(Method::GET, &path, None, &what);
-            tokio::select! {
-                biased;
-                done = &mut *flight => return Started::Finished(done),
-                state = poll => match state {
-                    Err(e) => return Started::Failed(e),
-                    Ok(SlotV1 { state: SlotStateV1::Running { session_id, reads }, .. }) => {
-                        return Started::Running(session_id, proto::wire_reads(reads));
-                    }
-                    Ok(SlotV1 { state: SlotStateV1::Answered, .. }) => {
-                        return match tokio::time::timeout_at(deadline, &mut *flight).await {
-                            Ok(done) => Started::Finished(done),
-                            Err(_) => Started::Failed(SutError::Timeout(timeout_ms)),
-                        };
-                    }
-                    Ok(SlotV1 { state: SlotStateV1::Empty, .. }) => {}
-                },
+            let state = self
+                .control_async::<(), SlotV1>(Method::GET, &path, None, &what)
+                .await;
+            match state {
+                Err(e) => return Started::Failed(e),
+                Ok(SlotV1 {
+                    state: SlotStateV1::Running { session_id, reads },
+                    ..
+                }) => return Started::Running(session_id, proto::wire_reads(reads)),
+                Ok(SlotV1 {
+                    state: SlotStateV1::Answered,
+                    ..
+                }) => {
+                    return match tokio::time::timeout_at(deadline, &mut *flight).await {
+                        Ok(done) => Started::Finished(done),
+                        Err(_) => timed_out(),
+                    };
+                }
+                Ok(SlotV1 {
+                    state: SlotStateV1::Empty,
+                    ..
+                }) if finished => {
+                    // This poll began after the answer came and still saw nothing.
+                    let done = (&mut *flight).await;
+                    return match done {
+                        Ok(Ok(raw)) if matches!(raw.status, 400 | 503) => {
+                            Started::Failed(SutError::Protocol(format!(
+                                "begin in slot {slot}: the held request was answered {}, but \
+                                 the slot never reported \"answered\" (HARNESS.md: the server \
+                                 publishes it before it answers)",
+                                raw.status
+                            )))
+                        }
+                        other => Started::Finished(other),
+                    };
+                }
+                Ok(SlotV1 {
+                    state: SlotStateV1::Empty,
+                    ..
+                }) => {}
             }
         }
-        Started::Failed(SutError::Timeout(timeout_ms))
+        timed_out()
     }
 
     fn abort_flights(&self) {
@@ -714,7 +773,10 @@ impl Sut for HttpSut {
             ))),
             Err(_) => {
                 flight.abort();
-                Err(SutError::Timeout(timeout_ms))
+                Err(SutError::CallTimeout {
+                    call: format!("{what}: the held answer"),
+                    ms: timeout_ms,
+                })
             }
         }
     }
@@ -763,15 +825,12 @@ impl Sut for HttpSut {
 
     fn take_hook_runs(&self) -> Result<Vec<WireHookRun>, SutError> {
         let what = "hook runs";
-        let runs: HookRunsV1 =
-            self.control(Method::POST, proto::PATH_HOOK_RUNS_TAKE, None::<&()>, what)?;
-        runs.runs
-            .into_iter()
-            .map(|r| {
-                r.into_wire()
-                    .map_err(|e| SutError::Protocol(format!("{what}: {e}")))
-            })
-            .collect()
+        if !self.paged {
+            let runs: HookRunsV1 =
+                self.control(Method::POST, proto::PATH_HOOK_RUNS_TAKE, None::<&()>, what)?;
+            return into_wire_runs(runs.runs, what);
+        }
+        self.take_pages(Vec::new())
     }
 
     fn locks(&self) -> Result<BTreeMap<RecordRef, WireProc>, SutError> {
@@ -797,9 +856,17 @@ impl Sut for HttpSut {
         let o: ObservedV1 = self.control(
             Method::POST,
             proto::PATH_OBSERVE,
-            Some(&ObserveV1 { shared }),
+            Some(&ObserveV1 {
+                shared,
+                max_runs: self.paged.then(|| self.page_runs()),
+            }),
             what,
         )?;
+        if o.more && !self.paged {
+            return Err(SutError::Protocol(format!(
+                "{what}: the server answered a page of hook runs (\"more\") unasked"
+            )));
+        }
         let protocol = |e: String| SutError::Protocol(format!("{what}: {e}"));
         if shared != (o.locks.is_some() && o.ipvars.is_some()) {
             return Err(protocol(format!(
@@ -808,12 +875,12 @@ impl Sut for HttpSut {
                 o.ipvars.is_some()
             )));
         }
+        let mut hook_runs = into_wire_runs(o.runs, what)?;
+        if o.more {
+            hook_runs = self.take_pages(hook_runs)?;
+        }
         Ok(Observed {
-            hook_runs: o
-                .runs
-                .into_iter()
-                .map(|r| r.into_wire().map_err(protocol))
-                .collect::<Result<_, _>>()?,
+            hook_runs,
             locks: o
                 .locks
                 .map(|locks| LocksV1 { locks }.into_wire().map_err(protocol))
@@ -823,5 +890,43 @@ impl Sut for HttpSut {
                 .map(|ipvars| IpvarsV1 { ipvars }.into_wire().map_err(protocol))
                 .transpose()?,
         })
+    }
+}
+
+/// The wire runs of protocol runs; an error names the call.
+fn into_wire_runs(runs: Vec<HookRunV1>, what: &str) -> Result<Vec<WireHookRun>, SutError> {
+    runs.into_iter()
+        .map(|r| {
+            r.into_wire()
+                .map_err(|e| SutError::Protocol(format!("{what}: {e}")))
+        })
+        .collect()
+}
+
+impl HttpSut {
+    /// Runs asked for per page: what fits the answer limit at [`HOOK_RUN_BYTES_BUDGET`] each.
+    fn page_runs(&self) -> usize {
+        (self.opts.response_bytes_max / HOOK_RUN_BYTES_BUDGET).clamp(1, HOOK_RUNS_PAGE_RUNS)
+    }
+
+    /// Paged takes until the server has no run left, appended to `runs` (HARNESS.md "Paged
+    /// hook runs").
+    fn take_pages(&self, mut runs: Vec<WireHookRun>) -> Result<Vec<WireHookRun>, SutError> {
+        let path = format!(
+            "{}?max_runs={}",
+            proto::PATH_HOOK_RUNS_TAKE,
+            self.page_runs()
+        );
+        for page in 0..HOOK_RUNS_PAGES_MAX {
+            let what = format!("hook runs (page {page})");
+            let taken: HookRunsV1 = self.control(Method::POST, &path, None::<&()>, &what)?;
+            runs.extend(into_wire_runs(taken.runs, &what)?);
+            if !taken.more {
+                return Ok(runs);
+            }
+        }
+        Err(SutError::Protocol(format!(
+            "hook runs: still \"more\" after {HOOK_RUNS_PAGES_MAX} pages"
+        )))
     }
 }

@@ -6,9 +6,11 @@
 //! and it never consults the model: the server wraps an implementation, the adapter forwards
 //! calls.
 
+pub mod chaos;
 pub mod client;
 pub mod proto;
 pub mod server;
 
+pub use chaos::{ChaosOptions, Fault};
 pub use client::{ClientOptions, HttpSut, REQUEST_TIMEOUT_MS};
-pub use server::{ServeError, ServeOptions, ServerHandle, serve, serve_blocking};
+pub use server::{CallMode, ServeError, ServeOptions, ServerHandle, serve, serve_blocking};

@@ -44,6 +44,10 @@ pub const PATH_IPVARS: &str = "/wlcs/v1/ipvars";
 pub const PATH_OBSERVE: &str = "/wlcs/v1/observe";
 /// The name of the optional `observe` endpoint in [`CapabilitiesV1::features`].
 pub const FEATURE_OBSERVE: &str = "observe";
+/// The name of the optional paged takes of hook runs in [`CapabilitiesV1::features`]: a take
+/// (or an observe) answers at most a page of runs with `"more": true` while runs are left, and
+/// `POST /wlcs/v1/hook-runs/take?max_runs=N` bounds the page (HARNESS.md "Paged hook runs").
+pub const FEATURE_HOOK_RUNS_PAGED: &str = "hook_runs_paged";
 /// Prefix of `GET /wlcs/v1/slots/{slot}` (long poll) and `POST /wlcs/v1/slots/{slot}/end`.
 pub const PATH_SLOTS: &str = "/wlcs/v1/slots";
 
@@ -264,7 +268,10 @@ impl ErrorV1 {
         match self.code.as_str() {
             codes::UNSUPPORTED | codes::SLOT_EMPTY => SutError::Unsupported(text),
             codes::PANIC => SutError::Panic(text),
-            codes::TIMEOUT => SutError::Timeout(self.timeout_ms.unwrap_or(0)),
+            codes::TIMEOUT => SutError::CallTimeout {
+                call: format!("{context} (the server's own timeout: {})", self.message),
+                ms: self.timeout_ms.unwrap_or(0),
+            },
             codes::TRANSPORT => SutError::Transport(text),
             _ => SutError::Protocol(text),
         }
@@ -276,7 +283,9 @@ impl ErrorV1 {
         let (status, code, timeout_ms) = match error {
             SutError::Unsupported(_) => (422, codes::UNSUPPORTED, None),
             SutError::Panic(_) => (500, codes::PANIC, None),
-            SutError::Timeout(ms) => (504, codes::TIMEOUT, Some(*ms)),
+            SutError::Timeout(ms) | SutError::CallTimeout { ms, .. } => {
+                (504, codes::TIMEOUT, Some(*ms))
+            }
             SutError::Transport(_) => (502, codes::TRANSPORT, None),
             SutError::Protocol(_) => (502, codes::PROTOCOL, None),
         };
@@ -569,6 +578,14 @@ pub struct HookRunV1 {
 pub struct HookRunsV1 {
     /// The runs since the last take, in order.
     pub runs: Vec<HookRunV1>,
+    /// Paged takes only: more runs are left for the next take.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub more: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A lock owner (`{"kind": "web" | "non_web", ...}`).
@@ -613,6 +630,9 @@ pub struct LocksV1 {
 pub struct ObserveV1 {
     /// Whether to include the lock table and the interprocess variables.
     pub shared: bool,
+    /// Paged takes only: at most this many hook runs (the rest by `hook-runs/take`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_runs: Option<usize>,
 }
 
 /// The answer of `POST /wlcs/v1/observe`: the three answers above in one.
@@ -626,6 +646,9 @@ pub struct ObservedV1 {
     /// The interprocess variables, when `shared` was asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipvars: Option<Vec<VarV1>>,
+    /// Paged takes only: more hook runs are left, for `POST /wlcs/v1/hook-runs/take`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub more: bool,
 }
 
 /// The answer of `GET /wlcs/v1/ipvars`.

@@ -10,9 +10,16 @@
 //! Design:
 //! - axum routes on hyper's HTTP/1.1 connection driver, with our own accept loop so that
 //!   connections are counted (a semaphore), header reads time out, and shutdown is graceful.
-//! - The implementation is synchronous: every call runs on tokio's blocking pool under a
-//!   timeout, so a slow or panicking implementation never stalls the reactor nor kills the
-//!   server (a panic becomes a `panic` error answer).
+//! - It cannot be locked out (HARNESS.md "Connections and limits"): a connection waiting for a
+//!   request head (idle keep-alive, or a head arriving slowly) is closed after
+//!   [`HEADER_READ_TIMEOUT_MS`]; when every connection permit is taken, a new connection
+//!   evicts the oldest connection that has no request in progress; held requests (at most
+//!   [`SLOTS`]) can never take the [`CONNECTIONS_RESERVED`] permits kept for control calls.
+//! - The implementation is synchronous: a call runs inline on the reactor thread
+//!   ([`CallMode::Inline`], for an in-process implementation whose calls take microseconds) or
+//!   on tokio's blocking pool under a timeout ([`CallMode::Blocking`], for one that may block);
+//!   either way a panic becomes a `panic` error answer, never a dead server.
+//! - Hook-run logs of any size cross in pages (the optional `hook_runs_paged` feature).
 //! - Every answer that is not a web outcome is a JSON error with a stable code (HARNESS.md).
 
 use super::proto::{
@@ -20,7 +27,7 @@ use super::proto::{
     HookRunsV1, HookV1, IpvarsV1, LocksV1, NonWebV1, ObserveV1, ObservedV1, OkV1, OptionV1,
     ReadsV1, ResetV1, SlotStateV1, SlotV1, WebResultV1, codes,
 };
-use crate::plugin::{Begun, Response as WireResponse, Sut, SutError, WireRequest};
+use crate::plugin::{Begun, Response as WireResponse, Sut, SutError, WireHookRun, WireRequest};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -34,17 +41,56 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::runtime::Runtime;
-use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::sync::{Notify, Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 use wlcs_model::vocab::{Ip, OptionSet, Options, Slot, WorldConfig};
+
+/// How long a connection may wait for a complete request head: both an idle keep-alive
+/// connection (its next head) and a head arriving slowly (slowloris). The suite's own client
+/// drops idle connections after 2 s, so this never cuts it off; a legitimate head arrives in
+/// one packet.
+pub const HEADER_READ_TIMEOUT_MS: u64 = 5_000;
+/// How long a request body may take to arrive once its head has: the suite's bodies are at
+/// most a few KiB, sent at once.
+pub const BODY_READ_TIMEOUT_MS: u64 = 5_000;
+/// Open connections at most (each is a file descriptor and a task). Beyond it a new connection
+/// evicts the oldest one without a request in progress, so idle and half-open connections
+/// never starve new clients. 1 024 stays under the common soft file-descriptor limit.
+pub const CONNECTIONS_MAX: usize = 1_024;
+/// Held requests at most: one per slot number (0..=255).
+pub const SLOTS: usize = 256;
+/// Connection permits that held requests can never take: held requests are at most [`SLOTS`]
+/// (a begin in a busy slot is refused at once) and `connections_max` is at least `SLOTS` plus
+/// this, so with every slot holding a request, control calls (the `end` that frees them) still
+/// get a connection at once.
+pub const CONNECTIONS_RESERVED: usize = 64;
+/// Pending connections the kernel queues while the accept loop catches up: a burst of a
+/// thousand connects must not overflow into SYN retries (1 s each).
+pub const LISTEN_BACKLOG: u32 = 1_024;
+/// A page of hook runs is cut before it exceeds this many bytes of JSON (it always holds at
+/// least one run): far under the suite's 4 MiB answer limit.
+pub const HOOK_RUNS_PAGE_BYTES_MAX: usize = 1024 * 1024;
+
+/// Where the implementation's calls run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CallMode {
+    /// On tokio's blocking pool, under the request timeout: for an implementation that may
+    /// block (an adapter to another process). Every call hops threads.
+    #[default]
+    Blocking,
+    /// Inline on the reactor thread that received the request: for an in-process
+    /// implementation whose calls take microseconds (the reference). No thread hop, no timeout
+    /// (a call cannot be preempted), panics still caught.
+    Inline,
+}
 
 /// Limits and timeouts of a server.
 #[derive(Clone, Debug)]
@@ -58,14 +104,27 @@ pub struct ServeOptions {
     pub hold_timeout_ms: u64,
     /// The longest `wait_ms` a slot poll may ask for.
     pub long_poll_ms_max: u64,
-    /// A connection that does not send a complete request head within this is closed.
+    /// A connection that does not send a complete request head within this is closed
+    /// (idle keep-alive connections included). See [`HEADER_READ_TIMEOUT_MS`].
     pub header_read_timeout_ms: u64,
-    /// Open connections at most; more wait in the listen backlog.
+    /// A request body that does not arrive within this gets 408. See [`BODY_READ_TIMEOUT_MS`].
+    pub body_read_timeout_ms: u64,
+    /// Open connections at most; beyond it the oldest connection without a request in progress
+    /// is closed. At least [`SLOTS`] + [`CONNECTIONS_RESERVED`] (a smaller value is raised).
     pub connections_max: usize,
     /// Runtime worker threads.
     pub worker_threads: usize,
     /// How long `shutdown` waits for open connections to finish.
     pub shutdown_grace_ms: u64,
+    /// Where the implementation's calls run.
+    pub calls: CallMode,
+    /// A slot whose request was answered at once stays `answered` until a poll reports it, and
+    /// a begin in it is refused with `422 unsupported` until then (HARNESS.md allows a server
+    /// this; the reference overwrites it). Tests use it to prove the suite always polls.
+    pub strict_slots: bool,
+    /// Serve behind a fault injector (`wlcs serve --chaos`): every answer after the first
+    /// [`super::chaos::ChaosOptions::after_requests`] suffers the fault.
+    pub chaos: Option<super::chaos::ChaosOptions>,
 }
 
 impl Default for ServeOptions {
@@ -75,10 +134,14 @@ impl Default for ServeOptions {
             request_timeout_ms: 10_000,
             hold_timeout_ms: 120_000,
             long_poll_ms_max: 5_000,
-            header_read_timeout_ms: 10_000,
-            connections_max: 256,
+            header_read_timeout_ms: HEADER_READ_TIMEOUT_MS,
+            body_read_timeout_ms: BODY_READ_TIMEOUT_MS,
+            connections_max: CONNECTIONS_MAX,
             worker_threads: 2,
             shutdown_grace_ms: 5_000,
+            calls: CallMode::default(),
+            strict_slots: false,
+            chaos: None,
         }
     }
 }
@@ -230,20 +293,44 @@ pub fn serve(
         .enable_time()
         .build()
         .map_err(ServeError::Runtime)?;
-    let bind_err = |source| ServeError::Bind { addr, source };
-    let std_listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
-    std_listener.set_nonblocking(true).map_err(bind_err)?;
-    let local_addr = std_listener.local_addr().map_err(bind_err)?;
+    let mut opts = opts;
+    opts.connections_max = opts.connections_max.max(SLOTS + CONNECTIONS_RESERVED);
+    // Behind a fault injector, the real server listens on a free port of the same address
+    // and the injector on the asked one.
+    let inner_addr = match opts.chaos {
+        Some(_) => SocketAddr::new(addr.ip(), 0),
+        None => addr,
+    };
     let listener = {
         let _entered = runtime.enter();
-        tokio::net::TcpListener::from_std(std_listener).map_err(bind_err)?
+        listen(inner_addr)?
+    };
+    let inner_local = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let front = match &opts.chaos {
+        Some(_) => {
+            let _entered = runtime.enter();
+            Some(listen(addr)?)
+        }
+        None => None,
+    };
+    let local_addr = match &front {
+        Some(l) => l
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })?,
+        None => inner_local,
     };
     let (stop, stop_rx) = watch::channel(false);
     let (slots_changed, _) = watch::channel(0u64);
     let initial = Options::defaults(&WorldConfig::default());
     let app = Arc::new(App {
         sut,
-        conns: Arc::new(Semaphore::new(opts.connections_max.max(1))),
+        conns: Arc::new(Semaphore::new(opts.connections_max)),
+        open: Mutex::new(BTreeMap::new()),
+        next_conn: AtomicU64::new(0),
+        evictions: AtomicU64::new(0),
+        pending_runs: Mutex::new(VecDeque::new()),
         opts,
         options: Mutex::new(initial),
         slots: Mutex::new(HashMap::new()),
@@ -253,6 +340,14 @@ pub fn serve(
         connections: AtomicU64::new(0),
     });
     let router = router(app.clone());
+    if let (Some(front), Some(chaos)) = (front, app.opts.chaos.clone()) {
+        runtime.spawn(super::chaos::front(
+            front,
+            inner_local,
+            chaos,
+            stop_rx.clone(),
+        ));
+    }
     let task = runtime.spawn(accept_loop(listener, router, app.clone(), stop_rx));
     Ok(ServerHandle {
         local_addr,
@@ -261,6 +356,20 @@ pub fn serve(
         task: Some(task),
         app,
     })
+}
+
+/// A listening socket on `addr` with a backlog of [`LISTEN_BACKLOG`] (the standard library's
+/// default of 128 overflows under a burst of connects).
+fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
+    let bind_err = |source| ServeError::Bind { addr, source };
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(bind_err)?;
+    socket.set_reuseaddr(true).map_err(bind_err)?;
+    socket.bind(addr).map_err(bind_err)?;
+    socket.listen(LISTEN_BACKLOG).map_err(bind_err)
 }
 
 /// Starts a server (as [`serve`]), tells `on_bound` the bound address, then serves until the
@@ -311,11 +420,27 @@ enum SlotEntry {
     Answered,
 }
 
+/// An open connection, as the accept loop sees it.
+struct OpenConn {
+    /// Requests of the connection in progress (read, not yet answered).
+    busy: Arc<AtomicU64>,
+    /// Closes the connection (eviction).
+    evict: Arc<Notify>,
+}
+
 struct App {
     sut: Arc<dyn Sut>,
     opts: ServeOptions,
     /// One permit per open connection.
     conns: Arc<Semaphore>,
+    /// Open connections by accept order (the oldest first), for eviction.
+    open: Mutex<BTreeMap<u64, OpenConn>>,
+    /// Accept order of the next connection.
+    next_conn: AtomicU64,
+    /// Connections closed to make room for a new one.
+    evictions: AtomicU64,
+    /// Hook runs taken from the implementation but not yet sent (paged takes).
+    pending_runs: Mutex<VecDeque<WireHookRun>>,
     /// The options in force as the calls that reached this server set them: the server needs
     /// the current cookie name (selector 73) to find the session cookie.
     options: Mutex<Options>,
@@ -415,11 +540,70 @@ impl App {
         self.changed();
     }
 
-    /// Runs one call of the implementation on the blocking pool, under the request timeout.
+    /// Closes the oldest open connection that has no request in progress, to make room for a
+    /// new one. Returns whether there was one.
+    fn evict_idle(&self) -> bool {
+        let mut open = lock(&self.open);
+        let victim = open
+            .iter()
+            .find(|(_, c)| c.busy.load(Ordering::Acquire) == 0)
+            .map(|(id, _)| *id);
+        let Some(id) = victim else { return false };
+        if let Some(conn) = open.remove(&id) {
+            conn.evict.notify_one();
+            self.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Moves `fresh` runs behind the pending ones and cuts a page: at most `max_runs` runs
+    /// (all when `None`) and, when paged, at most [`HOOK_RUNS_PAGE_BYTES_MAX`] bytes of JSON.
+    /// Returns the page and whether runs are left.
+    fn page_runs(
+        &self,
+        fresh: Vec<WireHookRun>,
+        max_runs: Option<usize>,
+    ) -> (Vec<HookRunV1>, bool) {
+        let mut pending = lock(&self.pending_runs);
+        pending.extend(fresh);
+        let Some(max_runs) = max_runs else {
+            return (
+                pending.drain(..).map(|r| HookRunV1::from(&r)).collect(),
+                false,
+            );
+        };
+        let mut page = Vec::new();
+        let mut bytes = 0usize;
+        while page.len() < max_runs.max(1) {
+            let Some(run) = pending.front() else { break };
+            let size = run_bytes_estimate(run);
+            if !page.is_empty() && bytes + size > HOOK_RUNS_PAGE_BYTES_MAX {
+                break;
+            }
+            bytes += size;
+            page.push(HookRunV1::from(run));
+            pending.pop_front();
+        }
+        (page, !pending.is_empty())
+    }
+
+    /// Runs one call of the implementation where [`ServeOptions::calls`] says.
     async fn call<R: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&dyn Sut) -> Result<R, SutError> + Send + 'static,
     ) -> Result<R, SutError> {
+        if self.opts.calls == CallMode::Inline {
+            let sut = self.sut.as_ref();
+            return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(sut)))
+                .unwrap_or_else(|panic| {
+                    let why = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic without a message".into());
+                    Err(SutError::Panic(why))
+                });
+        }
         let sut = self.sut.clone();
         let ms = self.opts.request_timeout_ms;
         let task = tokio::task::spawn_blocking(move || f(sut.as_ref()));
@@ -431,6 +615,18 @@ impl App {
             Err(_) => Err(SutError::Timeout(ms)),
         }
     }
+}
+
+/// An upper bound of a run's JSON size, without encoding it: the fixed fields, a session ID,
+/// and about 48 bytes per variable, table, record and lock (numbers up to 20 digits).
+fn run_bytes_estimate(run: &WireHookRun) -> usize {
+    let s = &run.snapshot;
+    let records: usize = s.selections.values().map(Vec::len).sum();
+    160 + 2 * run.session_id.len()
+        + 64 * s.vars.len()
+        + 48 * s.selections.len()
+        + 24 * records
+        + 48 * s.locks.len()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -447,7 +643,9 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Accepts connections until the stop signal; each connection is served by its own task
-/// holding one of `connections_max` permits.
+/// holding one of `connections_max` permits. When none is left, the oldest connection without
+/// a request in progress is closed to make room, so idle and half-open connections never
+/// starve a new client.
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     router: Router,
@@ -456,6 +654,21 @@ async fn accept_loop(
 ) {
     // Bounded by the stop signal, not by a count: this is the server's lifetime.
     loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(_) => {
+                    // Out of file descriptors, most likely: make room, then retry.
+                    app.evict_idle();
+                    tokio::time::sleep(Duration::from_millis(ACCEPT_BACKOFF_MS)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        if app.conns.available_permits() == 0 {
+            app.evict_idle();
+        }
         let permit = tokio::select! {
             permit = app.conns.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
@@ -463,32 +676,38 @@ async fn accept_loop(
             },
             _ = stopped(&mut stop) => break,
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(ACCEPT_BACKOFF_MS)).await;
-                    continue;
-                }
-            },
-            _ = stopped(&mut stop) => break,
-        };
         app.connections.fetch_add(1, Ordering::Relaxed);
         // Small request/response exchanges: Nagle's delay would dominate. Failure only costs
         // latency.
         let _ = stream.set_nodelay(true);
+        let id = app.next_conn.fetch_add(1, Ordering::Relaxed);
+        let busy = Arc::new(AtomicU64::new(0));
+        let evict = Arc::new(Notify::new());
+        lock(&app.open).insert(
+            id,
+            OpenConn {
+                busy: busy.clone(),
+                evict: evict.clone(),
+            },
+        );
         let counted = app.clone();
-        let service =
-            router
-                .clone()
-                .map_request(move |mut req: http::Request<hyper::body::Incoming>| {
-                    counted.requests.fetch_add(1, Ordering::Relaxed);
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    req
-                });
+        let busy_in = busy.clone();
+        let service = router
+            .clone()
+            .map_request(move |mut req: http::Request<hyper::body::Incoming>| {
+                counted.requests.fetch_add(1, Ordering::Relaxed);
+                busy_in.fetch_add(1, Ordering::AcqRel);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            })
+            .map_response(move |resp: Response| {
+                busy.fetch_sub(1, Ordering::AcqRel);
+                resp
+            });
         let header_timeout = Duration::from_millis(app.opts.header_read_timeout_ms);
         let grace = Duration::from_millis(app.opts.shutdown_grace_ms);
         let mut stop_conn = stop.clone();
+        let registry = app.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let mut builder = hyper::server::conn::http1::Builder::new();
@@ -500,14 +719,17 @@ async fn accept_loop(
                 builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
             tokio::pin!(conn);
             tokio::select! {
-                // A connection error (the client went away, a malformed head) ends only this
-                // connection.
+                // A connection error (the client went away, a malformed head, a head that did
+                // not arrive in time) ends only this connection.
                 _ = conn.as_mut() => {}
+                // Evicted: it had no request in progress; dropping it closes the socket.
+                () = evict.notified() => {}
                 _ = stopped(&mut stop_conn) => {
                     conn.as_mut().graceful_shutdown();
                     let _ = tokio::time::timeout(grace, conn).await;
                 }
             }
+            lock(&registry.open).remove(&id);
         });
     }
 }
@@ -679,7 +901,7 @@ async fn control_timeout(State(app): State<Arc<App>>, req: Request, next: Next) 
 /// endpoints whose fields all have defaults take no body.
 async fn read_json<T: DeserializeOwned>(app: &App, body: Body) -> Result<T, Reject> {
     let limit = app.opts.body_bytes_max;
-    let timeout = Duration::from_millis(app.opts.request_timeout_ms);
+    let timeout = Duration::from_millis(app.opts.body_read_timeout_ms);
     let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
         Err(_) => {
             return Err(Reject::new(
@@ -850,6 +1072,13 @@ async fn web(State(app): State<Arc<App>>, req: Request) -> Response {
 /// Begins a request in `slot`, publishes the outcome for pollers, and holds the response
 /// until `end` (or the hold timeout, a reset, a shutdown).
 async fn hold(app: Arc<App>, slot: Slot, wire: WireRequest) -> Response {
+    if app.opts.strict_slots && lock(&app.slots).contains_key(&slot) {
+        return error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::UNSUPPORTED,
+            format!("slot {slot} is not empty (running, or answered and not yet polled)"),
+        );
+    }
     let begun = app.call(move |s| s.begin(slot, &wire)).await;
     let (session_id, reads) = match begun {
         Err(e) => return sut_error_response(&e),
@@ -1003,7 +1232,10 @@ async fn capabilities(State(app): State<Arc<App>>) -> Response {
                 protocol: proto::PROTOCOL_VERSION,
                 name: s.name(),
                 capabilities: s.capabilities().into(),
-                features: vec![proto::FEATURE_OBSERVE.to_string()],
+                features: vec![
+                    proto::FEATURE_OBSERVE.to_string(),
+                    proto::FEATURE_HOOK_RUNS_PAGED.to_string(),
+                ],
             })
         })
         .await,
@@ -1019,6 +1251,7 @@ async fn reset(State(app): State<Arc<App>>, body: Body) -> Response {
     app.abort_all("the world was reset");
     let defaults = Options::defaults(&config);
     let result = app.call(move |s| s.reset(&config)).await;
+    lock(&app.pending_runs).clear();
     if result.is_ok() {
         *lock(&app.options) = defaults;
     }
@@ -1072,11 +1305,33 @@ async fn advance(State(app): State<Arc<App>>, body: Body) -> Response {
     ok_or_error(result.map(|()| OkV1 { ok: true }))
 }
 
-async fn take_hook_runs(State(app): State<Arc<App>>) -> Response {
-    let result = app.call(|s| s.take_hook_runs()).await;
-    ok_or_error(result.map(|runs| HookRunsV1 {
-        runs: runs.iter().map(HookRunV1::from).collect(),
-    }))
+async fn take_hook_runs(State(app): State<Arc<App>>, RawQuery(query): RawQuery) -> Response {
+    let max_runs = match max_runs_param(query.as_deref()) {
+        Ok(m) => m,
+        Err(reject) => return reject.into_response(),
+    };
+    let pages = app.clone();
+    let result = app
+        .call(move |s| Ok(pages.page_runs(s.take_hook_runs()?, max_runs)))
+        .await;
+    ok_or_error(result.map(|(runs, more)| HookRunsV1 { runs, more }))
+}
+
+/// The `max_runs` of a paged take (absent: every run at once, as without the feature).
+fn max_runs_param(query: Option<&str>) -> Result<Option<usize>, Reject> {
+    let Some(query) = query else { return Ok(None) };
+    for pair in query.split('&') {
+        if let Some(v) = pair.strip_prefix("max_runs=") {
+            return v.parse::<usize>().map(Some).map_err(|_| {
+                Reject::new(
+                    StatusCode::BAD_REQUEST,
+                    codes::BAD_REQUEST,
+                    format!("max_runs must be a whole number of runs, got {v:?}"),
+                )
+            });
+        }
+    }
+    Ok(None)
 }
 
 async fn locks(State(app): State<Arc<App>>) -> Response {
@@ -1089,11 +1344,19 @@ async fn observe(State(app): State<Arc<App>>, body: Body) -> Response {
         Ok(b) => b,
         Err(reject) => return reject.into_response(),
     };
-    let result = app.call(move |s| s.observe(body.shared)).await;
-    ok_or_error(result.map(|o| ObservedV1 {
-        runs: o.hook_runs.iter().map(HookRunV1::from).collect(),
-        locks: o.locks.map(|l| LocksV1::from_wire(&l).locks),
-        ipvars: o.ipvars.map(|v| IpvarsV1::from_wire(&v).ipvars),
+    let pages = app.clone();
+    let max_runs = body.max_runs;
+    let result = app
+        .call(move |s| {
+            let o = s.observe(body.shared)?;
+            Ok((pages.page_runs(o.hook_runs, max_runs), o.locks, o.ipvars))
+        })
+        .await;
+    ok_or_error(result.map(|((runs, more), locks, ipvars)| ObservedV1 {
+        runs,
+        locks: locks.map(|l| LocksV1::from_wire(&l).locks),
+        ipvars: ipvars.map(|v| IpvarsV1::from_wire(&v).ipvars),
+        more,
     }))
 }
 

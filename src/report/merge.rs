@@ -1,0 +1,212 @@
+//! `wlcs merge`: the reports of a partitioned run (`--partition K/N`, every K of one N, the
+//! same seed and configuration) become the report of the unsharded run. Counters add up; rule
+//! statuses, counterexamples (the first per rule in run order, at most
+//! [`super::COUNTEREXAMPLES_KEPT_MAX`]), errors and the verdict are recomputed the way the
+//! runner computes them, so the merge equals the unsharded run once timings are dropped
+//! ([`super::without_timings`]). That holds for runs without harness errors or a time
+//! budget: each partition spends its own error and time budget, and groups its own identical
+//! errors, so such merges list errors per partition.
+
+use super::{COUNTEREXAMPLES_KEPT_MAX, Durations, Report, RunFacts, SCHEMA, baseline, decide_rows};
+use crate::stats::RuleCount;
+use std::collections::BTreeMap;
+use wlcs_model::RuleId;
+
+/// Why reports cannot be merged.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MergeError {
+    /// Nothing to merge.
+    #[error("no reports to merge")]
+    Empty,
+    /// A report of another schema.
+    #[error("report {0}: schema {1}, this build merges schema {SCHEMA}")]
+    Schema(usize, u32),
+    /// A report that is not one partition of a run.
+    #[error("report {0} is not a partition (run with --partition K/N)")]
+    NotPartition(usize),
+    /// Reports of different runs (seed, target, profile, rules, ...).
+    #[error("report {0} is of another run than report 1: its {1} differs")]
+    Mismatch(usize, &'static str),
+    /// A partition given twice or missing.
+    #[error("partitions do not cover 1..={count} exactly once: {detail}")]
+    Cover {
+        /// N.
+        count: u32,
+        /// Which ones are missing or doubled.
+        detail: String,
+    },
+}
+
+/// Merges the reports of every partition of one run.
+pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
+    let first = parts.first().ok_or(MergeError::Empty)?;
+    let mut seen = BTreeMap::new();
+    let count = first.partition.ok_or(MergeError::NotPartition(1))?.count;
+    for (i, r) in parts.iter().enumerate() {
+        let n = i + 1;
+        if r.schema != SCHEMA {
+            return Err(MergeError::Schema(n, r.schema));
+        }
+        let p = r.partition.ok_or(MergeError::NotPartition(n))?;
+        let same: [(bool, &'static str); 9] = [
+            (p.count == count, "partition count"),
+            (r.seed == first.seed, "seed"),
+            (r.target == first.target, "target"),
+            (r.profile == first.profile, "profile"),
+            (r.strict == first.strict, "strictness"),
+            (r.capabilities == first.capabilities, "capabilities"),
+            (
+                r.facts.replay_only == first.facts.replay_only
+                    && r.facts.fail_on_skip == first.facts.fail_on_skip
+                    && r.facts.require == first.facts.require,
+                "gate flags",
+            ),
+            (
+                r.rules
+                    .iter()
+                    .map(|x| x.id)
+                    .eq(first.rules.iter().map(|x| x.id)),
+                "rule selection",
+            ),
+            (
+                r.baseline == first.baseline && r.strict_baseline == first.strict_baseline,
+                "baseline",
+            ),
+        ];
+        if let Some((_, what)) = same.iter().find(|(ok, _)| !ok) {
+            return Err(MergeError::Mismatch(n, what));
+        }
+        *seen.entry(p.index).or_insert(0u32) += 1;
+    }
+    let missing: Vec<String> = (1..=count)
+        .filter(|k| !seen.contains_key(k))
+        .map(|k| format!("{k} missing"))
+        .chain(
+            seen.iter()
+                .filter(|(_, n)| **n > 1)
+                .map(|(k, n)| format!("{k} given {n} times")),
+        )
+        .collect();
+    if !missing.is_empty() {
+        return Err(MergeError::Cover {
+            count,
+            detail: missing.join(", "),
+        });
+    }
+
+    let facts = RunFacts {
+        diverged: parts.iter().any(|r| r.facts.diverged),
+        harness_errors: parts.iter().any(|r| r.facts.harness_errors),
+        stopped_early: parts.iter().any(|r| r.facts.stopped_early),
+        ..first.facts
+    };
+    let count = |id: RuleId| {
+        let mut c = RuleCount::default();
+        for x in parts
+            .iter()
+            .flat_map(|r| r.rules.iter().filter(|x| x.id == id))
+        {
+            c.checks += x.checks;
+            c.fired += x.fired;
+            c.divergences += x.divergences;
+        }
+        c
+    };
+    let selected = |id: RuleId| first.rules.iter().any(|x| x.id == id);
+    let rules = decide_rows(&count, &selected, first.capabilities, &facts, first.strict);
+
+    let mut fixture_runs: Vec<_> = parts.iter().flat_map(|r| r.fixture_runs.clone()).collect();
+    fixture_runs.sort_by_key(|f| f.index);
+    let fixture_index: BTreeMap<&str, usize> = fixture_runs
+        .iter()
+        .map(|f| (f.name.as_str(), f.index))
+        .collect();
+    let cases: u64 = parts.iter().map(|r| r.cases).sum();
+    let case_index: BTreeMap<u64, usize> = crate::runner::case_seeds(first.seed, cases)
+        .enumerate()
+        .map(|(i, s)| (s, i))
+        .collect();
+    // Run order: fixtures first (by their index), then generated cases (by theirs).
+    let position = |source: &str, case_seed: Option<u64>| -> (u8, usize) {
+        if let Some(name) = source.strip_prefix("fixture:") {
+            return (0, fixture_index.get(name).copied().unwrap_or(usize::MAX));
+        }
+        match case_seed.and_then(|s| case_index.get(&s)) {
+            Some(i) => (1, *i),
+            None => (2, 0),
+        }
+    };
+    let mut all: Vec<_> = parts
+        .iter()
+        .flat_map(|r| r.counterexamples.clone())
+        .collect();
+    all.sort_by_key(|c| position(&c.source, c.case_seed));
+    let mut counterexamples = Vec::new();
+    for c in all {
+        if counterexamples.len() < COUNTEREXAMPLES_KEPT_MAX
+            && !counterexamples
+                .iter()
+                .any(|k: &super::Counterexample| k.rule == c.rule)
+        {
+            counterexamples.push(c);
+        }
+    }
+    let mut error_cases: Vec<_> = parts.iter().flat_map(|r| r.error_cases.clone()).collect();
+    error_cases.sort_by_key(|e| position(&e.source, e.case_seed));
+    // Errors are text: the runner starts each with `fixture NAME` or `case 0x...`.
+    let error_position = |e: &str| -> (u8, usize) {
+        if let Some(rest) = e.strip_prefix("fixture ") {
+            let name = rest.split(':').next().unwrap_or_default();
+            return (0, fixture_index.get(name).copied().unwrap_or(usize::MAX));
+        }
+        let seed = e
+            .strip_prefix("case ")
+            .and_then(|rest| rest.split([':', ' ']).next())
+            .and_then(|s| super::hex_seed::parse(s).ok());
+        match seed.and_then(|s| case_index.get(&s)) {
+            Some(i) => (1, *i),
+            None => (2, 0),
+        }
+    };
+    let mut errors: Vec<_> = parts.iter().flat_map(|r| r.errors.clone()).collect();
+    errors.sort_by_key(|e| error_position(e));
+
+    let mut merged = Report {
+        schema: SCHEMA,
+        wlcs_version: first.wlcs_version.clone(),
+        spec_revision: first.spec_revision.clone(),
+        target: first.target.clone(),
+        capabilities: first.capabilities,
+        seed: first.seed,
+        profile: first.profile.clone(),
+        strict: first.strict,
+        verdict: first.verdict,
+        partition: None,
+        started_at: parts
+            .iter()
+            .map(|r| r.started_at.clone())
+            .min()
+            .unwrap_or_default(),
+        fixtures: parts.iter().map(|r| r.fixtures).sum(),
+        cases,
+        steps: parts.iter().map(|r| r.steps).sum(),
+        // The work done, added up (partitions may have run at once).
+        millis: parts.iter().map(|r| r.millis).sum(),
+        durations: Durations {
+            fixtures_ms: parts.iter().map(|r| r.durations.fixtures_ms).sum(),
+            cases_ms: parts.iter().map(|r| r.durations.cases_ms).sum(),
+        },
+        facts,
+        rules,
+        fixture_runs,
+        counterexamples,
+        errors,
+        error_cases,
+        baseline: None,
+        strict_baseline: false,
+        not_run: parts.iter().map(|r| r.not_run).sum(),
+        stopped: parts.iter().find_map(|r| r.stopped.clone()),
+    };
+    baseline::apply(&mut merged, first.baseline.clone(), first.strict_baseline);
+    Ok(merged)
+}
