@@ -29,13 +29,9 @@ use std::time::Duration;
 use wlcs::checker::Checker;
 use wlcs::generate::GenConfig;
 use wlcs::runner::{case_seeds, generated_trace};
-use wlcs_model::vocab::{OptionSet, RecordRef, Slot, VarName, WorldConfig};
 use wlcs_model::{Model, Trace};
 use wlcs_sut::memory::MemorySut;
-use wlcs_sut::{
-    Begun, Capabilities, Response, Sut, SutError, WireAction, WireHook, WireHookRun, WireProc,
-    WireRead, WireRequest,
-};
+use wlcs_sut::{Capabilities, Layer, Sut, SutError, WireHook};
 
 /// Cases of the benchmark sample, and steps per case at most.
 const CASES: u64 = 256;
@@ -63,48 +59,16 @@ fn traces() -> (Vec<Trace>, u64) {
 #[derive(Default)]
 pub struct NoSleep(MemorySut);
 
-impl Sut for NoSleep {
-    fn name(&self) -> String {
-        self.0.name()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.0.capabilities()
-    }
-    fn reset(&self, config: &WorldConfig) -> Result<(), SutError> {
-        self.0.reset(config)
-    }
-    fn request(&self, request: &WireRequest) -> Result<Response, SutError> {
-        self.0.request(request)
-    }
-    fn begin(&self, slot: Slot, request: &WireRequest) -> Result<Begun, SutError> {
-        self.0.begin(slot, request)
-    }
-    fn end(&self, slot: Slot, actions: &[WireAction]) -> Result<Response, SutError> {
-        self.0.end(slot, actions)
-    }
-    fn non_web(&self, process: u8, actions: &[WireAction]) -> Result<Vec<WireRead>, SutError> {
-        self.0.non_web(process, actions)
-    }
-    fn set_option(&self, option: &OptionSet) -> Result<(), SutError> {
-        self.0.set_option(option)
+impl Layer for NoSleep {
+    type Inner = MemorySut;
+    fn inner(&self) -> &MemorySut {
+        &self.0
     }
     fn set_hook(&self, behavior: &WireHook) -> Result<(), SutError> {
         match behavior {
             WireHook::Slow => self.0.set_hook(&WireHook::Save),
             other => self.0.set_hook(other),
         }
-    }
-    fn advance(&self, seconds: u64) -> Result<(), SutError> {
-        self.0.advance(seconds)
-    }
-    fn take_hook_runs(&self) -> Result<Vec<WireHookRun>, SutError> {
-        self.0.take_hook_runs()
-    }
-    fn locks(&self) -> Result<std::collections::BTreeMap<RecordRef, WireProc>, SutError> {
-        self.0.locks()
-    }
-    fn ipvars(&self) -> Result<std::collections::BTreeMap<VarName, i64>, SutError> {
-        self.0.ipvars()
     }
 }
 
