@@ -5,6 +5,7 @@
 //! construction: deleting a choice never leaves a step that names a session that no longer
 //! exists (proptest-state-machine re-checks preconditions for the same reason).
 
+use crate::coverage::Coverage;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use wlcs_model::Model;
@@ -149,18 +150,33 @@ impl GenConfig {
     }
 }
 
-const ADVANCE_S: [u64; 12] = [1, 30, 59, 60, 61, 119, 120, 299, 300, 600, 3600, 28800];
+/// Clock advances, seconds. 0 is a case of its own: it fires timeouts already due (after the
+/// process timeout was lowered) and nothing else (SPEC.md "Clock and timeouts").
+const ADVANCE_S: [u64; 13] = [0, 1, 30, 59, 60, 61, 119, 120, 299, 300, 600, 3600, 28800];
 
 /// Interprets choices into a valid trace.
 pub fn interpret(choices: &[Choice], cfg: &GenConfig) -> Trace {
+    interpret_with(choices, cfg, None)
+}
+
+/// [`interpret`], counting the coverage cells each step reaches (`wlcs coverage`).
+pub fn interpret_measured(choices: &[Choice], cfg: &GenConfig, cov: &mut Coverage) -> Trace {
+    interpret_with(choices, cfg, Some(cov))
+}
+
+fn interpret_with(choices: &[Choice], cfg: &GenConfig, mut cov: Option<&mut Coverage>) -> Trace {
     let mut model = Model::new(cfg.world.clone());
     let mut steps = Vec::with_capacity(choices.len());
     for (i, c) in choices.iter().enumerate() {
         let Some(step) = make_step(i, c, &model, cfg) else {
             continue;
         };
+        let before = cov.as_ref().map(|cov| cov.before(&model, &step));
         let obs = model.step(&step);
         if obs.invalid.is_none() {
+            if let (Some(cov), Some(before)) = (cov.as_deref_mut(), before) {
+                cov.after(&model, &step, &obs, before);
+            }
             steps.push(step);
         }
     }
@@ -218,7 +234,7 @@ fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Ste
         ip,
         cookie,
         mobile,
-        actions: actions(i, &c.acts, model),
+        actions: actions(i, &c.acts, model, None),
     };
     Some(match kind {
         Kind::RequestNew => Step::Request(request(None, 0, None)),
@@ -233,7 +249,9 @@ fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Ste
             Step::Request(request(Some(IdText::Session(s)), ip, None))
         }
         Kind::RequestBadCookie => {
-            Step::Request(request(Some(bad_cookie(c.a, c.b, session)), 0, None))
+            // Sometimes from the other client IP: a wrong cookie names nothing whatever the IP.
+            let ip = u8::from(cfg.caps.multi_ip && (c.b / 5) % 3 == 1);
+            Step::Request(request(Some(bad_cookie(c.a, c.b, session)), ip, None))
         }
         Kind::Mobile => {
             let mobile_sessions: Vec<SessionRef> = (0..model.sessions_opened())
@@ -269,10 +287,10 @@ fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Ste
         }
         Kind::End => {
             let flights = model.in_flight();
-            let slot = flights.get(usize::from(c.a) % flights.len().max(1))?.0;
+            let (slot, own, _) = *flights.get(usize::from(c.a) % flights.len().max(1))?;
             Step::End {
                 slot,
-                actions: actions(i, &c.acts, model),
+                actions: actions(i, &c.acts, model, Some(own)),
             }
         }
         Kind::CloseNonWeb => {
@@ -300,14 +318,17 @@ fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Ste
             seconds: ADVANCE_S[usize::from(c.a) % ADVANCE_S.len()],
         },
         Kind::SetOption => Step::SetOption(match c.b % 9 {
-            0 | 1 => OptionSet::MaxSessions(1 + u32::from(c.a % 4)),
-            2 => OptionSet::CookieTimeoutMin(1 + u32::from(c.a % 10)),
-            3 | 4 => OptionSet::ProcessTimeoutMin(1 + u32::from(c.a % 10)),
+            // Edge values: 0 (ignored), the minimum, the default (coverage.rs "option/...").
+            0 | 1 => OptionSet::MaxSessions([1, 2, 3, 4, 1, 2, 0, 100][usize::from(c.a % 8)]),
+            2 => OptionSet::CookieTimeoutMin(timeout_min(c.a)),
+            3 | 4 => OptionSet::ProcessTimeoutMin(timeout_min(c.a)),
             5 => OptionSet::IpValidation(c.a.is_multiple_of(2)),
-            6 => OptionSet::MaxProcesses([5, 10, 12, 100][usize::from(c.a % 4)]),
-            7 => {
-                OptionSet::CookieName(["4DSID_wlcs", "SID2", "4DSID"][usize::from(c.a % 3)].into())
+            6 => {
+                OptionSet::MaxProcesses([5, 10, 12, 100, 0, 10, 32000, 32001][usize::from(c.a % 8)])
             }
+            7 => OptionSet::CookieName(
+                ["4DSID_wlcs", "SID2", "4DSID", "SID2", ""][usize::from(c.a % 5)].into(),
+            ),
             _ => OptionSet::Mode(if c.a.is_multiple_of(3) && !model.scalable() {
                 SessionMode::Scalable
             } else {
@@ -323,6 +344,15 @@ fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Ste
             _ => HookBehavior::Close(bad_id(c.a, c.b, session)),
         }),
     })
+}
+
+/// A timeout option in minutes: mostly 1..=10, sometimes 0 (ignored) or the default.
+fn timeout_min(a: u16) -> u32 {
+    match a % 12 {
+        10 => 0,
+        11 => 480,
+        n => 1 + u32::from(n),
+    }
 }
 
 /// A cookie value that names no session. Only values a cookie can carry byte for byte over
@@ -348,6 +378,7 @@ fn bad_id(a: u16, b: u16, session: Option<SessionRef>) -> IdText {
         (3, Some(s)) => IdText::Respelled(s, Spelling::SwapCase),
         (4, Some(s)) => IdText::Respelled(s, Spelling::Hyphens),
         (5, Some(s)) => IdText::Respelled(s, Spelling::Padded),
+        (6, _) if a.is_multiple_of(2) => IdText::Current,
         _ => IdText::Forged(u32::from(a % 16)),
     }
 }
@@ -365,7 +396,9 @@ fn record(x: u16) -> RecordRef {
     }
 }
 
-fn actions(step: usize, acts: &[(u8, u16)], model: &Model) -> Vec<Action> {
+/// A request's actions; `own` is the session of an ending held request (its own ID is then
+/// sometimes named exactly, as its cookie may have expired while it was held: TIME-4).
+fn actions(step: usize, acts: &[(u8, u16)], model: &Model, own: Option<SessionRef>) -> Vec<Action> {
     acts.iter()
         .enumerate()
         .map(|(j, (k, x))| {
@@ -393,6 +426,10 @@ fn actions(step: usize, acts: &[(u8, u16)], model: &Model) -> Vec<Action> {
                     id: IdText::Current,
                 },
                 86..=93 => match pick_session(model, *x, x / 3) {
+                    // Any text the command may be passed, from a web request too.
+                    Some(s) if x % 4 == 3 => Action::Close {
+                        id: bad_id(x / 4, x / 16, Some(s)),
+                    },
                     Some(s) => Action::Close {
                         id: IdText::Session(s),
                     },
@@ -401,8 +438,12 @@ fn actions(step: usize, acts: &[(u8, u16)], model: &Model) -> Vec<Action> {
                     },
                 },
                 _ => Action::GetExpiration {
-                    id: match pick_session(model, *x, 1) {
+                    id: match pick_session(model, *x, 1 + x / 2) {
+                        _ if x % 4 == 2 && own.is_some() => {
+                            own.map_or(IdText::Current, IdText::Session)
+                        }
                         Some(s) if x.is_multiple_of(2) => IdText::Session(s),
+                        Some(s) if x % 6 == 1 => bad_id(x / 6, x / 36, Some(s)),
                         _ => IdText::Current,
                     },
                 },
@@ -426,7 +467,16 @@ fn nonweb_actions(step: usize, acts: &[(u8, u16)], model: &Model) -> Vec<Action>
             },
             4 => Action::GetSessionId,
             _ => Action::GetExpiration {
-                id: pick_session(model, *x, 1).map_or(IdText::Current, IdText::Session),
+                id: match pick_session(model, *x, 1) {
+                    Some(s) if x % 3 == 1 => IdText::Respelled(
+                        s,
+                        [Spelling::SwapCase, Spelling::Hyphens, Spelling::Padded]
+                            [usize::from(x / 3 % 3)],
+                    ),
+                    Some(s) if x % 3 == 2 => bad_id(x / 3, x / 9, Some(s)),
+                    Some(s) => IdText::Session(s),
+                    None => IdText::Current,
+                },
             },
         })
         .collect()

@@ -64,6 +64,9 @@ enum Command {
     Sim(SimArgs),
     /// Close throughput of any server speaking HARNESS.md (loopback only).
     Bench(BenchArgs),
+    /// What the generator reaches below the rule level: the coverage matrix of a run's
+    /// generated cases (exit 1 when a meaningful cell is not reached).
+    Coverage(wlcs::coverage::CoverageArgs),
     /// Merge the JSON reports of a partitioned run into one verdict and every report format.
     #[command(after_help = EXIT_CODES)]
     Merge(cli_reports::MergeArgs),
@@ -891,6 +894,7 @@ fn main() -> ExitCode {
             extra,
         } => serve(addr, mutant, &extra),
         Command::Bench(args) => bench(args),
+        Command::Coverage(args) => Ok(wlcs::coverage::command(&args)),
         Command::Merge(args) => cli_reports::merge(args),
         Command::Rules(args) => cli_reports::rules(args),
         Command::Explain(args) => cli_reports::explain(args),

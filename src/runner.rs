@@ -153,13 +153,19 @@ pub fn case_tree(
 
 /// The trace of one generated case, before any shrinking.
 pub fn generated_trace(case_seed: u64, steps: usize, gen_cfg: &GenConfig) -> Trace {
-    match case_tree(case_seed, steps) {
-        Some(tree) => interpret(&tree.current(), gen_cfg),
+    match case_choices(case_seed, steps) {
+        Some(choices) => interpret(&choices, gen_cfg),
         None => Trace {
             config: gen_cfg.world.clone(),
             steps: Vec::new(),
         },
     }
+}
+
+/// The choices of one generated case, before any shrinking (what [`generated_trace`]
+/// interprets).
+pub fn case_choices(case_seed: u64, steps: usize) -> Option<Vec<crate::generate::Choice>> {
+    case_tree(case_seed, steps).map(|tree| tree.current())
 }
 
 /// What makes a failure "the same failure" while shrinking.

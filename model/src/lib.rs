@@ -6,6 +6,7 @@
 //! ([`obs::StepObs::invalid`]), never a panic or an `Err`. Every branch that implements a
 //! rule names its rule ID and records that it fired.
 
+mod index;
 pub mod obs;
 pub mod rules;
 pub mod vocab;

@@ -4,6 +4,7 @@
 //! each rule's behaviour was exercised, and tags each observation with the rule that decides
 //! it (`Ruled`), so a divergence names its rule.
 
+use crate::index::{ActivityIndex, Indexed};
 use crate::obs::{CookieEffect, ExpectedRead, HookRun, RanIn, Read, ResponseObs, Ruled, StepObs};
 use crate::rules::{RuleId, RuleSet};
 use crate::vocab::{
@@ -211,6 +212,9 @@ pub struct Model {
     in_flight: BTreeMap<Slot, Flight>,
     /// Processes whose hook is running, innermost last.
     hook_stack: Vec<(SessionRef, u8)>,
+    /// Live and idle sessions and idle processes, ordered (kept by `reindex`), so a step's
+    /// cost does not grow with the sessions the trace ever opened.
+    index: ActivityIndex,
 }
 
 /// Accumulates one step's observations.
@@ -249,6 +253,7 @@ impl Model {
             hook: HookBehavior::Save,
             in_flight: BTreeMap::new(),
             hook_stack: Vec::new(),
+            index: ActivityIndex::default(),
         }
     }
 
@@ -324,6 +329,25 @@ impl Model {
             .unwrap_or_default()
     }
 
+    /// The running processes of a session with no request in flight, with their last
+    /// activity (what their process timeout counts from).
+    pub fn idle_lanes(&self, session: SessionRef) -> Vec<(u8, u64)> {
+        self.session(session)
+            .map(|s| {
+                s.lanes
+                    .iter()
+                    .filter(|(_, l)| l.running && l.busy.is_none())
+                    .map(|(k, l)| (*k, l.last_active))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The expiration of a session's cookie (meaningful while it exists).
+    pub fn expiration(&self, session: SessionRef) -> Option<u64> {
+        self.session(session).map(|s| s.expiration)
+    }
+
     /// Whether a process is running (non-web processes always are).
     pub fn process_running(&self, proc: ProcRef) -> bool {
         match proc {
@@ -337,7 +361,27 @@ impl Model {
 
     /// Sessions with at least one running process (SPEC.md "Limits").
     pub fn live_sessions(&self) -> usize {
-        self.sessions.iter().filter(|s| s.running()).count()
+        self.index.live()
+    }
+
+    /// Brings the index up to date with a session whose processes changed (started, ended,
+    /// began or finished a request).
+    fn reindex(&mut self, session: SessionRef) {
+        let Some(s) = self.sessions.get(session.0 as usize) else {
+            return;
+        };
+        let now = Indexed {
+            live: s.running(),
+            procs: s.lanes.values().filter(|l| l.running).count(),
+            idle: (s.running() && !s.busy()).then(|| s.last_active()),
+            idle_lanes: s
+                .lanes
+                .iter()
+                .filter(|(_, l)| l.running && l.busy.is_none())
+                .map(|(lane, l)| (l.last_active, *lane))
+                .collect(),
+        };
+        self.index.update(session, now);
     }
 
     /// The slots holding a request in flight, with the session and lane each runs in.
@@ -778,6 +822,7 @@ impl Model {
             l.last_active = now;
             l.requests += 1;
         }
+        self.reindex(session);
         out.obs.ran_in = Some(ran_in);
         let flight = Flight {
             session,
@@ -816,6 +861,7 @@ impl Model {
         l.busy = None;
         l.last_active = now;
         let pending = l.pending;
+        self.reindex(session);
         let cookie = if let Some(rule) = pending {
             // CLOSE-4: the response of a request during which its session was closed expires
             // the cookie (CLOSE-11 self-close, CLOSE-12 close from elsewhere).
@@ -850,16 +896,7 @@ impl Model {
 
     /// Web processes running (legacy mode): what selector 18 caps.
     pub fn running_processes(&self) -> usize {
-        self.sessions
-            .iter()
-            .map(|s| s.lanes.values().filter(|l| l.running).count())
-            .sum()
-    }
-
-    /// The cookie expiration of a session, seconds on the virtual clock (what WEB LEGACY GET
-    /// SESSION EXPIRATION returns while it exists, REQ-4).
-    pub fn expiration(&self, session: SessionRef) -> Option<u64> {
-        self.session(session).map(|s| s.expiration)
+        self.index.procs()
     }
 
     /// Makes room for a new process (and a new live session when `needs_session`): evicts
@@ -888,22 +925,20 @@ impl Model {
             return Room::Ready;
         }
         let capped = procs >= procs_max;
-        let mut idle: Vec<(u64, SessionRef, usize)> = self
-            .sessions
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| s.running() && !s.busy() && target != Some(SessionRef(*i as u32)))
-            .map(|(i, s)| {
-                let lanes = s.lanes.values().filter(|l| l.running).count();
-                (s.last_active(), SessionRef(i as u32), lanes)
-            })
+        // Least recent activity first, ties: the older session (the index's order).
+        let idle: Vec<SessionRef> = self
+            .index
+            .idle_sessions()
+            .filter(|v| Some(*v) != target)
             .collect();
-        idle.sort();
         let mut victims = Vec::new();
-        for (_, victim, lanes) in idle {
+        for victim in idle {
             if fits(live, procs) {
                 break;
             }
+            let lanes = self
+                .session(victim)
+                .map_or(0, |s| s.lanes.values().filter(|l| l.running).count());
             victims.push(victim);
             live -= 1;
             procs -= lanes;
@@ -1331,6 +1366,7 @@ impl Model {
         l.pending = None;
         l.hooked_early = false;
         self.resets += 1;
+        self.reindex(session);
     }
 
     fn set_option(&mut self, option: &OptionSet, out: &mut Out) {
@@ -1354,6 +1390,9 @@ impl Model {
             self.ipvars.clear();
             self.nonweb.clear();
             self.resets += 1;
+            for i in 0..self.sessions_opened() {
+                self.reindex(SessionRef(i));
+            }
         }
         if matches!(
             option,
@@ -1377,21 +1416,12 @@ impl Model {
         }
         let timeout_s = self.options.process_timeout_s();
         loop {
+            // Every process shares one timeout, so the due order (due time, session, lane) is
+            // the index's order of idle processes by last activity.
             let due = self
-                .sessions
-                .iter()
-                .enumerate()
-                .flat_map(|(i, s)| {
-                    s.lanes.iter().filter_map(move |(lane, l)| {
-                        (l.running && l.busy.is_none()).then_some((
-                            l.last_active + timeout_s,
-                            SessionRef(i as u32),
-                            *lane,
-                        ))
-                    })
-                })
-                .filter(|(at, _, _)| *at <= self.now)
-                .min();
+                .index
+                .first_idle_lane()
+                .filter(|(at, _, _)| at.saturating_add(timeout_s) <= self.now);
             let Some((_, session, lane)) = due else {
                 break;
             };
