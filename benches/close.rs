@@ -6,9 +6,10 @@
 //!   - `reference`: `MemorySut` through the `Sut` trait, a non-web `WireAction::Close`
 //!     (command 1208 from a stored procedure). Its live sessions are capped by selector 71
 //!     capped by selector 18 (`max processes`, at most 32 000), so it runs at 10^3 and 32 000;
-//!   - `reference_limit_lifted`: the same code with the single deviation
-//!     `limit-ignores-max-processes`, which only changes how many sessions an *open* may keep
-//!     (LIMIT-2), never a close: it holds 10^5 and 10^6 live sessions;
+//!   - `reference_limit_lifted`: the same code with the bench setting `Limits::LIFTED`
+//!     (`MemorySut::with_limits`: selector 71 alone caps live sessions), which only changes how
+//!     many sessions an *open* may keep (LIMIT-2), never a close: it holds 10^5 and 10^6 live
+//!     sessions;
 //!   - `roofline`: a bare `HashMap<String, Compact>` remove plus the drop of an equivalent
 //!     compact state;
 //!   - `tower_sessions`: tower-sessions' `MemoryStore::delete` (the peer), records carrying the
@@ -35,8 +36,7 @@ use tower_sessions_core::session::{Id, Record};
 use tower_sessions_memory_store::MemoryStore;
 use uuid::Uuid;
 use wlcs_model::vocab::{OptionSet, RecordRef, WorldConfig};
-use wlcs_sut::memory::MemorySut;
-use wlcs_sut::mutants::Mutant;
+use wlcs_sut::memory::{Limits, MemorySut};
 use wlcs_sut::{Sut, WireAction, WireId, WireRead, WireRequest};
 
 /// The seed of every shuffle.
@@ -227,14 +227,18 @@ struct Reference {
 
 impl Reference {
     fn new(limit_lifted: bool) -> Reference {
-        let mutant = limit_lifted.then_some(Mutant::LimitIgnoresMaxProcesses);
+        let limits = if limit_lifted {
+            Limits::LIFTED
+        } else {
+            Limits::SPEC
+        };
         let max_sessions = if limit_lifted {
             MAX_SESSIONS_LIFTED
         } else {
             MAX_PROCESSES
         };
         let r = Reference {
-            sut: Arc::new(MemorySut::with_mutant(mutant)),
+            sut: Arc::new(MemorySut::new().with_limits(limits)),
             max_sessions,
         };
         r.reset();

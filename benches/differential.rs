@@ -4,10 +4,10 @@
 //! within one run.
 //!
 //! Beside them, the same traces through proptest-state-machine (issue 6): the model as its
-//! `ReferenceStateMachine`, the reference implementation as its `StateMachineTest`, with
-//! postconditions equivalent to the checker's (status, routing, reads, cookie effect, hook
-//! runs as a multiset, lock table and interprocess variables after every step but a hook
-//! change). Two ways:
+//! `ReferenceStateMachine`, the reference implementation as its `StateMachineTest`, with the
+//! checker's own comparison core as postconditions (`wlcs::check::compare`: status, routing,
+//! reads, cookie effect, hook runs in order, lock table and interprocess variables after
+//! every step but a hook change). Two ways:
 //! - `pst_test_sequential`: `StateMachineTest::test_sequential` on each trace, execution only,
 //!   as `model_plus_reference` is;
 //! - `pst_runner_replay_no_sleep`: a whole proptest run of one case per trace, the
@@ -26,16 +26,12 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
-use wlcs::checker::Checker;
+use wlcs::check::Checker;
 use wlcs::generate::GenConfig;
 use wlcs::runner::{case_seeds, generated_trace};
-use wlcs_model::vocab::{OptionSet, RecordRef, Slot, VarName, WorldConfig};
 use wlcs_model::{Model, Trace};
 use wlcs_sut::memory::MemorySut;
-use wlcs_sut::{
-    Begun, Capabilities, Response, Sut, SutError, WireAction, WireHook, WireHookRun, WireProc,
-    WireRead, WireRequest,
-};
+use wlcs_sut::{Capabilities, Layer, Sut, SutError, WireHook};
 
 /// Cases of the benchmark sample, and steps per case at most.
 const CASES: u64 = 256;
@@ -63,48 +59,16 @@ fn traces() -> (Vec<Trace>, u64) {
 #[derive(Default)]
 pub struct NoSleep(MemorySut);
 
-impl Sut for NoSleep {
-    fn name(&self) -> String {
-        self.0.name()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.0.capabilities()
-    }
-    fn reset(&self, config: &WorldConfig) -> Result<(), SutError> {
-        self.0.reset(config)
-    }
-    fn request(&self, request: &WireRequest) -> Result<Response, SutError> {
-        self.0.request(request)
-    }
-    fn begin(&self, slot: Slot, request: &WireRequest) -> Result<Begun, SutError> {
-        self.0.begin(slot, request)
-    }
-    fn end(&self, slot: Slot, actions: &[WireAction]) -> Result<Response, SutError> {
-        self.0.end(slot, actions)
-    }
-    fn non_web(&self, process: u8, actions: &[WireAction]) -> Result<Vec<WireRead>, SutError> {
-        self.0.non_web(process, actions)
-    }
-    fn set_option(&self, option: &OptionSet) -> Result<(), SutError> {
-        self.0.set_option(option)
+impl Layer for NoSleep {
+    type Inner = MemorySut;
+    fn inner(&self) -> &MemorySut {
+        &self.0
     }
     fn set_hook(&self, behavior: &WireHook) -> Result<(), SutError> {
         match behavior {
             WireHook::Slow => self.0.set_hook(&WireHook::Save),
             other => self.0.set_hook(other),
         }
-    }
-    fn advance(&self, seconds: u64) -> Result<(), SutError> {
-        self.0.advance(seconds)
-    }
-    fn take_hook_runs(&self) -> Result<Vec<WireHookRun>, SutError> {
-        self.0.take_hook_runs()
-    }
-    fn locks(&self) -> Result<std::collections::BTreeMap<RecordRef, WireProc>, SutError> {
-        self.0.locks()
-    }
-    fn ipvars(&self) -> Result<std::collections::BTreeMap<VarName, i64>, SutError> {
-        self.0.ipvars()
     }
 }
 
@@ -117,13 +81,13 @@ mod pst {
     use std::collections::BTreeMap;
     use std::rc::Rc;
     use std::sync::LazyLock;
-    use wlcs::wire::IdMap;
-    use wlcs_model::vocab::{Action, HookBehavior, IdText, Request, SessionRef, Step, WorldConfig};
-    use wlcs_model::{CookieEffect, Model, Read, StepObs, Trace};
+    use wlcs::check::compare::{self, Context, HookSeen};
+    use wlcs::check::ids::IdMap;
+    use wlcs::check::{observe, owner_seen};
+    use wlcs_model::vocab::{SessionRef, Step, WorldConfig};
+    use wlcs_model::{Model, StepObs, Trace};
+    use wlcs_sut::Sut;
     use wlcs_sut::memory::MemorySut;
-    use wlcs_sut::{
-        Begun, Response, Sut, WireAction, WireHook, WireHookRun, WireId, WireRead, WireRequest,
-    };
 
     /// The implementations under test (pst's `SystemUnderTest` is built from an associated
     /// function, so it reaches the implementation through a static).
@@ -146,13 +110,12 @@ mod pst {
         static REPLAY: RefCell<Rc<Vec<Step>>> = RefCell::new(Rc::new(Vec::new()));
     }
 
-    /// The reference state: the model, what its last step must produce, and the session that
-    /// step ran in (an `End` runs in the session its slot held before the step).
+    /// The reference state: the model and what its last step must produce (`StepObs`
+    /// carries the session an `End` ran in: no pre-query of the model).
     #[derive(Clone, Debug)]
     pub struct RefState {
         model: Model,
         obs: StepObs,
-        session: Option<SessionRef>,
         shared: bool,
         pos: usize,
     }
@@ -162,7 +125,6 @@ mod pst {
             RefState {
                 model: Model::new(config),
                 obs: StepObs::default(),
-                session: None,
                 shared: false,
                 pos: 0,
             }
@@ -186,53 +148,34 @@ mod pst {
         }
 
         fn apply(mut state: RefState, step: &Step) -> RefState {
-            let flight = match step {
-                Step::End { slot, .. } => state
-                    .model
-                    .in_flight()
-                    .into_iter()
-                    .find(|f| f.0 == *slot)
-                    .map(|f| f.1),
-                _ => None,
-            };
             state.obs = state.model.step(step);
-            state.session = state.obs.ran_in.map(|r| r.session).or(flight);
-            state.shared = !matches!(step, Step::SetHook(_));
+            state.shared = observe::touches_shared_state(step);
             state.pos += 1;
             state
         }
     }
 
-    /// Real IDs of the model's symbolic sessions, both ways (the checker's own map, so this
-    /// driver sends the same bytes as the checker).
+    /// Real IDs of the model's symbolic sessions (the checker's own map, so this driver
+    /// sends the same bytes as the checker).
     #[derive(Default)]
     pub struct Driver {
         ids: IdMap,
     }
 
-    impl Driver {
-        fn get(&self, s: SessionRef) -> Option<&str> {
-            self.ids.get(s)
-        }
+    /// Nobody's writes are tracked (INV-4 only adds a rule to a divergence).
+    static NO_WRITERS: BTreeMap<i64, SessionRef> = BTreeMap::new();
 
-        fn bind(&mut self, s: SessionRef, id: &str) {
-            self.ids.bind(s, id);
-        }
-
-        fn text(&self, id: &IdText) -> WireId {
-            self.ids.text(id)
-        }
-
-        fn action(&self, a: &Action) -> WireAction {
-            self.ids.action(a)
-        }
-
-        fn request(&self, r: &Request) -> WireRequest {
-            self.ids.request(r)
+    fn context(model: &Model) -> Context<'_> {
+        Context {
+            model,
+            cookie_name: &model.options().cookie_name,
+            written: &NO_WRITERS,
+            may_expire: false,
         }
     }
 
-    /// The reference implementation as pst's system under test.
+    /// The reference implementation as pst's system under test; its postconditions are the
+    /// checker's own comparison core (pst's `apply` seam).
     pub struct PstTest;
 
     impl StateMachineTest for PstTest {
@@ -247,129 +190,26 @@ mod pst {
         fn apply(mut d: Driver, ref_state: &RefState, step: Step) -> Driver {
             let obs = &ref_state.obs;
             assert!(obs.invalid.is_none() && obs.model_fault.is_none());
-            let mut response: Option<Response> = None;
-            let mut ran_in: Option<String> = None;
-            let reads: Vec<WireRead> = match &step {
-                Step::Request(r) => {
-                    let resp = sut().request(&d.request(r)).expect("request");
-                    ran_in = resp.session_id.clone();
-                    let reads = resp.reads.clone();
-                    response = Some(resp);
-                    reads
-                }
-                Step::Begin { slot, request } => match sut().begin(*slot, &d.request(request)) {
-                    Ok(Begun::Running { session_id, reads }) => {
-                        ran_in = Some(session_id);
-                        reads
-                    }
-                    Ok(Begun::Done(resp)) => {
-                        ran_in = resp.session_id.clone();
-                        let reads = resp.reads.clone();
-                        response = Some(resp);
-                        reads
-                    }
-                    Err(e) => panic!("begin: {e}"),
-                },
-                Step::End { slot, actions } => {
-                    let wire: Vec<WireAction> = actions.iter().map(|a| d.action(a)).collect();
-                    let resp = sut().end(*slot, &wire).expect("end");
-                    let reads = resp.reads.clone();
-                    response = Some(resp);
-                    reads
-                }
-                Step::NonWeb { process, actions } => {
-                    let wire: Vec<WireAction> = actions.iter().map(|a| d.action(a)).collect();
-                    sut().non_web(*process, &wire).expect("non-web")
-                }
-                Step::SetOption(option) => {
-                    sut().set_option(option).expect("option");
-                    Vec::new()
-                }
-                Step::SetHook(behavior) => {
-                    let wire = match behavior {
-                        HookBehavior::Save => WireHook::Save,
-                        HookBehavior::Fail => WireHook::Fail,
-                        HookBehavior::CloseOwn => WireHook::CloseOwn,
-                        HookBehavior::Slow => WireHook::Slow,
-                        HookBehavior::Close(id) => match d.text(id) {
-                            WireId::Text(t) => WireHook::Close(t),
-                            WireId::Current => WireHook::CloseOwn,
-                        },
-                    };
-                    sut().set_hook(&wire).expect("hook");
-                    Vec::new()
-                }
-                Step::Advance { seconds } => {
-                    sut().advance(*seconds).expect("advance");
-                    Vec::new()
-                }
-            };
-            // Status.
-            match (&obs.response, &response) {
-                (Some(e), Some(a)) => assert_eq!(e.status.value, a.status, "status"),
-                (None, None) => {}
-                _ => panic!("response presence differs"),
+            let shown = observe::send(sut(), &d.ids, &step).expect("the step");
+            let cx = context(&ref_state.model);
+            let got = shown.observation(cx.cookie_name);
+            if let Err(m) = compare::request(obs, &got, &mut d.ids, cx, &mut ()) {
+                panic!("{m:?}");
             }
-            let refused = response.as_ref().is_some_and(|r| r.status != 200);
-            // Routing.
-            if let Some(r) = obs.ran_in
-                && !refused
-            {
-                let actual = ran_in.as_deref().expect("a session");
-                if r.opened {
-                    assert!(d.ids.find(actual).is_none(), "a new ID");
-                    d.bind(r.session, actual);
-                } else {
-                    assert_eq!(d.get(r.session), Some(actual), "routing");
-                }
-            }
-            // Reads.
-            if reads.len() == obs.reads.len() {
-                for (e, a) in obs.reads.iter().zip(&reads) {
-                    if e.value != Read::Unchecked {
-                        assert_eq!(Some(&e.value), d.ids.read(a).as_ref(), "read");
-                    }
-                }
-            } else {
-                assert!(refused, "one read per action");
-            }
-            // Cookie effect.
-            if let (Some(e), Some(a)) = (&obs.response, &response)
-                && a.status == 200
-            {
-                let name = &ref_state.model.options().cookie_name;
-                let got = a.set_cookies.iter().rev().find(|c| &c.name == name);
-                let own = ref_state.session.and_then(|s| d.get(s));
-                let ok = match (&e.cookie.value, got) {
-                    (CookieEffect::Expire, Some(c)) => c.expiring,
-                    (CookieEffect::Issue(s), Some(c)) => {
-                        !c.expiring && d.get(*s) == Some(c.value.as_str())
-                    }
-                    (CookieEffect::Keep, None) => true,
-                    (CookieEffect::Keep, Some(c)) => {
-                        !c.expiring && (own.is_none() || own == Some(c.value.as_str()))
-                    }
-                    _ => false,
-                };
-                assert!(ok, "cookie effect");
-            }
-            // Hook runs, as a multiset.
             let runs = sut().take_hook_runs().expect("hook runs");
-            let mut unmatched: Vec<&WireHookRun> = runs.iter().collect();
-            for e in &obs.hooks {
-                let want = d.get(e.session).unwrap_or("");
-                let pos = unmatched
-                    .iter()
-                    .position(|h| {
-                        h.session_id == want
-                            && h.lane == e.lane
-                            && h.snapshot == e.snapshot
-                            && h.failed == e.failed
-                    })
-                    .expect("the expected hook run");
-                unmatched.swap_remove(pos);
+            let seen: Vec<HookSeen<'_, String>> = runs
+                .iter()
+                .map(|h| HookSeen {
+                    session: &h.session_id,
+                    lane: h.lane,
+                    snapshot: &h.snapshot,
+                    failed: h.failed,
+                })
+                .collect();
+            let advanced = matches!(step, Step::Advance { .. });
+            if let Err(e) = compare::hooks(obs, &seen, advanced, &d.ids, cx, &mut ()) {
+                panic!("{e:?}");
             }
-            assert!(unmatched.is_empty(), "no extra hook run");
             d
         }
 
@@ -377,26 +217,15 @@ mod pst {
             if !ref_state.shared {
                 return;
             }
-            if !ref_state.model.scalable() {
-                let actual: BTreeMap<_, _> = sut()
-                    .locks()
-                    .expect("locks")
-                    .iter()
-                    .map(|(r, p)| (*r, d.ids.proc(p)))
-                    .collect();
-                let expected: BTreeMap<_, _> = ref_state
-                    .model
-                    .locks()
-                    .into_iter()
-                    .map(|(r, p)| (r, Some(p)))
-                    .collect();
-                assert_eq!(actual, expected, "lock table");
+            let locks = sut().locks().expect("locks");
+            let model = &ref_state.model;
+            if let Err(e) = compare::locks(model, &locks, owner_seen, None, &d.ids, &mut ()) {
+                panic!("{e:?}");
             }
-            assert_eq!(
-                sut().ipvars().expect("ipvars"),
-                ref_state.model.ipvars(),
-                "interprocess variables"
-            );
+            let ipvars = sut().ipvars().expect("ipvars");
+            if let Err(e) = compare::ipvars(model, &ipvars, &mut ()) {
+                panic!("{e:?}");
+            }
         }
     }
 

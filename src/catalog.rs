@@ -28,7 +28,7 @@ pub fn capabilities_needed(rule: RuleId) -> Vec<&'static str> {
         .filter(|(_, off)| {
             let mut caps = Capabilities::ALL;
             off(&mut caps);
-            crate::checker::rules_needing(&caps)
+            crate::check::rules_needing(&caps)
                 .iter()
                 .any(|(r, _)| *r == rule)
         })

@@ -24,6 +24,7 @@
 //!
 //! Architecture invariant: the system under test is seen only through [`Sut`].
 
+use crate::check::compare::{CookieSeen, last_session_cookie};
 use crate::linearize::{self, Call, Checked, History, LinearizeConfig, Op, Outcome, Verdict};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
@@ -259,27 +260,23 @@ impl Shared<'_> {
     }
 
     fn adopt(&self, key: usize, sent: Option<&str>, response: &Response) {
-        let Some(last) = response
-            .set_cookies
-            .iter()
-            .rev()
-            .find(|c| c.name == self.cookie_name)
-        else {
+        let seen = last_session_cookie(&self.cookie_name, &response.set_cookies);
+        if seen == CookieSeen::None {
             return;
-        };
+        }
         let mut jar = self.jar(key);
         let current = jar.cookie.as_deref() == sent;
-        if last.expiring {
-            if current {
-                jar.cookie = None;
+        match seen {
+            CookieSeen::Expire if current => jar.cookie = None,
+            CookieSeen::Value(v) if Some(v.as_str()) != sent => {
+                if current {
+                    jar.cookie = Some(v.clone());
+                    jar.last = Some(v.clone());
+                } else {
+                    jar.orphans.push(v.clone());
+                }
             }
-        } else if Some(last.value.as_str()) != sent {
-            if current {
-                jar.cookie = Some(last.value.clone());
-                jar.last = Some(last.value.clone());
-            } else {
-                jar.orphans.push(last.value.clone());
-            }
+            _ => {}
         }
     }
 

@@ -1,13 +1,8 @@
 //! A wrapper that turns a panicking in-process implementation into a reported error at the
 //! step it happened, so a misbehaving system under test never takes the suite down.
 
-use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use wlcs_model::vocab::{OptionSet, RecordRef, Slot, VarName, WorldConfig};
-use wlcs_sut::{
-    Begun, Capabilities, Observed, Response, Sut, SutError, WireAction, WireHook, WireHookRun,
-    WireProc, WireRead, WireRequest,
-};
+use wlcs_sut::{Layer, Sut, SutError};
 
 /// Catches panics of every call to the wrapped implementation.
 pub struct Guarded<'a>(pub &'a dyn Sut);
@@ -26,50 +21,18 @@ fn guard<T>(f: impl FnOnce() -> Result<T, SutError>) -> Result<T, SutError> {
     }
 }
 
-impl Sut for Guarded<'_> {
-    fn name(&self) -> String {
-        self.0.name()
+impl<'a> Layer for Guarded<'a> {
+    type Inner = dyn Sut + 'a;
+
+    fn inner(&self) -> &(dyn Sut + 'a) {
+        self.0
     }
-    fn capabilities(&self) -> Capabilities {
-        self.0.capabilities()
-    }
-    fn shares_world(&self) -> bool {
-        self.0.shares_world()
-    }
-    fn reset(&self, config: &WorldConfig) -> Result<(), SutError> {
-        guard(|| self.0.reset(config))
-    }
-    fn request(&self, request: &WireRequest) -> Result<Response, SutError> {
-        guard(|| self.0.request(request))
-    }
-    fn begin(&self, slot: Slot, request: &WireRequest) -> Result<Begun, SutError> {
-        guard(|| self.0.begin(slot, request))
-    }
-    fn end(&self, slot: Slot, actions: &[WireAction]) -> Result<Response, SutError> {
-        guard(|| self.0.end(slot, actions))
-    }
-    fn non_web(&self, process: u8, actions: &[WireAction]) -> Result<Vec<WireRead>, SutError> {
-        guard(|| self.0.non_web(process, actions))
-    }
-    fn set_option(&self, option: &OptionSet) -> Result<(), SutError> {
-        guard(|| self.0.set_option(option))
-    }
-    fn set_hook(&self, behavior: &WireHook) -> Result<(), SutError> {
-        guard(|| self.0.set_hook(behavior))
-    }
-    fn advance(&self, seconds: u64) -> Result<(), SutError> {
-        guard(|| self.0.advance(seconds))
-    }
-    fn take_hook_runs(&self) -> Result<Vec<WireHookRun>, SutError> {
-        guard(|| self.0.take_hook_runs())
-    }
-    fn locks(&self) -> Result<BTreeMap<RecordRef, WireProc>, SutError> {
-        guard(|| self.0.locks())
-    }
-    fn ipvars(&self) -> Result<BTreeMap<VarName, i64>, SutError> {
-        guard(|| self.0.ipvars())
-    }
-    fn observe(&self, shared: bool) -> Result<Observed, SutError> {
-        guard(|| self.0.observe(shared))
+
+    /// Every call that reaches the implementation (all but `name` and `capabilities`).
+    fn around<T>(
+        &self,
+        call: impl FnOnce(&(dyn Sut + 'a)) -> Result<T, SutError>,
+    ) -> Result<T, SutError> {
+        guard(|| call(self.0))
     }
 }

@@ -8,7 +8,7 @@
 pub mod bench;
 pub mod builtin;
 pub mod catalog;
-pub mod checker;
+pub mod check;
 pub mod concurrent;
 pub mod fixture;
 pub mod fuzz;
@@ -25,4 +25,6 @@ pub mod serve_opts;
 pub mod sim;
 pub mod stats;
 pub mod transcript;
-pub mod wire;
+
+/// The differential checker under its former name (`wlcs::check::Checker`).
+pub use check as checker;

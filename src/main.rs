@@ -25,7 +25,6 @@ use wlcs::runner::{self, RunConfig};
 use wlcs_model::RuleId;
 use wlcs_model::vocab::{CookieNameProfile, Profile, TimeoutProfile, WorldConfig};
 use wlcs_sut::http::{ClientOptions, HttpSut, serve_blocking};
-use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 use wlcs_sut::{Sut, SutError};
 
@@ -426,10 +425,16 @@ fn replay_command(args: &TargetArgs) -> ReplayCommand {
 
 /// Checks the flags of a target that need no connection.
 fn check_target_args(args: &TargetArgs) -> Result<(), UsageError> {
-    if args.mutant.is_some() && args.target != "memory" {
-        return Err(usage(
-            "--mutant applies to the embedded target; serve a mutant with `wlcs serve --mutant NAME`",
-        ));
+    if let Some(m) = args.mutant
+        && args.target != "memory"
+        && wlcs_sut::mutants::perturb::perturbation(m.0).is_none()
+    {
+        // A decorator mutant wraps any target; the others need the reference's internals.
+        return Err(usage(format!(
+            "--mutant {} needs the reference's internals: run it embedded, or serve it with `wlcs serve --mutant {}`",
+            m.0.name(),
+            m.0.name()
+        )));
     }
     if let Some(ms) = args.call_timeout_ms {
         if ms == 0 {
@@ -452,14 +457,15 @@ fn target_name(args: &TargetArgs) -> String {
     match (&args.mutant, args.target.as_str()) {
         (None, "memory") => "memory (reference)".to_string(),
         (Some(m), "memory") => format!("memory (mutant {})", m.0.name()),
-        (_, url) => url.to_string(),
+        (Some(m), url) => format!("{url} (mutant {})", m.0.name()),
+        (None, url) => url.to_string(),
     }
 }
 
 /// Builds the target: a harness error (exit 2) when it cannot be reached, never a fallback.
 fn build_target(args: &TargetArgs, calls: Calls) -> Result<Box<dyn Sut>, SutError> {
     if args.target == "memory" {
-        let sut = MemorySut::with_mutant(args.mutant.map(|m| m.0));
+        let sut = wlcs_sut::mutants::sut(args.mutant.map(|m| m.0));
         // One caller at a time gains nothing from a slow hook's sleep but wall time.
         return Ok(Box::new(match calls {
             Calls::Sequential => sut.with_slow_hook(std::time::Duration::ZERO),
@@ -470,7 +476,15 @@ fn build_target(args: &TargetArgs, calls: Calls) -> Result<Box<dyn Sut>, SutErro
     if let Some(ms) = args.call_timeout_ms {
         opts.request_timeout_ms = ms;
     }
-    Ok(Box::new(HttpSut::connect_with(&args.target, opts)?))
+    let sut = HttpSut::connect_with(&args.target, opts)?;
+    match args.mutant {
+        None => Ok(Box::new(sut)),
+        // A decorator mutant wraps any target, a served one included (checked as a usage
+        // error in `check_target_args`).
+        Some(m) => wlcs_sut::mutants::Perturbed::new(sut, m.0)
+            .map(|p| Box::new(p) as Box<dyn Sut>)
+            .ok_or_else(|| SutError::Unsupported(format!("--mutant {}", m.0.name()))),
+    }
 }
 
 fn time_seed() -> u64 {
@@ -610,7 +624,7 @@ fn replay(args: ReplayArgs) -> Result<i32> {
             fixture.rules.contains(r) || c.fired > 0 || c.divergences > 0
         })
         .collect();
-    if let wlcs::checker::Verdict::Diverged(d) = &first.verdict {
+    if let wlcs::check::Verdict::Diverged(d) = &first.verdict {
         for r in std::iter::once(d.rule).chain(d.also.iter().copied()) {
             if !touched.contains(&r) {
                 touched.push(r);
@@ -774,7 +788,7 @@ fn serve(
         None => "memory (reference)".to_string(),
         Some(m) => format!("memory (mutant {})", m.name()),
     };
-    let sut: Arc<dyn Sut> = Arc::new(MemorySut::with_mutant(mutant));
+    let sut: Arc<dyn Sut> = Arc::new(wlcs_sut::mutants::sut(mutant));
     serve_blocking(addr, sut, extra.serve_options(), |bound| {
         note(&format!(
             "wlcs: serving {name} on http://{bound} (HARNESS.md v1); stop with Ctrl-C"

@@ -12,8 +12,7 @@ use crate::runner::{self, RunConfig};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 use wlcs_model::RuleId;
-use wlcs_sut::memory::MemorySut;
-use wlcs_sut::mutants::Mutant;
+use wlcs_sut::mutants::{self, Mutant};
 
 /// How hard to try per mutant.
 #[derive(Clone, Debug)]
@@ -76,7 +75,7 @@ pub struct MutationReport {
 fn check_one(mutant: Option<Mutant>, fixtures: &[Fixture], cfg: &MutationConfig) -> MutantRow {
     let started = Instant::now();
     // One call at a time: a slow hook's sleep would only cost wall time.
-    let sut = MemorySut::with_mutant(mutant).with_slow_hook(std::time::Duration::ZERO);
+    let sut = mutants::sut(mutant).with_slow_hook(std::time::Duration::ZERO);
     let name = mutant.map_or("reference".to_string(), |m| m.name().to_string());
     let run_cfg = RunConfig {
         seed: cfg.seed,
@@ -126,7 +125,7 @@ pub const RACE_ROUND_OPS: u64 = 1_500;
 /// of a small hot workload (2 threads, 2 keys) until a history is not linearizable.
 fn check_race(mutant: Mutant, cfg: &MutationConfig) -> MutantRow {
     let started = Instant::now();
-    let sut = MemorySut::with_mutant(Some(mutant));
+    let sut = mutant.sut();
     let mut row = MutantRow {
         name: mutant.name().to_string(),
         breaks: mutant.expected_break(),

@@ -3,7 +3,7 @@
 //! one `u64` seed through `ChaCha8Rng`: the seed gives each case its own seed, and a case
 //! seed gives proptest's generator its bytes, so one case replays alone.
 
-use crate::checker::{Checker, Divergence, HarnessError, TraceRun, Verdict as TraceVerdict};
+use crate::check::{Checker, Divergence, HarnessError, TraceRun, Verdict as TraceVerdict};
 use crate::fixture::Fixture;
 use crate::gate;
 use crate::generate::{GenConfig, Weights, choices, interpret};

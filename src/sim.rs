@@ -7,7 +7,7 @@
 //! seed shrinks to a minimal trace, saved as a fixture, with the one command that replays it.
 //! The simulator checks its own determinism: a seed run twice must give the same event log.
 
-use crate::checker::{TraceRun, Verdict as TraceVerdict};
+use crate::check::{TraceRun, Verdict as TraceVerdict};
 use crate::generate::{GenConfig, Weights, interpret};
 use crate::guard::Guarded;
 use crate::replay::ReplayCommand;

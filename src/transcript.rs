@@ -18,8 +18,8 @@ pub fn step_line(index: usize, step: &Step, obs: &StepObs) -> String {
             cookie(&resp.cookie.value)
         ));
     }
-    if !obs.reads.is_empty() && obs.reads.iter().any(|r| r.value != Read::Done) {
-        let reads: Vec<String> = obs.reads.iter().map(|r| read(&r.value)).collect();
+    if !obs.reads.is_empty() && obs.reads.iter().any(|r| r.value != Some(Read::Done)) {
+        let reads: Vec<String> = obs.reads.iter().map(|r| expected_read(&r.value)).collect();
         line.push_str(&format!(" reads [{}]", reads.join(", ")));
     }
     if !obs.lock_changes.is_empty() {
@@ -77,6 +77,12 @@ fn actions_text(actions: &[Action]) -> String {
 
 /// One action.
 pub fn action(a: &Action) -> String {
+    action_with(a, |id| id.to_string())
+}
+
+/// One action of any vocabulary, its ID argument said by `id`: the one action renderer, for
+/// transcripts and the linearizer's timelines alike.
+pub fn action_with<I>(a: &Action<I>, id: impl FnOnce(&I) -> String) -> String {
     match a {
         Action::SetVar { var, value } => format!("v{var}:={value}"),
         Action::GetVar { var } => format!("v{var}?"),
@@ -87,8 +93,8 @@ pub fn action(a: &Action) -> String {
         Action::Lock { record } => format!("lock {record}"),
         Action::IsLocked { record } => format!("locked {record}?"),
         Action::GetSessionId => "session-id?".to_string(),
-        Action::Close { id } => format!("CLOSE {id}"),
-        Action::GetExpiration { id } => format!("expiration {id}?"),
+        Action::Close { id: i } => format!("CLOSE {}", id(i)),
+        Action::GetExpiration { id: i } => format!("expiration {}?", id(i)),
     }
 }
 
@@ -113,15 +119,24 @@ fn hook_behavior(b: &HookBehavior) -> String {
 
 /// A read value.
 pub fn read(r: &Read) -> String {
+    read_with(r, |s| s.map_or("\"\"".into(), |s| s.to_string()))
+}
+
+/// An expected read (`None`: not compared).
+pub fn expected_read(r: &Option<Read>) -> String {
+    r.as_ref().map_or("unchecked".into(), read)
+}
+
+/// A read value of any vocabulary, its session ID said by `session`.
+pub fn read_with<S>(r: &Read<S>, session: impl FnOnce(&S) -> String) -> String {
     match r {
         Read::Done => "done".into(),
         Read::Var(v) | Read::IpVar(v) => v.map_or("unset".into(), |v| v.to_string()),
         Read::Selection(s) => format!("{s:?}"),
         Read::Locked(b) => if *b { "locked" } else { "refused" }.into(),
         Read::LockState(s) => format!("{s:?}").to_lowercase(),
-        Read::SessionId(s) => s.map_or("\"\"".into(), |s| s.to_string()),
+        Read::SessionId(s) => session(s),
         Read::Expiration(e) => e.map_or("null".into(), |e| format!("{e}s")),
-        Read::Unchecked => "unchecked".into(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! names fires, and its transcript (one line per event) matches the committed snapshot.
 
 use std::path::Path;
-use wlcs::checker::{Checker, Verdict};
+use wlcs::check::{Checker, Verdict};
 use wlcs::fixture::Fixture;
 use wlcs_sut::memory::MemorySut;
 

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
-use wlcs::checker::{Checker, Verdict as TraceVerdict};
+use wlcs::check::{Checker, Verdict as TraceVerdict};
 use wlcs::fixture::Fixture;
 use wlcs::generate::{GenConfig, Weights};
 use wlcs::report::{Report, Status, Verdict};
@@ -34,7 +34,7 @@ fn serve_memory(mutant: Option<Mutant>) -> ServerHandle {
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
     serve(
         addr,
-        Arc::new(MemorySut::with_mutant(mutant)),
+        Arc::new(wlcs_sut::mutants::sut(mutant)),
         ServeOptions::default(),
     )
     .expect("server starts")
@@ -199,7 +199,7 @@ fn mutant_runs_over_http_match_in_process_runs() {
             shrink_iters_max: SHRINK_ITERS_MAX,
             ..RunConfig::default()
         };
-        let local = runner::run(&MemorySut::with_mutant(Some(mutant)), &[], &cfg, "memory");
+        let local = runner::run(&mutant.sut(), &[], &cfg, "memory");
         let server = serve_memory(Some(mutant));
         let sut = HttpSut::connect(&server.base_url()).expect("adapter connects");
         let remote = runner::run(&sut, &[], &cfg, &sut.name());
@@ -322,7 +322,7 @@ fn counterexample_found_in_process_replays_over_http() {
         stop_at_first_failure: true,
         ..RunConfig::default()
     };
-    let in_process = MemorySut::with_mutant(Some(mutant));
+    let in_process = mutant.sut();
     let report = runner::run(&in_process, &[], &cfg, "memory");
     let found = report
         .counterexamples

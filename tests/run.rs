@@ -3,22 +3,18 @@
 //! codes and report schema, and a misbehaving implementation is a reported error, never a
 //! panic of the suite.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use wlcs::checker::{Checker, HarnessError, Verdict as TraceVerdict};
+use wlcs::check::{Checker, HarnessError, Verdict as TraceVerdict};
 use wlcs::fixture::Fixture;
 use wlcs::generate::GenConfig;
 use wlcs::report::{Status, Verdict};
 use wlcs::runner::{self, RunConfig, case_seeds, generated_trace};
-use wlcs_model::vocab::{OptionSet, RecordRef, Slot, VarName, WorldConfig};
+use wlcs_model::vocab::WorldConfig;
 use wlcs_model::{RuleId, Trace};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
-use wlcs_sut::{
-    Begun, Capabilities, Response, Sut, SutError, WireAction, WireHook, WireHookRun, WireProc,
-    WireRead, WireRequest,
-};
+use wlcs_sut::{Capabilities, Layer, Response, Sut, SutError, WireRead, WireRequest};
 
 fn fixtures() -> Vec<Fixture> {
     Fixture::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")).expect("fixtures")
@@ -110,7 +106,7 @@ fn broken_implementation_is_caught_with_a_shrunk_counterexample() {
             ..RunConfig::default()
         };
         // Generated traces only: the counterexample is found and shrunk from scratch.
-        let report = runner::run(&MemorySut::with_mutant(Some(mutant)), &[], &cfg, "mutant");
+        let report = runner::run(&mutant.sut(), &[], &cfg, "mutant");
         assert_eq!(report.verdict, Verdict::Fail);
         let c = &report.counterexamples[0];
         assert!(c.divergence.breaks(mutant.breaks()), "{:?}", c.divergence);
@@ -123,7 +119,7 @@ fn broken_implementation_is_caught_with_a_shrunk_counterexample() {
         assert!(c.steps < c.steps_before_shrink || c.steps_before_shrink <= steps_max);
         assert!(c.replay.contains("--case-seed"));
         // The counterexample replays: it still fails on the mutant, passes on the reference.
-        let again = Checker::run(&MemorySut::with_mutant(Some(mutant)), &c.trace);
+        let again = Checker::run(&mutant.sut(), &c.trace);
         assert!(matches!(again.verdict, TraceVerdict::Diverged(ref d) if d.rule == c.rule));
         assert_eq!(
             Checker::run(&MemorySut::new(), &c.trace).verdict,
@@ -262,45 +258,19 @@ impl Shim {
     }
 }
 
-impl Sut for Shim {
+impl Layer for Shim {
+    type Inner = MemorySut;
+    fn inner(&self) -> &MemorySut {
+        &self.inner
+    }
     fn name(&self) -> String {
         "shim".into()
     }
     fn capabilities(&self) -> Capabilities {
         self.caps
     }
-    fn reset(&self, c: &WorldConfig) -> Result<(), SutError> {
-        self.inner.reset(c)
-    }
     fn request(&self, r: &WireRequest) -> Result<Response, SutError> {
         (self.request)(&self.inner, r)
-    }
-    fn begin(&self, slot: Slot, r: &WireRequest) -> Result<Begun, SutError> {
-        self.inner.begin(slot, r)
-    }
-    fn end(&self, slot: Slot, a: &[WireAction]) -> Result<Response, SutError> {
-        self.inner.end(slot, a)
-    }
-    fn non_web(&self, p: u8, a: &[WireAction]) -> Result<Vec<WireRead>, SutError> {
-        self.inner.non_web(p, a)
-    }
-    fn set_option(&self, o: &OptionSet) -> Result<(), SutError> {
-        self.inner.set_option(o)
-    }
-    fn set_hook(&self, b: &WireHook) -> Result<(), SutError> {
-        self.inner.set_hook(b)
-    }
-    fn advance(&self, s: u64) -> Result<(), SutError> {
-        self.inner.advance(s)
-    }
-    fn take_hook_runs(&self) -> Result<Vec<WireHookRun>, SutError> {
-        self.inner.take_hook_runs()
-    }
-    fn locks(&self) -> Result<BTreeMap<RecordRef, WireProc>, SutError> {
-        self.inner.locks()
-    }
-    fn ipvars(&self) -> Result<BTreeMap<VarName, i64>, SutError> {
-        self.inner.ipvars()
     }
 }
 

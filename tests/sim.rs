@@ -47,11 +47,7 @@ fn a_mutant_fails_with_a_replayable_shrunk_timeline() {
         workers: 1,
         ..SimConfig::default()
     };
-    let make = || {
-        Ok(Box::new(MemorySut::with_mutant(Some(
-            Mutant::RemoteCloseResetsMidRequest,
-        ))) as Box<dyn Sut>)
-    };
+    let make = || Ok(Box::new(Mutant::RemoteCloseResetsMidRequest.sut()) as Box<dyn Sut>);
     let report = sim::run(&make, &cfg).expect("sim");
     assert_eq!(sim::exit_code(&report), 1);
     let f = &report.failures[0];

@@ -11,7 +11,7 @@ pub mod rules;
 pub mod vocab;
 pub mod world;
 
-pub use obs::{CookieEffect, HookRun, RanIn, Read, Ruled, StepObs};
+pub use obs::{CookieEffect, ExpectedRead, HookRun, RanIn, Read, Ruled, StepObs};
 pub use rules::{Grade, RuleId, RuleSet};
 pub use vocab::*;
 pub use world::Model;

@@ -28,6 +28,15 @@ impl<T> Ruled<T> {
         }
     }
 
+    /// The same rules around another value.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Ruled<U> {
+        Ruled {
+            value: f(self.value),
+            rule: self.rule,
+            also: self.also,
+        }
+    }
+
     /// Adds rules a different value would also violate.
     pub fn also(mut self, also: RuleSet) -> Self {
         self.also = self.also.union(also);
@@ -36,8 +45,12 @@ impl<T> Ruled<T> {
 }
 
 /// What one action returns. Writes and the close command return `Done`.
+///
+/// `S` is how a session ID read is said: `Option<SessionRef>` for the model (the default;
+/// `None` for `""`), the ID's text for a system under test (`wlcs_sut::WireRead`, `""` outside
+/// a web request). [`Read::map_session`] translates.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Read {
+pub enum Read<S = Option<SessionRef>> {
     /// The action returns nothing.
     Done,
     /// A process variable's value; `None` when unassigned in this context.
@@ -50,13 +63,48 @@ pub enum Read {
     Locked(bool),
     /// Who holds the record's lock.
     LockState(LockState),
-    /// WEB Get Current Session ID: the session, or `None` for `""`.
-    SessionId(Option<SessionRef>),
+    /// WEB Get Current Session ID.
+    SessionId(S),
     /// WEB LEGACY GET SESSION EXPIRATION, seconds on the virtual clock; `None` is the null date.
     Expiration(Option<u64>),
-    /// Not compared (CLOSE-9: reads in scalable mode).
-    Unchecked,
 }
+
+impl<S> Read<S> {
+    /// The same read with its session ID said another way; `None` when `f` cannot say it
+    /// (an ID nobody was told).
+    pub fn map_session<T>(&self, f: impl FnOnce(&S) -> Option<T>) -> Option<Read<T>> {
+        Some(match self {
+            Read::Done => Read::Done,
+            Read::Var(v) => Read::Var(*v),
+            Read::IpVar(v) => Read::IpVar(*v),
+            Read::Selection(s) => Read::Selection(s.clone()),
+            Read::Locked(b) => Read::Locked(*b),
+            Read::LockState(s) => Read::LockState(*s),
+            Read::SessionId(s) => Read::SessionId(f(s)?),
+            Read::Expiration(e) => Read::Expiration(*e),
+        })
+    }
+}
+
+impl<S> Read<S> {
+    /// The same read, taken, with its session ID said another way.
+    pub fn into_session<T>(self, f: impl FnOnce(S) -> T) -> Read<T> {
+        match self {
+            Read::Done => Read::Done,
+            Read::Var(v) => Read::Var(v),
+            Read::IpVar(v) => Read::IpVar(v),
+            Read::Selection(s) => Read::Selection(s),
+            Read::Locked(b) => Read::Locked(b),
+            Read::LockState(s) => Read::LockState(s),
+            Read::SessionId(s) => Read::SessionId(f(s)),
+            Read::Expiration(e) => Read::Expiration(e),
+        }
+    }
+}
+
+/// What the model expects an action to return: a read, or `None` when the result is not
+/// compared (CLOSE-9: reads in scalable mode).
+pub type ExpectedRead = Option<Read>;
 
 /// What a response does to the session cookie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,10 +166,15 @@ pub struct StepObs {
     pub invalid: Option<String>,
     /// For a request or a begin: the session it ran in (`None` when refused).
     pub ran_in: Option<RanIn>,
+    /// The session the step's request ran in: `ran_in`'s for a request or a begin, the
+    /// session its slot held for an end (what a read of the session ID, or a cookie refresh,
+    /// is compared against).
+    pub session: Option<SessionRef>,
     /// For a request, an end, or a refused begin: the response.
     pub response: Option<ResponseObs>,
-    /// What each action returned, in order (begin's then end's for a whole request).
-    pub reads: Vec<Ruled<Read>>,
+    /// What each action returned, in order (begin's then end's for a whole request); `None`
+    /// where the result is not compared.
+    pub reads: Vec<Ruled<ExpectedRead>>,
     /// The hook runs this step caused, in order.
     pub hooks: Vec<HookRun>,
     /// Lock-table changes, in order: a record and its new owner (`None`: released).

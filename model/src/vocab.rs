@@ -162,8 +162,13 @@ impl fmt::Display for IdText {
 }
 
 /// One thing a request (or a non-web process, or a hook) does in its process's context.
+///
+/// One vocabulary, parametrised by how an ID argument is said: the model's traces use
+/// [`IdText`] (symbolic, the default), a system under test gets `Action<WireId>` (real bytes,
+/// `wlcs_sut::WireAction`); [`Action::map_id`] translates between them, so there is one list of
+/// actions to keep in step with SPEC.md.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Action {
+pub enum Action<I = IdText> {
     /// Assigns a process variable.
     SetVar { var: VarName, value: i64 },
     /// Reads a process variable.
@@ -183,27 +188,81 @@ pub enum Action {
     /// WEB Get Current Session ID (command 1162).
     GetSessionId,
     /// WEB LEGACY CLOSE SESSION (command 1208).
-    Close { id: IdText },
+    Close { id: I },
     /// WEB LEGACY GET SESSION EXPIRATION (command 1207).
-    GetExpiration { id: IdText },
+    GetExpiration { id: I },
 }
 
-/// A web request: where it comes from, the cookie it carries and what it does.
+impl<I> Action<I> {
+    /// The same action with its ID argument (if any) said another way.
+    pub fn map_id<J>(&self, f: impl FnOnce(&I) -> J) -> Action<J> {
+        match self {
+            Action::SetVar { var, value } => Action::SetVar {
+                var: *var,
+                value: *value,
+            },
+            Action::GetVar { var } => Action::GetVar { var: *var },
+            Action::SetIpVar { var, value } => Action::SetIpVar {
+                var: *var,
+                value: *value,
+            },
+            Action::GetIpVar { var } => Action::GetIpVar { var: *var },
+            Action::Select { table, records } => Action::Select {
+                table: *table,
+                records: records.clone(),
+            },
+            Action::GetSelection { table } => Action::GetSelection { table: *table },
+            Action::Lock { record } => Action::Lock { record: *record },
+            Action::IsLocked { record } => Action::IsLocked { record: *record },
+            Action::GetSessionId => Action::GetSessionId,
+            Action::Close { id } => Action::Close { id: f(id) },
+            Action::GetExpiration { id } => Action::GetExpiration { id: f(id) },
+        }
+    }
+
+    /// The ID argument, for the two actions that take one.
+    pub fn id(&self) -> Option<&I> {
+        match self {
+            Action::Close { id } | Action::GetExpiration { id } => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// A web request: where it comes from, the cookie it carries and what it does. `C` is how the
+/// cookie's value is said, `I` how the actions' ID arguments are (the model: [`IdText`] both;
+/// a system under test: the cookie's bytes and `WireId`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Request {
+pub struct Request<C = IdText, I = IdText> {
     /// The client address.
     #[serde(default)]
     pub ip: Ip,
     /// The session cookie's value, or `None` when the request carries no session cookie.
-    #[serde(default)]
-    pub cookie: Option<IdText>,
+    #[serde(default = "Option::default")]
+    pub cookie: Option<C>,
     /// `Some(lane)` for a 4D Mobile request: opens a 4D Mobile session when it needs a new
     /// session, and runs in that lane's process of a live 4D Mobile session.
     #[serde(default)]
     pub mobile: Option<u8>,
     /// What the request does, in order.
-    #[serde(default)]
-    pub actions: Vec<Action>,
+    #[serde(default = "Vec::new")]
+    pub actions: Vec<Action<I>>,
+}
+
+impl<C, I> Request<C, I> {
+    /// The same request with its cookie and ID arguments said another way.
+    pub fn map_ids<D, J>(
+        &self,
+        mut cookie: impl FnMut(&C) -> D,
+        mut id: impl FnMut(&I) -> J,
+    ) -> Request<D, J> {
+        Request {
+            ip: self.ip,
+            cookie: self.cookie.as_ref().map(&mut cookie),
+            mobile: self.mobile,
+            actions: self.actions.iter().map(|a| a.map_id(&mut id)).collect(),
+        }
+    }
 }
 
 /// The session mode (selectors 70 and 90).
@@ -235,9 +294,11 @@ pub enum OptionSet {
 }
 
 /// What the On Web Legacy Close Session hook does when it runs. It always records a snapshot
-/// of the context it sees (that is how it "saves the session information").
+/// of the context it sees (that is how it "saves the session information"). `I` is how the ID
+/// of `Close` is said: [`IdText`] in traces, its bytes for a system under test
+/// (`wlcs_sut::WireHook`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HookBehavior {
+pub enum HookBehavior<I = IdText> {
     /// Records its snapshot and returns.
     Save,
     /// Records its snapshot, then fails (an error, a panic) (CLOSE-14).
@@ -245,10 +306,24 @@ pub enum HookBehavior {
     /// Records its snapshot, then calls the command on its own session (CLOSE-13).
     CloseOwn,
     /// Records its snapshot, then calls the command on another ID.
-    Close(IdText),
+    Close(I),
     /// Records its snapshot slowly (observable only under real concurrency; the model treats
     /// it as `Save`).
     Slow,
+}
+
+impl<I> HookBehavior<I> {
+    /// The same behaviour with the ID of `Close` said another way (`f` may turn it into
+    /// another behaviour: `Current` inside a hook is the hook's own session, `CloseOwn`).
+    pub fn map_id<J>(&self, f: impl FnOnce(&I) -> HookBehavior<J>) -> HookBehavior<J> {
+        match self {
+            HookBehavior::Save => HookBehavior::Save,
+            HookBehavior::Fail => HookBehavior::Fail,
+            HookBehavior::CloseOwn => HookBehavior::CloseOwn,
+            HookBehavior::Slow => HookBehavior::Slow,
+            HookBehavior::Close(id) => f(id),
+        }
+    }
 }
 
 /// One step of a trace.

@@ -4,7 +4,7 @@
 //! each rule's behaviour was exercised, and tags each observation with the rule that decides
 //! it (`Ruled`), so a divergence names its rule.
 
-use crate::obs::{CookieEffect, HookRun, RanIn, Read, ResponseObs, Ruled, StepObs};
+use crate::obs::{CookieEffect, ExpectedRead, HookRun, RanIn, Read, ResponseObs, Ruled, StepObs};
 use crate::rules::{RuleId, RuleSet};
 use crate::vocab::{
     Action, ContextSnapshot, HookBehavior, IdText, Ip, LockState, OptionSet, Options, ProcRef,
@@ -437,6 +437,7 @@ impl Model {
             Step::SetHook(behavior) => self.hook = behavior.clone(),
             Step::Advance { seconds } => self.advance(*seconds, &mut out),
         }
+        out.obs.session = out.obs.ran_in.map(|r| r.session).or(ended);
         // INV-1..5 are checked after every step: here on the model's own state (a failure is
         // a model bug), and by the differential checker on the system under test's.
         for rule in [
@@ -861,7 +862,7 @@ impl Model {
     }
 
     /// Runs an action in a caller's context.
-    fn act(&mut self, caller: Caller, action: &Action, out: &mut Out) -> Ruled<Read> {
+    fn act(&mut self, caller: Caller, action: &Action, out: &mut Out) -> Ruled<ExpectedRead> {
         if self.scalable() {
             // CLOSE-9: in scalable mode the command does nothing and reads are not compared
             // (scalable sessions keep data elsewhere and pool their processes); other actions
@@ -878,9 +879,9 @@ impl Model {
                     self.act_legacy(caller, other, out);
                 }
             }
-            return Ruled::new(Read::Unchecked, RuleId::Close9);
+            return Ruled::new(None, RuleId::Close9);
         }
-        self.act_legacy(caller, action, out)
+        self.act_legacy(caller, action, out).map(Some)
     }
 
     fn act_legacy(&mut self, caller: Caller, action: &Action, out: &mut Out) -> Ruled<Read> {

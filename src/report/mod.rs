@@ -12,7 +12,7 @@ pub mod markdown;
 pub mod merge;
 pub mod text;
 
-use crate::checker::Divergence;
+use crate::check::Divergence;
 use crate::stats::{RuleCount, RuleStats};
 use serde::{Deserialize, Serialize};
 use wlcs_model::{Grade, RuleId, Trace};
@@ -414,9 +414,9 @@ pub fn decide_rows(
     facts: &RunFacts,
     strict: bool,
 ) -> Vec<RuleRow> {
-    let mut skipped = crate::checker::rules_needing(&caps);
+    let mut skipped = crate::check::rules_needing(&caps);
     // Rules skipped for a capability the run requires fail instead.
-    let required_missing = crate::checker::rules_needing(&missing_required(facts.require, caps));
+    let required_missing = crate::check::rules_needing(&missing_required(facts.require, caps));
     skipped.retain(|(r, _)| !required_missing.iter().any(|(q, _)| q == r));
     let mut rows: Vec<RuleRow> = RuleId::ALL
         .iter()
@@ -538,12 +538,12 @@ impl Report {
 pub fn fixture_run(
     index: usize,
     fixture: &crate::fixture::Fixture,
-    run: &crate::checker::TraceRun,
+    run: &crate::check::TraceRun,
     errors: &[String],
     replay: String,
     took: std::time::Duration,
 ) -> FixtureRun {
-    use crate::checker::Verdict as V;
+    use crate::check::Verdict as V;
     let (status, rule, message) = match &run.verdict {
         V::Pass if errors.is_empty() => (FixtureStatus::Pass, None, None),
         V::Pass => (FixtureStatus::Error, None, Some(errors.join("; "))),
@@ -559,9 +559,9 @@ pub fn fixture_run(
         V::Error(e) => (
             FixtureStatus::Error,
             match e {
-                crate::checker::HarnessError::Sut { rule, .. } => *rule,
-                crate::checker::HarnessError::Reset { .. }
-                | crate::checker::HarnessError::ModelFault { .. } => None,
+                crate::check::HarnessError::Sut { rule, .. } => *rule,
+                crate::check::HarnessError::Reset { .. }
+                | crate::check::HarnessError::ModelFault { .. } => None,
             },
             Some(e.to_string()),
         ),
@@ -587,7 +587,9 @@ pub fn row_status(id: RuleId, c: RuleCount, skip_reason: Option<&str>, strict: b
         } else {
             Status::Fail
         }
-    } else if c.checks == 0 && skip_reason.is_some() {
+    } else if skip_reason.is_some() {
+        // A rule a missing capability gates cannot fail here, however often its (vacuous)
+        // checks ran: a skip, never a pass (issue 13.3).
         Status::Skip
     } else if c.checks == 0 || c.fired == 0 {
         Status::Unreached

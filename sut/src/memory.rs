@@ -14,12 +14,15 @@
 //!   (timeouts), idle live sessions by last activity (eviction), process-less sessions by
 //!   cookie expiration (`timeout-keeps-id` clean-up).
 //! - Real IDs are random UUID v4, 32 uppercase hex digits, like 4D's Generate UUID (REQ-6).
-//! - Mutants ([`Mutant`]) are single, marked deviations: `if self.is(Mutant::X)`.
-//! - Race mutants ([`Mutant::is_race`]) split a non-web close into two critical sections with
-//!   the lock released in between ([`RACE_WINDOW`]); only they ever do. Sequentially the two
-//!   halves run back to back and nothing observable differs from the reference.
+//! - No mutant lives here. Mutants at the trait boundary wrap this implementation
+//!   (`crate::mutants::perturb`); internal ones live whole in `crate::mutants::deviation` and
+//!   enter through `self.dev`: one field, and one-line seams (`self.dev(..)`,
+//!   `self.deviates(..)`, `self.dev_*(..)`) whose `None` / `false` is this file's own answer.
+//! - Race mutants split a non-web close into two critical sections with the lock released in
+//!   between ([`RACE_WINDOW`]); only they ever do. Sequentially the two halves run back to
+//!   back and nothing observable differs from the reference.
 
-use crate::mutants::Mutant;
+use crate::mutants::deviation::Deviation;
 use crate::plugin::{
     Begun, Capabilities, Response, SetCookie, Sut, SutError, WireAction, WireHook, WireHookRun,
     WireId, WireProc, WireRead, WireRequest,
@@ -48,24 +51,76 @@ pub const RACE_WINDOW: Duration = Duration::from_micros(300);
 #[derive(Debug)]
 pub struct MemorySut {
     state: Mutex<World>,
-    mutant: Option<Mutant>,
+    /// The settings beyond SPEC.md's options ([`Limits`]).
+    limits: Limits,
+    /// An internal mutant's deviation (fresh state at every reset); `None`: the reference.
+    dev: Option<Deviation>,
     /// How long a `Slow` hook run takes (served after the lock is released).
     slow_hook: Duration,
+}
+
+/// Settings of the reference implementation beyond SPEC.md's options, for benches that need
+/// populations SPEC.md's limits do not allow. The suite always runs [`Limits::SPEC`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// LIMIT-2: live sessions are capped by selector 71 *and* by selector 18 (max concurrent
+    /// processes, at most 32 000). `false` lifts the second cap, so selector 71 alone decides
+    /// and a bench can hold 10^6 sessions. Not conformant: it changes how many sessions an open
+    /// may keep (LIMIT-2), never a close.
+    pub sessions_capped_by_processes: bool,
+}
+
+impl Limits {
+    /// SPEC.md's limits.
+    pub const SPEC: Limits = Limits {
+        sessions_capped_by_processes: true,
+    };
+    /// Selector 71 alone caps live sessions (benches only).
+    pub const LIFTED: Limits = Limits {
+        sessions_capped_by_processes: false,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::SPEC
+    }
 }
 
 impl MemorySut {
     /// The correct implementation, with a default world ([`WorldConfig::default`]).
     pub fn new() -> MemorySut {
-        MemorySut::with_mutant(None)
-    }
-
-    /// The implementation with one deliberate deviation (`None`: the correct one).
-    pub fn with_mutant(mutant: Option<Mutant>) -> MemorySut {
         MemorySut {
-            state: Mutex::new(World::new(WorldConfig::default(), mutant)),
-            mutant,
+            state: Mutex::new(World::new(WorldConfig::default(), Limits::SPEC, None)),
+            limits: Limits::SPEC,
+            dev: None,
             slow_hook: SLOW_HOOK,
         }
+    }
+
+    /// The same implementation with other [`Limits`] (benches only), from the next reset on.
+    pub fn with_limits(mut self, limits: Limits) -> MemorySut {
+        self.limits = limits;
+        self.reset_world(&WorldConfig::default());
+        self
+    }
+
+    /// The implementation running one internal mutant (`crate::mutants::deviation`).
+    pub(crate) fn deviating(dev: Deviation) -> MemorySut {
+        let mut sut = MemorySut::new();
+        sut.dev = Some(dev);
+        sut.reset_world(&WorldConfig::default());
+        sut
+    }
+
+    /// A fresh world for `config`, keeping the settings.
+    fn reset_world(&mut self, config: &WorldConfig) {
+        let fresh = World::new(
+            config.clone(),
+            self.limits,
+            self.dev.as_ref().map(Deviation::fresh),
+        );
+        *self.state.get_mut().unwrap_or_else(PoisonError::into_inner) = fresh;
     }
 
     /// The same implementation with another `Slow` hook duration. A delay only matters when
@@ -76,15 +131,13 @@ impl MemorySut {
         self
     }
 
-    /// The mutant this instance runs, if any.
-    pub fn mutant(&self) -> Option<Mutant> {
-        self.mutant
-    }
-
     /// Runs `f` on the world in one critical section. A panic inside becomes
     /// `SutError::Panic` (and poisons the state until the next `reset`); a `Slow` hook's delay
     /// is served after the lock is released.
-    fn with<R>(&self, f: impl FnOnce(&mut World) -> Result<R, SutError>) -> Result<R, SutError> {
+    pub(crate) fn with<R>(
+        &self,
+        f: impl FnOnce(&mut World) -> Result<R, SutError>,
+    ) -> Result<R, SutError> {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut world = self.state.lock().map_err(|_| {
                 SutError::Panic("state poisoned by an earlier panic; reset first".to_string())
@@ -101,35 +154,6 @@ impl MemorySut {
             Ok(result) => result,
             Err(payload) => Err(SutError::Panic(panic_text(payload.as_ref()))),
         }
-    }
-}
-
-impl MemorySut {
-    /// Race mutants only: one critical section per action, so that a close can leave the
-    /// world unlocked between its two halves (CLOSE-10 broken on purpose). Non-web actions
-    /// only touch the process's own context, so splitting them changes nothing by itself.
-    fn non_web_split(
-        &self,
-        process: u8,
-        actions: &[WireAction],
-    ) -> Result<Vec<WireRead>, SutError> {
-        let mut reads = Vec::with_capacity(actions.len());
-        for action in actions {
-            let (read, plan) = self.with(|w| {
-                let read = w.run_action(Who::NonWeb(process), action);
-                Ok((read, w.race.take()))
-            })?;
-            if let Some(plan) = plan {
-                // MUTANT CLOSE-10: the window; other threads run with the close half done.
-                std::thread::sleep(RACE_WINDOW);
-                self.with(|w| {
-                    w.race_finish(plan);
-                    Ok(())
-                })?;
-            }
-            reads.push(read);
-        }
-        Ok(reads)
     }
 }
 
@@ -151,10 +175,7 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 impl Sut for MemorySut {
     fn name(&self) -> String {
-        match self.mutant {
-            None => "memory".to_string(),
-            Some(m) => format!("memory+{}", m.name()),
-        }
+        "memory".to_string()
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -167,7 +188,11 @@ impl Sut for MemorySut {
     }
 
     fn reset(&self, config: &WorldConfig) -> Result<(), SutError> {
-        let fresh = World::new(config.clone(), self.mutant);
+        let fresh = World::new(
+            config.clone(),
+            self.limits,
+            self.dev.as_ref().map(Deviation::fresh),
+        );
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             // A reset is the way out of a poisoned state: the old world is discarded whole.
             let mut world = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -219,7 +244,7 @@ impl Sut for MemorySut {
     }
 
     fn non_web(&self, process: u8, actions: &[WireAction]) -> Result<Vec<WireRead>, SutError> {
-        if self.mutant.is_some_and(Mutant::is_race) {
+        if self.dev.as_ref().is_some_and(Deviation::is_race) {
             return self.non_web_split(process, actions);
         }
         self.with(|w| Ok(w.run_actions(Who::NonWeb(process), actions)))
@@ -267,16 +292,16 @@ impl Sut for MemorySut {
 
 /// A process's context: what the hook sees and what the reset clears.
 #[derive(Clone, Debug, Default)]
-struct Context {
-    vars: BTreeMap<VarName, i64>,
+pub(crate) struct Context {
+    pub(crate) vars: BTreeMap<VarName, i64>,
     /// Non-empty selections only, sorted and deduplicated.
-    selections: BTreeMap<Table, Vec<u32>>,
+    pub(crate) selections: BTreeMap<Table, Vec<u32>>,
     /// Records this process holds (the lock table is the authority; this is its index).
-    locks: BTreeSet<RecordRef>,
+    pub(crate) locks: BTreeSet<RecordRef>,
 }
 
 impl Context {
-    fn snapshot(&self) -> ContextSnapshot {
+    pub(crate) fn snapshot(&self) -> ContextSnapshot {
         ContextSnapshot {
             vars: self.vars.clone(),
             selections: self.selections.clone(),
@@ -287,61 +312,58 @@ impl Context {
 
 /// One web process of a session (lane 0 for legacy sessions).
 #[derive(Debug)]
-struct Proc {
+pub(crate) struct Proc {
     /// Unique over the world's life: a revived lane is a new process, so no stale lock can
     /// ever be mistaken for its own.
-    pid: u64,
-    ctx: Context,
+    pub(crate) pid: u64,
+    pub(crate) ctx: Context,
     /// A request is in flight in this process.
-    busy: bool,
+    pub(crate) busy: bool,
     /// The session was closed while a request ran here: `Some(self_close)`; hook and reset
     /// run when the request ends (CLOSE-11, CLOSE-12).
-    pending: Option<bool>,
-    /// Mutants that reset mid-request: the response must still expire the cookie, and the
-    /// process ends (without a second hook) when its request ends.
-    reset_early: Option<bool>,
+    pub(crate) pending: Option<bool>,
     /// The process's hook is running (it is being ended); closes skip it.
-    ending: bool,
+    pub(crate) ending: bool,
     /// End of its last request (or its start, while the first one runs).
-    last_active: u64,
+    pub(crate) last_active: u64,
 }
 
 /// A legacy or 4D Mobile session.
 #[derive(Debug)]
-struct Session {
-    id: Arc<str>,
-    ip: Ip,
-    mobile: bool,
+pub(crate) struct Session {
+    pub(crate) id: Arc<str>,
+    pub(crate) ip: Ip,
+    pub(crate) mobile: bool,
     /// The ID still names the session (not closed, evicted or dropped).
-    valid: bool,
+    pub(crate) valid: bool,
     /// Cookie expiration, seconds on the virtual clock.
-    expiration: u64,
+    pub(crate) expiration: u64,
     /// Last request begin or end in any lane (eviction order, LIMIT-1).
-    last_active: u64,
+    pub(crate) last_active: u64,
     /// Running processes by lane.
-    procs: BTreeMap<u8, Proc>,
+    pub(crate) procs: BTreeMap<u8, Proc>,
     /// Index memberships, kept in step by `World::sync`.
-    counted_live: bool,
-    lru_entry: Option<(u64, u64)>,
-    dormant_entry: Option<(u64, u64)>,
+    pub(crate) counted_live: bool,
+    pub(crate) lru_entry: Option<(u64, u64)>,
+    pub(crate) dormant_entry: Option<(u64, u64)>,
 }
 
 /// Who owns a lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Owner {
+pub(crate) enum Owner {
     Web(u64),
     NonWeb(u8),
 }
 
 /// A lock table entry: who holds the record, with what `locks()` reports about it.
 #[derive(Clone, Debug)]
-enum Holder {
+pub(crate) enum Holder {
     Web { pid: u64, id: Arc<str>, lane: u8 },
     NonWeb(u8),
 }
 
 impl Holder {
-    fn owner(&self) -> Owner {
+    pub(crate) fn owner(&self) -> Owner {
         match self {
             Holder::Web { pid, .. } => Owner::Web(*pid),
             Holder::NonWeb(n) => Owner::NonWeb(*n),
@@ -361,14 +383,14 @@ impl Holder {
 
 /// Where actions run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Who {
+pub(crate) enum Who {
     Web { key: u64, lane: u8 },
     NonWeb(u8),
 }
 
 /// Who calls the command (decides `Current` and CLOSE-11/13).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Caller {
+pub(crate) enum Caller {
     Web { key: u64, lane: u8 },
     NonWeb,
     Hook { key: u64 },
@@ -376,7 +398,7 @@ enum Caller {
 
 /// Why a process ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Cause {
+pub(crate) enum Cause {
     /// The command (at once or at the end of the running request).
     Close,
     /// Process timeout (TIME-2).
@@ -393,23 +415,6 @@ struct Flight {
     id: Arc<str>,
     /// The request opened its session (REQ-1 Set-Cookie).
     opened: bool,
-    /// Mutant MOBILE-3: the new lane announces its own cookie.
-    lane_cookie: bool,
-    /// Mutant CLOSE-8: the new session is not announced.
-    suppress_issue: bool,
-}
-
-/// The second half of a race mutant's close, run after [`RACE_WINDOW`].
-#[derive(Debug)]
-struct RacePlan {
-    key: u64,
-    /// The process the first half saw (a later process under the same key is not it).
-    pid: u64,
-    id: Arc<str>,
-    /// `racy-double-hook`: the context the first half saw, which its hook reports.
-    snapshot: ContextSnapshot,
-    /// The hook failed (`racy-late-invalidation` ran it in the first half).
-    failed: bool,
 }
 
 /// What beginning a request produced.
@@ -426,41 +431,36 @@ enum Room {
 }
 
 #[derive(Debug)]
-struct World {
-    mutant: Option<Mutant>,
-    config: WorldConfig,
-    options: Options,
-    now: u64,
-    hook: WireHook,
-    hook_log: Vec<WireHookRun>,
-    next_key: u64,
-    next_pid: u64,
-    sessions: HashMap<u64, Session>,
+pub(crate) struct World {
+    pub(crate) config: WorldConfig,
+    pub(crate) limits: Limits,
+    pub(crate) options: Options,
+    pub(crate) now: u64,
+    pub(crate) hook: WireHook,
+    pub(crate) hook_log: Vec<WireHookRun>,
+    pub(crate) next_key: u64,
+    pub(crate) next_pid: u64,
+    pub(crate) sessions: HashMap<u64, Session>,
     /// Valid IDs only.
-    ids: HashMap<Arc<str>, u64>,
+    pub(crate) ids: HashMap<Arc<str>, u64>,
     /// Sessions with at least one running process.
-    live: usize,
+    pub(crate) live: usize,
     /// Live sessions whose processes are all idle, by (last activity, creation).
-    lru: BTreeSet<(u64, u64)>,
+    pub(crate) lru: BTreeSet<(u64, u64)>,
     /// Idle processes by (last activity, session creation, lane): due-time order for any
     /// single process timeout value.
-    idle: BTreeSet<(u64, u64, u8)>,
+    pub(crate) idle: BTreeSet<(u64, u64, u8)>,
     /// Valid sessions without a running process (`timeout-keeps-id`), by (expiration, key).
-    dormant: BTreeSet<(u64, u64)>,
-    locks: HashMap<RecordRef, Holder>,
-    ipvars: BTreeMap<VarName, i64>,
-    nonweb: HashMap<u8, Context>,
+    pub(crate) dormant: BTreeSet<(u64, u64)>,
+    pub(crate) locks: HashMap<RecordRef, Holder>,
+    pub(crate) ipvars: BTreeMap<VarName, i64>,
+    pub(crate) nonweb: HashMap<u8, Context>,
     slots: HashMap<Slot, Flight>,
     /// `Slow` hook runs of the current call, served after unlocking.
-    slow_hooks: u32,
-    // --- state used by mutants only ---
-    tombstones: HashMap<Arc<str>, (u64, u64)>,
-    recycled: Vec<Arc<str>>,
-    id_counter: u64,
-    last_by_ip: HashMap<Ip, u64>,
-    leaked_vars: Option<BTreeMap<VarName, i64>>,
-    /// A race mutant's half-done close, handed to the caller (who unlocks) at once.
-    race: Option<RacePlan>,
+    pub(crate) slow_hooks: u32,
+    /// An internal mutant's state and seams (`crate::mutants::deviation`); `None`: the
+    /// reference.
+    pub(crate) dev: Option<Box<Deviation>>,
 }
 
 fn refused(status: u16) -> Response {
@@ -473,9 +473,9 @@ fn refused(status: u16) -> Response {
 }
 
 impl World {
-    fn new(config: WorldConfig, mutant: Option<Mutant>) -> World {
+    fn new(config: WorldConfig, limits: Limits, dev: Option<Box<Deviation>>) -> World {
         World {
-            mutant,
+            limits,
             options: Options::defaults(&config),
             config,
             now: 0,
@@ -494,18 +494,18 @@ impl World {
             nonweb: HashMap::new(),
             slots: HashMap::new(),
             slow_hooks: 0,
-            tombstones: HashMap::new(),
-            recycled: Vec::new(),
-            id_counter: 0,
-            last_by_ip: HashMap::new(),
-            leaked_vars: None,
-            race: None,
+            dev,
         }
     }
 
-    /// Whether this world runs the given mutant.
-    fn is(&self, mutant: Mutant) -> bool {
-        self.mutant == Some(mutant)
+    /// Seam: an internal mutant's answer, if it changes this one (else `None`).
+    fn dev<T>(&self, f: impl FnOnce(&Deviation) -> Option<T>) -> Option<T> {
+        self.dev.as_deref().and_then(f)
+    }
+
+    /// Seam: whether an internal mutant takes this deviation (`false` for the reference).
+    fn deviates(&self, f: impl FnOnce(&Deviation) -> bool) -> bool {
+        self.dev.as_deref().is_some_and(f)
     }
 
     fn legacy(&self) -> bool {
@@ -515,18 +515,13 @@ impl World {
     /// TIME-3: which profile applies.
     fn keeps_id(&self) -> bool {
         let keeps = self.config.profile.timeout == TimeoutProfile::KeepsId;
-        if self.is(Mutant::WrongTimeoutProfile) {
-            // MUTANT TIME-3: the other reading.
-            return !keeps;
-        }
-        keeps
+        self.dev(|d| d.keeps_id(keeps)).unwrap_or(keeps)
     }
 
     /// TIME-1: a cookie is expired when `now >= expiration`.
     fn expired(&self, expiration: u64) -> bool {
-        if self.is(Mutant::ExpiryBoundaryOffByOne) {
-            // MUTANT TIME-1: the boundary instant still counts as valid.
-            return self.now > expiration;
+        if let Some(expired) = self.dev(|d| d.expired(self.now, expiration)) {
+            return expired;
         }
         self.now >= expiration
     }
@@ -541,12 +536,11 @@ impl World {
     }
 
     /// The session a cookie routes to: existing and its cookie unexpired (REQ-2, TIME-1).
-    fn routable(&self, cookie: &str) -> Option<u64> {
+    pub(crate) fn routable(&self, cookie: &str) -> Option<u64> {
         let key = self.existing(cookie)?;
         let s = self.sessions.get(&key)?;
         if self.expired(s.expiration) {
-            if self.is(Mutant::ExpiredCookieAccepted) && !s.procs.is_empty() {
-                // MUTANT TIME-1: the running process still answers the expired cookie.
+            if !s.procs.is_empty() && self.deviates(Deviation::routes_expired_cookie) {
                 return Some(key);
             }
             // TIME-1 / TIME-4: the process may still run, but no request reaches it.
@@ -561,7 +555,7 @@ impl World {
 
     /// Brings a session's index memberships in line with its state, and drops it when it no
     /// longer exists (no process left, and invalidated, or `timeout-new-id`, or expired).
-    fn sync(&mut self, key: u64) {
+    pub(crate) fn sync(&mut self, key: u64) {
         let keeps = self.keeps_id();
         let Some(s) = self.sessions.get(&key) else {
             return;
@@ -630,9 +624,7 @@ impl World {
     }
 
     /// CLOSE-1 / LIMIT-1: the ID stops naming the session, at once.
-    fn invalidate(&mut self, key: u64, by_command: bool) {
-        let needs_tombstone = self.mutant.is_some_and(Mutant::needs_tombstones);
-        let recycle = self.is(Mutant::RecyclesClosedIds);
+    pub(crate) fn invalidate(&mut self, key: u64, by_command: bool) {
         let Some(s) = self.sessions.get_mut(&key) else {
             return;
         };
@@ -641,16 +633,11 @@ impl World {
         }
         s.valid = false;
         let id = s.id.clone();
-        let expiration = s.expiration;
         if self.ids.get(&id) == Some(&key) {
             self.ids.remove(&id);
         }
-        if by_command && needs_tombstone {
-            self.tombstones.insert(id.clone(), (key, expiration));
-        }
-        if by_command && recycle {
-            // MUTANT INV-3: the closed ID goes back into a pool of IDs to hand out.
-            self.recycled.push(id);
+        if let (true, Some(d)) = (by_command, self.dev.as_deref_mut()) {
+            d.closed_by_command(&id, key);
         }
         self.sync(key);
     }
@@ -670,17 +657,9 @@ impl World {
                         return Err(SutError::Protocol("routed to a missing session".into()));
                     };
                     if self.options.ip_validation && s.ip != req.ip {
-                        if self.mutant == Some(Mutant::IpValidationSkipped) {
-                            // MUTANT REQ-5: the IP is not checked.
-                        } else {
-                            if self.mutant == Some(Mutant::RefusedRequestSlides) {
-                                // MUTANT REQ-5: the refused request still slides the cookie.
-                                s.expiration = self.now + self.options.cookie_timeout_s();
-                                self.sync(key);
-                            }
-                            // REQ-5: another client IP gets 400 and changes nothing.
-                            return Ok(Started::Refused(refused(400)));
-                        }
+                        self.dev_refused_request(key);
+                        // REQ-5: another client IP gets 400 and changes nothing.
+                        return Ok(Started::Refused(refused(400)));
                     }
                     // REQ-2 / MOBILE-3: the lane of a 4D Mobile session, lane 0 otherwise.
                     let lane = if s.mobile { req.mobile.unwrap_or(0) } else { 0 };
@@ -712,47 +691,34 @@ impl World {
     fn route(&self, req: &WireRequest) -> Option<u64> {
         match &req.cookie {
             Some(cookie) => self.routable(cookie),
-            None if self.is(Mutant::NoCookieJoinsIpSession) => {
-                // MUTANT REQ-1: sessions keyed by client IP when the cookie is missing.
-                let key = *self.last_by_ip.get(&req.ip)?;
-                let s = self.sessions.get(&key)?;
-                let idle = s.procs.get(&0).is_some_and(|p| !p.busy);
-                (s.valid && !s.mobile && idle && self.routable(&s.id) == Some(key)).then_some(key)
-            }
-            // REQ-1: no cookie, new session.
-            None => None,
+            // REQ-1: no cookie, new session (`None`), unless a mutant routes it.
+            None => self.dev_route_without_cookie(req.ip),
         }
     }
 
     /// LIMIT-1 / LIMIT-2: makes room for one more live session.
     fn make_room(&mut self) -> Room {
-        let limit = if self.is(Mutant::LimitIgnoresMaxProcesses) {
-            // MUTANT LIMIT-2: max processes does not cap max sessions.
-            self.options.max_sessions
-        } else {
+        let limit = if self.limits.sessions_capped_by_processes {
             self.options.effective_max_sessions()
+        } else {
+            // `Limits::LIFTED` (benches): selector 71 alone.
+            self.options.max_sessions
         };
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let need = if self.is(Mutant::LimitOffByOne) {
-            // MUTANT INV-5: evicts only once the limit is exceeded.
-            self.live.saturating_sub(limit)
-        } else {
-            // LIMIT-1: `live - limit + 1` evictions when live >= limit.
-            (self.live + 1).saturating_sub(limit)
-        };
+        // LIMIT-1: `live - limit + 1` evictions when live >= limit.
+        let need = (self.live + 1).saturating_sub(limit);
+        let need = self
+            .dev(|d| d.evictions_needed(self.live, limit))
+            .unwrap_or(need);
         if need == 0 {
             return Room::Ready;
         }
-        let victims: Vec<u64> = if self.is(Mutant::EvictsMostRecent) {
-            // MUTANT LIMIT-1: most recently active first.
-            self.lru.iter().rev().take(need).map(|e| e.1).collect()
-        } else {
-            // LIMIT-1: least recent activity first, ties to the older session.
-            self.lru.iter().take(need).map(|e| e.1).collect()
-        };
+        // LIMIT-1: least recent activity first, ties to the older session.
+        let victims: Vec<u64> = self
+            .dev(|d| d.victims(&self.lru, need))
+            .unwrap_or_else(|| self.lru.iter().take(need).map(|e| e.1).collect());
         if victims.len() < need {
-            if self.is(Mutant::Never503) {
-                // MUTANT LIMIT-2: opens the session over the limit.
+            if self.deviates(Deviation::opens_over_limit) {
                 return Room::Ready;
             }
             // LIMIT-2: all candidates busy: refuse.
@@ -776,8 +742,8 @@ impl World {
             .map(|s| s.procs.keys().copied().collect())
             .unwrap_or_default();
         for lane in lanes {
-            // INV-2: each ended process gets its hook, unless the mutant skips it.
-            let hook = !self.is(Mutant::EvictionSkipsHook);
+            // INV-2: each ended process gets its hook.
+            let hook = !self.deviates(|d| d.skips_hook(Cause::Evict, false));
             self.end_process(key, lane, Cause::Evict, hook);
         }
         self.sync(key);
@@ -790,32 +756,17 @@ impl World {
             Some(key) => (key, false),
             None => (self.open_session(req), true),
         };
-        let suppress_issue = opened
-            && self.is(Mutant::ClosedCookieNoSetCookie)
-            && req
-                .cookie
-                .as_deref()
-                .is_some_and(|c| self.tombstones.contains_key(c));
-        let lane_cookie_mutant = self.is(Mutant::MobileLaneOwnCookie);
-        let leaked = if opened && self.is(Mutant::VarsLeakToNewSession) {
-            // MUTANT INV-4: a recycled context still holds the last reset process's vars.
-            self.leaked_vars.take()
-        } else {
-            None
+        let leaked = match self.dev.as_deref_mut() {
+            Some(d) if opened => d.take_leaked_vars(),
+            _ => None,
         };
         let now = self.now;
         let cookie_s = self.options.cookie_timeout_s();
-        let slide = opened || !self.is(Mutant::ExpirationDoesNotSlide);
+        let slide = opened || !self.deviates(Deviation::keeps_expiration);
         let pid = self.next_pid;
         let Some(s) = self.sessions.get_mut(&key) else {
             return Started::Refused(refused(503));
         };
-        // MUTANT MOBILE-3: a new lane of a running 4D Mobile session gets its own cookie.
-        let lane_cookie = lane_cookie_mutant
-            && !opened
-            && s.mobile
-            && !s.procs.is_empty()
-            && !s.procs.contains_key(&lane);
         let proc = s.procs.entry(lane).or_insert_with(|| Proc {
             // TIME-3 / MOBILE-3: a lane without a running process gets a new, empty context.
             pid,
@@ -825,7 +776,6 @@ impl World {
             },
             busy: false,
             pending: None,
-            reset_early: None,
             ending: false,
             last_active: now,
         });
@@ -851,8 +801,6 @@ impl World {
                 lane,
                 id,
                 opened,
-                lane_cookie,
-                suppress_issue,
             },
             reads,
         )
@@ -879,38 +827,21 @@ impl World {
             },
         );
         self.ids.insert(id, key);
-        if self.is(Mutant::NoCookieJoinsIpSession) {
-            self.last_by_ip.insert(req.ip, key);
+        if let Some(d) = self.dev.as_deref_mut() {
+            d.opened(req.ip, key);
         }
         key
     }
 
     /// REQ-6: a fresh random UUID v4, 32 uppercase hex digits, never a client's value.
     fn mint_id(&mut self, cookie: Option<&str>) -> Arc<str> {
-        if self.is(Mutant::RecyclesClosedIds) {
-            // MUTANT INV-3: closed IDs are handed out again.
-            while let Some(id) = self.recycled.pop() {
-                if !self.ids.contains_key(&id) {
-                    return id;
-                }
-            }
-        }
-        if self.is(Mutant::AdoptsClientId)
-            && let Some(value) = cookie
-            && !value.is_empty()
-            && !self.ids.contains_key(value)
+        if let Some(d) = self.dev.as_deref_mut()
+            && let Some(id) = d.mint_id(cookie, &self.ids)
         {
-            // MUTANT REQ-3: session fixation, the client's value becomes the ID.
-            return Arc::from(value);
+            return id;
         }
         loop {
-            let id: Arc<str> = if self.is(Mutant::IdsRepeatAfterRestart) {
-                // MUTANT REQ-6: a counter that restarts with the server.
-                self.id_counter += 1;
-                Arc::from(format!("{:032X}", self.id_counter))
-            } else {
-                Arc::from(format!("{:X}", Uuid::new_v4().simple()))
-            };
+            let id: Arc<str> = Arc::from(format!("{:X}", Uuid::new_v4().simple()));
             // A 122-bit collision never happens in practice; checking keeps IDs unique anyway.
             if !self.ids.contains_key(&id) {
                 return id;
@@ -928,12 +859,10 @@ impl World {
             lane,
             id,
             opened,
-            lane_cookie,
-            suppress_issue,
         } = flight;
         let reads = self.run_actions(Who::Web { key, lane }, actions);
         let now = self.now;
-        let drop_selections = self.is(Mutant::SelectionsDroppedBetweenRequests);
+        let drop_selections = self.deviates(Deviation::drops_selections);
         let proc = self
             .sessions
             .get_mut(&key)
@@ -945,20 +874,18 @@ impl World {
         proc.busy = false;
         proc.last_active = now;
         if drop_selections {
-            // MUTANT REQ-2: selections do not survive the request.
             proc.ctx.selections.clear();
         }
-        let pending = proc.pending.take();
-        let reset_early = proc.reset_early.take();
+        let pid = proc.pid;
         // CLOSE-4: the session was closed while this request ran.
-        let closed_during = pending.or(reset_early);
-        if pending.is_some() {
+        let closed_during = proc.pending.take();
+        if closed_during.is_some() {
             // CLOSE-11 / CLOSE-12: the deferred hook, reset and process end.
-            let hook = !self.is(Mutant::CloseSkipsHook);
+            let hook = !self
+                .dev
+                .as_deref_mut()
+                .is_some_and(|d| d.skips_deferred_hook(pid));
             self.end_process(key, lane, Cause::Close, hook);
-        } else if reset_early.is_some() {
-            // (Mutants that already ran the hook and reset mid-request.)
-            self.end_process(key, lane, Cause::Close, false);
         } else {
             // TIME-2: idle from the end of its request.
             self.idle.insert((now, key, lane));
@@ -967,30 +894,20 @@ impl World {
 
         let name = self.options.cookie_name.clone();
         let mut set_cookies = Vec::new();
-        if opened && !suppress_issue {
+        if opened {
             // REQ-1: announce the new session.
             set_cookies.push(self.issue_cookie(&name, &id));
-        } else if suppress_issue {
-            // MUTANT CLOSE-8: the new session is not announced.
         }
-        if lane_cookie {
-            // MUTANT MOBILE-3.
-            set_cookies.push(self.issue_cookie(&name, &format!("{id}-{lane}")));
-        }
-        if let Some(self_close) = closed_during {
-            if self_close && self.is(Mutant::SelfCloseKeepsCookie) {
-                // MUTANT CLOSE-4: the logout response leaves the cookie in place.
-            } else {
-                // CLOSE-4: expire the cookie, last so it decides.
-                set_cookies.push(SetCookie {
-                    name: name.clone(),
-                    value: String::new(),
-                    expiring: true,
-                    raw: format!(
-                        "{name}=; Path=/; SameSite=Strict; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
-                    ),
-                });
-            }
+        if closed_during.is_some() {
+            // CLOSE-4: expire the cookie, last so it decides.
+            set_cookies.push(SetCookie {
+                name: name.clone(),
+                value: String::new(),
+                expiring: true,
+                raw: format!(
+                    "{name}=; Path=/; SameSite=Strict; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+                ),
+            });
         }
         Ok(Response {
             status: 200,
@@ -1054,7 +971,7 @@ impl World {
         actions.iter().map(|a| self.run_action(who, a)).collect()
     }
 
-    fn run_action(&mut self, who: Who, action: &WireAction) -> WireRead {
+    pub(crate) fn run_action(&mut self, who: Who, action: &WireAction) -> WireRead {
         match action {
             WireAction::SetVar { var, value } => {
                 if let Some(ctx) = self.ctx_mut(who) {
@@ -1151,14 +1068,8 @@ impl World {
 
     /// D5 / CLOSE-4: an existing session's expiration (even past), else the null date.
     fn expiration_of(&self, text: &str) -> Option<u64> {
-        if let Some(key) = self.existing(text) {
-            return self.sessions.get(&key).map(|s| s.expiration);
-        }
-        if self.is(Mutant::ExpirationSurvivesClose) {
-            // MUTANT CLOSE-4: the closed session's expiration is still reported.
-            return self.tombstones.get(text).map(|t| t.1);
-        }
-        None
+        let key = self.existing(text)?;
+        self.sessions.get(&key).map(|s| s.expiration)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1167,29 +1078,12 @@ impl World {
 
     /// WEB LEGACY CLOSE SESSION (command 1208).
     fn close(&mut self, text: &str, caller: Caller) {
-        if !self.legacy() && !self.is(Mutant::ActsInScalableMode) {
+        if !self.legacy() && !self.deviates(Deviation::acts_in_scalable_mode) {
             // CLOSE-9: a no-op in scalable sessions mode.
             return;
         }
-        if caller == Caller::NonWeb && self.is(Mutant::NonWebCloseIgnored) {
-            // MUTANT CLOSE-3.
-            return;
-        }
-        let found = self.existing(text).or_else(|| {
-            if self.is(Mutant::CaseInsensitiveIds) {
-                // MUTANT CLOSE-2: IDs are uppercase hex, so this matches any case.
-                self.existing(&text.to_ascii_uppercase())
-            } else if self.is(Mutant::TrimsIdSpaces) {
-                // MUTANT CLOSE-2.
-                self.existing(text.trim())
-            } else {
-                None
-            }
-        });
-        let Some(key) = found else {
-            if self.is(Mutant::SecondCloseRerunsHook) {
-                self.rerun_pending_hooks(text);
-            }
+        let Some(key) = self.existing(text) else {
+            self.dev_close_of_missing(text);
             // CLOSE-2 (unknown, closed, "", malformed, respelled) and CLOSE-10 (a close is
             // already pending: the ID no longer names an existing session): nothing happens.
             return;
@@ -1198,31 +1092,21 @@ impl World {
             // CLOSE-13: a session's hook closing that session is a no-op.
             return;
         }
-        if caller == Caller::NonWeb && self.race_ready(key) {
-            // MUTANT CLOSE-10 / CLOSE-1 / CLOSE-6: the close's first half; the caller unlocks
-            // the world, waits, and runs `race_finish`.
-            self.race_begin(key);
+        if caller == Caller::NonWeb && self.dev_race_begin(key) {
+            // A race mutant took the close over; the caller unlocks, waits, finishes it.
             return;
         }
-        if self.is(Mutant::CloseKeepsIdRoutable) {
-            // MUTANT CLOSE-1: the ID keeps naming the session.
-        } else {
+        if !self.deviates(Deviation::keeps_id_routable) {
             // CLOSE-1: invalidated at once, whoever calls (CLOSE-3).
             self.invalidate(key, true);
         }
-        let mut lanes: Vec<u8> = match self.sessions.get(&key) {
-            Some(s) if self.is(Mutant::Canary) => {
-                // CANARY: collect in reverse, then restore lane order; nothing observable.
-                let mut v: Vec<u8> = s.procs.keys().rev().copied().collect();
-                v.sort_unstable();
-                v
-            }
-            Some(s) => s.procs.keys().copied().collect(),
-            None => Vec::new(),
-        };
-        if self.is(Mutant::MobileCloseEndsOneLane) {
-            // MUTANT MOBILE-1: only the first process ends.
-            lanes.truncate(1);
+        let mut lanes: Vec<u8> = self
+            .sessions
+            .get(&key)
+            .map(|s| s.procs.keys().copied().collect())
+            .unwrap_or_default();
+        if let Some(d) = self.dev.as_deref() {
+            d.close_lanes(&mut lanes);
         }
         let mut hooked_one = false;
         // MOBILE-1 / MOBILE-2: every process of the session, lanes in order.
@@ -1237,23 +1121,7 @@ impl World {
             }
             if p.busy {
                 let self_close = caller == Caller::Web { key, lane };
-                let reset_now = if self_close {
-                    self.is(Mutant::SelfCloseResetsMidRequest)
-                } else {
-                    self.is(Mutant::RemoteCloseResetsMidRequest)
-                };
-                if reset_now {
-                    // MUTANT CLOSE-11 / CLOSE-12: hook and reset at once, mid-request.
-                    self.run_hook(key, lane);
-                    self.clear_context(key, lane, Cause::Close, false);
-                    if let Some(p) = self
-                        .sessions
-                        .get_mut(&key)
-                        .and_then(|s| s.procs.get_mut(&lane))
-                    {
-                        p.reset_early = Some(self_close);
-                    }
-                } else if let Some(p) = self
+                if let Some(p) = self
                     .sessions
                     .get_mut(&key)
                     .and_then(|s| s.procs.get_mut(&lane))
@@ -1262,13 +1130,10 @@ impl World {
                     // when the request ends; its response expires the cookie (CLOSE-4).
                     p.pending = Some(self_close);
                 }
+                self.dev_closed_mid_request(key, lane, self_close);
                 continue;
             }
-            let mut hook = !self.is(Mutant::CloseSkipsHook);
-            if hooked_one && self.is(Mutant::MobileOneHook) {
-                // MUTANT MOBILE-2: one hook for the whole session.
-                hook = false;
-            }
+            let hook = !self.deviates(|d| d.skips_hook(Cause::Close, hooked_one));
             // CLOSE-5 / CLOSE-6 / CLOSE-7: hook, then reset, then the process ends.
             self.end_process(key, lane, Cause::Close, hook);
             hooked_one |= hook;
@@ -1277,191 +1142,50 @@ impl World {
         self.sync(key);
     }
 
-    /// Race mutants: whether this close takes the split path. Only the plain case does (an
-    /// idle legacy session, a hook that closes nothing), so everything else stays the
-    /// reference's, and sequential traces see no difference.
-    fn race_ready(&self, key: u64) -> bool {
-        if !self.mutant.is_some_and(Mutant::is_race) || self.race.is_some() {
-            return false;
-        }
-        if !matches!(self.hook, WireHook::Save | WireHook::Fail | WireHook::Slow) {
-            return false;
-        }
-        let Some(s) = self.sessions.get(&key) else {
-            return false;
-        };
-        !s.mobile
-            && s.procs.len() == 1
-            && s.procs.get(&0).is_some_and(|p| {
-                !p.busy && !p.ending && p.pending.is_none() && p.reset_early.is_none()
-            })
-    }
-
-    /// Race mutants: the first half of a close, under the lock.
-    fn race_begin(&mut self, key: u64) {
-        let Some((pid, id, snapshot)) = self.sessions.get(&key).and_then(|s| {
-            s.procs
-                .get(&0)
-                .map(|p| (p.pid, s.id.clone(), p.ctx.snapshot()))
-        }) else {
-            return;
-        };
-        let mut plan = RacePlan {
-            key,
-            pid,
-            id,
-            snapshot,
-            failed: false,
-        };
-        if self.is(Mutant::RacyDoubleHook) {
-            // MUTANT CLOSE-10: checks that the session exists and snapshots it for the hook,
-            // but marks nothing: a concurrent close passes the same check.
-        } else if self.is(Mutant::RacyLateInvalidation) {
-            // MUTANT CLOSE-1: the hook runs now, the ID stays valid until the second half, so
-            // a request in the window still reaches the context the hook already saved.
-            self.begin_ending(key, 0);
-            plan.failed = self.run_hook(key, 0);
-        } else if self.is(Mutant::RacyEarlyLockRelease) {
-            // MUTANT CLOSE-6: invalidated, then the locks go back to the table before the hook
-            // has run; the process's own index keeps them, so its hook still lists them.
-            self.invalidate(key, true);
-            self.begin_ending(key, 0);
-            let me = Owner::Web(pid);
-            self.locks.retain(|_, h| h.owner() != me);
-        }
-        self.race = Some(plan);
-    }
-
-    /// Race mutants: the second half of a close, after the window, under the lock.
-    fn race_finish(&mut self, plan: RacePlan) {
-        let RacePlan {
-            key,
-            pid,
-            id,
-            snapshot,
-            mut failed,
-        } = plan;
-        let alive = self
-            .sessions
-            .get(&key)
-            .and_then(|s| s.procs.get(&0))
-            .is_some_and(|p| p.pid == pid);
-        if self.is(Mutant::RacyDoubleHook) {
-            // MUTANT CLOSE-10: the hook runs on what the first half saw, even when another
-            // close finished in the window.
-            failed = self.hook == WireHook::Fail;
-            if self.hook == WireHook::Slow {
-                self.slow_hooks = self.slow_hooks.saturating_add(1);
-            }
-            self.hook_log.push(WireHookRun {
-                session_id: id.to_string(),
-                lane: 0,
-                snapshot,
-                failed,
-            });
-            if !alive {
-                return;
-            }
-            self.invalidate(key, true);
-            self.begin_ending(key, 0);
-        } else if self.is(Mutant::RacyLateInvalidation) {
-            if !alive {
-                return;
-            }
-            self.invalidate(key, true);
-        } else if self.is(Mutant::RacyEarlyLockRelease) {
-            if !alive {
-                return;
-            }
-            failed = self.run_hook(key, 0);
-        }
-        // CLOSE-7: the reset and the end of the process, as `end_process` does after its hook.
-        self.finish_process(key, 0, failed);
-    }
-
-    /// Marks a process as ending (its hook may run; closes skip it) and takes it out of the
-    /// timeout index.
-    fn begin_ending(&mut self, key: u64, lane: u8) {
-        let Some(p) = self
-            .sessions
-            .get_mut(&key)
-            .and_then(|s| s.procs.get_mut(&lane))
-        else {
-            return;
-        };
-        p.ending = true;
-        if !p.busy {
-            self.idle.remove(&(p.last_active, key, lane));
-        }
-    }
-
-    /// The reset and the end of an ending process whose hook has run.
-    fn finish_process(&mut self, key: u64, lane: u8, hook_failed: bool) {
-        // A request in the window (racy-late-invalidation) put it back in the timeout index.
-        if let Some(p) = self.sessions.get(&key).and_then(|s| s.procs.get(&lane))
-            && !p.busy
-        {
-            self.idle.remove(&(p.last_active, key, lane));
-        }
-        self.clear_context(key, lane, Cause::Close, hook_failed);
-        if let Some(s) = self.sessions.get_mut(&key) {
-            s.procs.remove(&lane);
-        }
-        self.sync(key);
-    }
-
-    /// MUTANT CLOSE-10: a close of an ID whose close is pending runs the hook again now.
-    fn rerun_pending_hooks(&mut self, text: &str) {
-        let Some(&(key, _)) = self.tombstones.get(text) else {
-            return;
-        };
-        let lanes: Vec<u8> = self
-            .sessions
-            .get(&key)
-            .map(|s| {
-                s.procs
-                    .iter()
-                    .filter(|(_, p)| p.pending.is_some())
-                    .map(|(l, _)| *l)
-                    .collect()
-            })
-            .unwrap_or_default();
-        for lane in lanes {
-            self.log_hook(key, lane, false);
-        }
-    }
-
     // -----------------------------------------------------------------------------------------
     // Ending processes: hook, reset, end
     // -----------------------------------------------------------------------------------------
 
     /// Ends a process: its hook (when `hook`), then the reset, then the process is gone.
     fn end_process(&mut self, key: u64, lane: u8, cause: Cause, hook: bool) {
-        let Some(p) = self
-            .sessions
-            .get_mut(&key)
-            .and_then(|s| s.procs.get_mut(&lane))
-        else {
+        if !self.begin_ending(key, lane) {
             return;
-        };
-        if p.ending {
-            return;
-        }
-        p.ending = true;
-        if !p.busy {
-            self.idle.remove(&(p.last_active, key, lane));
         }
         let mut failed = false;
         if hook {
-            if self.is(Mutant::HookAfterReset) {
-                // MUTANT CLOSE-6: the reset comes first, the hook sees nothing.
+            if self.deviates(Deviation::resets_before_hook) {
                 self.clear_context(key, lane, cause, false);
             }
             // CLOSE-6: the hook sees the context before the reset.
             failed = self.run_hook(key, lane);
         }
+        self.finish_process(key, lane, cause, failed);
+    }
+
+    /// Marks a process as ending (its hook may run; closes skip it) and takes it out of the
+    /// timeout index. `false` when it is gone or already ending (INV-2: one end per process).
+    pub(crate) fn begin_ending(&mut self, key: u64, lane: u8) -> bool {
+        let Some(p) = self
+            .sessions
+            .get_mut(&key)
+            .and_then(|s| s.procs.get_mut(&lane))
+        else {
+            return false;
+        };
+        if p.ending {
+            return false;
+        }
+        p.ending = true;
+        if !p.busy {
+            self.idle.remove(&(p.last_active, key, lane));
+        }
+        true
+    }
+
+    /// The reset and the end of an ending process whose hook has run (or was not to run).
+    pub(crate) fn finish_process(&mut self, key: u64, lane: u8, cause: Cause, hook_failed: bool) {
         // CLOSE-7 / CLOSE-14: the reset happens even when the hook failed.
-        self.clear_context(key, lane, cause, failed);
+        self.clear_context(key, lane, cause, hook_failed);
         if let Some(s) = self.sessions.get_mut(&key) {
             s.procs.remove(&lane);
         }
@@ -1469,7 +1193,7 @@ impl World {
     }
 
     /// Logs a hook run with the process's current context.
-    fn log_hook(&mut self, key: u64, lane: u8, failed: bool) -> Option<Arc<str>> {
+    pub(crate) fn log_hook(&mut self, key: u64, lane: u8, failed: bool) -> Option<Arc<str>> {
         let s = self.sessions.get(&key)?;
         let p = s.procs.get(&lane)?;
         let run = WireHookRun {
@@ -1485,7 +1209,7 @@ impl World {
 
     /// Runs the hook in the session's own process: snapshot first, then its behaviour.
     /// Returns whether it failed (CLOSE-14: the caller goes on regardless).
-    fn run_hook(&mut self, key: u64, lane: u8) -> bool {
+    pub(crate) fn run_hook(&mut self, key: u64, lane: u8) -> bool {
         let behavior = self.hook.clone();
         let failed = behavior == WireHook::Fail;
         let Some(id) = self.log_hook(key, lane, failed) else {
@@ -1494,15 +1218,8 @@ impl World {
         match behavior {
             WireHook::Save | WireHook::Fail => {}
             WireHook::Slow => self.slow_hooks = self.slow_hooks.saturating_add(1),
-            WireHook::CloseOwn => {
-                if self.is(Mutant::HookCloseOwnRerunsHook) {
-                    // MUTANT CLOSE-13: the nested close runs the hook again.
-                    self.log_hook(key, lane, false);
-                } else {
-                    // CLOSE-13: `Current` in the hook is its own ID; the close is a no-op.
-                    self.close(&id, Caller::Hook { key });
-                }
-            }
+            // CLOSE-13: `Current` in the hook is its own ID; the close is a no-op.
+            WireHook::CloseOwn => self.close(&id, Caller::Hook { key }),
             // A nested close: that session's hook runs after this one's snapshot.
             WireHook::Close(other) => self.close(&other, Caller::Hook { key }),
         }
@@ -1510,11 +1227,8 @@ impl World {
     }
 
     /// CLOSE-7: clear variables and selections, release the process's locks.
-    fn clear_context(&mut self, key: u64, lane: u8, cause: Cause, hook_failed: bool) {
-        let keep_locks = (cause == Cause::Close && self.is(Mutant::CloseKeepsLocks))
-            || (cause == Cause::Timeout && self.is(Mutant::TimeoutKeepsLocks))
-            || (hook_failed && self.is(Mutant::FailingHookAbortsClose));
-        let leak = self.is(Mutant::VarsLeakToNewSession);
+    pub(crate) fn clear_context(&mut self, key: u64, lane: u8, cause: Cause, hook_failed: bool) {
+        let keep_locks = self.deviates(|d| d.keeps_locks(cause, hook_failed));
         let Some(p) = self
             .sessions
             .get_mut(&key)
@@ -1524,22 +1238,15 @@ impl World {
         };
         let ctx = std::mem::take(&mut p.ctx);
         let me = Owner::Web(p.pid);
-        if keep_locks {
-            // MUTANT CLOSE-7 / INV-1 / CLOSE-14: the ended process still owns its records.
-        } else {
+        if !keep_locks {
             for record in &ctx.locks {
                 if self.locks.get(record).is_some_and(|h| h.owner() == me) {
                     self.locks.remove(record);
                 }
             }
         }
-        if leak && !ctx.vars.is_empty() {
-            // MUTANT INV-4: the context goes back to a pool uncleared.
-            self.leaked_vars = Some(ctx.vars);
-        }
-        if cause == Cause::Close && self.is(Mutant::CloseResetsIpVars) {
-            // MUTANT CLOSE-7: interprocess variables are not the session's to reset.
-            self.ipvars.clear();
+        if let Some(d) = self.dev.as_deref_mut() {
+            d.context_cleared(cause, ctx.vars, &mut self.ipvars);
         }
     }
 
@@ -1550,12 +1257,9 @@ impl World {
     fn advance(&mut self, seconds: u64) {
         self.now = self.now.saturating_add(seconds);
         if self.legacy() {
-            let timeout = if self.is(Mutant::ProcessTimeoutFollowsCookie) {
-                // MUTANT TIME-4: one timer for both.
-                self.options.cookie_timeout_s()
-            } else {
-                self.options.process_timeout_s()
-            };
+            let timeout = self
+                .dev(|d| d.process_timeout_s(&self.options))
+                .unwrap_or_else(|| self.options.process_timeout_s());
             // TIME-2: idle processes whose `now - last activity >= timeout`, in due-time,
             // then session, then lane order. Hooks may end other entries; re-read each time.
             while let Some(&(last, key, lane)) = self.idle.first() {
@@ -1563,8 +1267,7 @@ impl World {
                     break;
                 }
                 self.idle.remove(&(last, key, lane));
-                let hook = !self.is(Mutant::TimeoutSkipsHook);
-                self.end_process(key, lane, Cause::Timeout, hook);
+                self.end_process(key, lane, Cause::Timeout, true);
             }
         }
         // TIME-1 / TIME-3: process-less sessions whose cookie expired no longer exist.
@@ -1606,13 +1309,8 @@ impl World {
         self.locks.clear();
         self.ipvars.clear();
         self.nonweb.clear();
-        self.tombstones.clear();
-        self.recycled.clear();
-        self.last_by_ip.clear();
-        self.leaked_vars = None;
-        if self.is(Mutant::IdsRepeatAfterRestart) {
-            // MUTANT REQ-6: the counter starts over.
-            self.id_counter = 0;
+        if let Some(d) = self.dev.as_deref_mut() {
+            d.restart();
         }
     }
 }
@@ -1630,7 +1328,7 @@ mod tests {
 
     #[test]
     fn ids_are_32_uppercase_hex() {
-        let mut w = World::new(WorldConfig::default(), None);
+        let mut w = World::new(WorldConfig::default(), Limits::SPEC, None);
         let id = w.mint_id(None);
         assert_eq!(id.len(), 32);
         assert!(

@@ -1,13 +1,18 @@
 //! The plug-in trait a system under test implements, and the concrete (wire) vocabulary it
-//! speaks: real ID strings instead of the model's symbolic sessions.
+//! speaks: real ID strings instead of the model's symbolic sessions. The wire vocabulary is
+//! the model's own types instantiated with real IDs (`WireAction = Action<WireId>`), so there
+//! is one list of actions and reads; only the HTTP protocol (`http::proto`) has its own,
+//! versioned shapes.
 //!
 //! Architecture invariant: nothing here calls the model's `step`. The trait is what the
 //! harness sees of an implementation; the harness never reaches past it.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use wlcs_model::Read;
 use wlcs_model::vocab::{
-    ContextSnapshot, Ip, LockState, OptionSet, RecordRef, Slot, Table, VarName, WorldConfig,
+    Action, ContextSnapshot, HookBehavior, OptionSet, RecordRef, Request, Slot, VarName,
+    WorldConfig,
 };
 
 /// The text a close or expiration call passes, resolved to bytes.
@@ -20,66 +25,16 @@ pub enum WireId {
     Current,
 }
 
-/// One action, with IDs resolved to text.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WireAction {
-    /// Assigns a process variable.
-    SetVar { var: VarName, value: i64 },
-    /// Reads a process variable.
-    GetVar { var: VarName },
-    /// Assigns an interprocess variable.
-    SetIpVar { var: VarName, value: i64 },
-    /// Reads an interprocess variable.
-    GetIpVar { var: VarName },
-    /// Replaces the current selection of a table.
-    Select { table: Table, records: Vec<u32> },
-    /// Reads the current selection of a table.
-    GetSelection { table: Table },
-    /// Loads a record read-write, locking it unless another process holds it.
-    Lock { record: RecordRef },
-    /// Asks who holds a record's lock.
-    IsLocked { record: RecordRef },
-    /// WEB Get Current Session ID.
-    GetSessionId,
-    /// WEB LEGACY CLOSE SESSION.
-    Close { id: WireId },
-    /// WEB LEGACY GET SESSION EXPIRATION.
-    GetExpiration { id: WireId },
-}
+/// One action, with IDs resolved to text: the model's [`Action`], said with real IDs.
+pub type WireAction = Action<WireId>;
 
-/// What one action returned.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WireRead {
-    /// Nothing (writes, the close command).
-    Done,
-    /// A process variable; `None` when unassigned.
-    Var(Option<i64>),
-    /// An interprocess variable; `None` when unassigned.
-    IpVar(Option<i64>),
-    /// A selection, sorted and deduplicated.
-    Selection(Vec<u32>),
-    /// Whether the lock was obtained (or was already this process's).
-    Locked(bool),
-    /// Who holds the lock, seen from the asking process.
-    LockState(LockState),
-    /// WEB Get Current Session ID (`""` outside a web request).
-    SessionId(String),
-    /// Expiration in seconds on the virtual clock since the last reset; `None` is the null date.
-    Expiration(Option<u64>),
-}
+/// What one action returned: the model's [`Read`], with a session ID read as its text (`""`
+/// outside a web request).
+pub type WireRead = Read<String>;
 
-/// A web request with its cookie resolved to text.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireRequest {
-    /// The client address (index into 127.0.0.0/8: 0 is 127.0.0.1).
-    pub ip: Ip,
-    /// The session cookie value sent under the current cookie name, if any.
-    pub cookie: Option<String>,
-    /// `Some(lane)` for a 4D Mobile request.
-    pub mobile: Option<u8>,
-    /// The actions, in order.
-    pub actions: Vec<WireAction>,
-}
+/// A web request with its cookie resolved to text (the value sent under the current cookie
+/// name) and its actions' IDs resolved: the model's [`Request`], said with real IDs.
+pub type WireRequest = Request<String, WireId>;
 
 /// A `Set-Cookie` header of a response, parsed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,20 +76,8 @@ pub enum Begun {
     Done(Response),
 }
 
-/// What the hook does, with IDs resolved to text.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WireHook {
-    /// Records its snapshot.
-    Save,
-    /// Records its snapshot and fails.
-    Fail,
-    /// Records its snapshot and closes its own session.
-    CloseOwn,
-    /// Records its snapshot and closes this ID.
-    Close(String),
-    /// Records its snapshot slowly.
-    Slow,
-}
+/// What the hook does, with the ID it closes resolved to text: the model's [`HookBehavior`].
+pub type WireHook = HookBehavior<String>;
 
 /// A hook run as the implementation logged it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,7 @@ use wlcs_model::vocab::{
     CookieNameProfile, LockState, OptionSet, Profile, RecordRef, SessionMode, TimeoutProfile,
     WorldConfig,
 };
-use wlcs_sut::memory::MemorySut;
+use wlcs_sut::memory::{Limits, MemorySut};
 use wlcs_sut::mutants::Mutant;
 use wlcs_sut::{
     Begun, Response, Sut, SutError, WireAction, WireHook, WireHookRun, WireId, WireProc, WireRead,
@@ -87,7 +87,7 @@ fn new_id() -> WorldConfig {
 }
 
 /// Opens a session with the given actions; returns its ID.
-fn open(sut: &MemorySut, actions: Vec<WireAction>) -> String {
+fn open(sut: &dyn Sut, actions: Vec<WireAction>) -> String {
     let r = sut.request(&req(0, None, actions)).expect("request");
     assert_eq!(r.status, 200);
     r.session_id.expect("session id")
@@ -107,7 +107,7 @@ fn last_expires(r: &Response) -> bool {
         .is_some_and(|c| c.name == COOKIE && c.expiring && c.value.is_empty())
 }
 
-fn hooks(sut: &MemorySut) -> Vec<WireHookRun> {
+fn hooks(sut: &dyn Sut) -> Vec<WireHookRun> {
     sut.take_hook_runs().expect("hook runs")
 }
 
@@ -759,7 +759,7 @@ fn concurrent_closes_run_each_hook_once() {
     sut.set_hook(&WireHook::Slow).expect("hook");
     sut.set_option(&OptionSet::MaxSessions(1000))
         .expect("option");
-    let ids: Arc<Vec<String>> = Arc::new((0..200).map(|i| open(&sut, vec![set(1, i)])).collect());
+    let ids: Arc<Vec<String>> = Arc::new((0..200).map(|i| open(&*sut, vec![set(1, i)])).collect());
     let threads: Vec<_> = (0..2u8)
         .map(|t| {
             let sut = Arc::clone(&sut);
@@ -779,7 +779,7 @@ fn concurrent_closes_run_each_hook_once() {
     for t in threads {
         t.join().expect("thread");
     }
-    let runs = hooks(&sut);
+    let runs = hooks(&*sut);
     let mut per_id: BTreeMap<&str, usize> = BTreeMap::new();
     for run in &runs {
         *per_id.entry(run.session_id.as_str()).or_default() += 1;
@@ -823,7 +823,7 @@ fn reset_starts_an_empty_world() {
 #[test]
 fn every_mutant_runs_a_mixed_workload_without_errors() {
     for mutant in Mutant::ALL {
-        let sut = MemorySut::with_mutant(Some(*mutant));
+        let sut = mutant.sut();
         assert!(sut.name().contains(mutant.name()));
         sut.reset(&WorldConfig::default()).expect("reset");
         sut.set_option(&OptionSet::MaxSessions(2)).expect("option");
@@ -854,5 +854,25 @@ fn every_mutant_runs_a_mixed_workload_without_errors() {
         open(&sut, vec![close_current()]);
         sut.take_hook_runs().expect("hooks");
         sut.locks().expect("locks");
+    }
+}
+
+/// `MemorySut::with_limits(Limits::LIFTED)` is a setting, not a mutant: LIMIT-2 caps live
+/// sessions by selector 18 too, so with max processes 10 and max sessions 20 the reference
+/// evicts from the 11th session on; lifted, selector 71 alone decides and nothing is evicted.
+#[test]
+fn lifted_limits_let_selector_71_alone_cap_live_sessions() {
+    const OPENED: usize = 15;
+    for (limits, evictions) in [(Limits::SPEC, OPENED - 10), (Limits::LIFTED, 0)] {
+        let sut = MemorySut::new().with_limits(limits);
+        sut.reset(&WorldConfig::default()).expect("reset");
+        sut.set_option(&OptionSet::MaxProcesses(10))
+            .expect("selector 18");
+        sut.set_option(&OptionSet::MaxSessions(20))
+            .expect("selector 71");
+        for _ in 0..OPENED {
+            open(&sut, vec![]);
+        }
+        assert_eq!(hooks(&sut).len(), evictions, "{limits:?}");
     }
 }

@@ -1,6 +1,6 @@
-//! The bridge between the model's symbolic vocabulary and a system under test's concrete
-//! one: which real ID each symbolic session got, and steps' actions, requests and hook
-//! behaviours translated to the wire types with those IDs. The differential checker and every
+//! The bridge between the model's symbolic IDs and a system under test's real ones: which
+//! real ID each symbolic session got, and steps' actions, requests and hook behaviours said
+//! with those IDs (one vocabulary, [`Action::map_id`]). The differential checker and every
 //! other driver of a `Sut` (benchmarks, peers) share it, so they send the same bytes.
 
 use std::collections::HashMap;
@@ -52,28 +52,7 @@ impl IdMap {
 
     /// One action.
     pub fn action(&self, action: &Action) -> WireAction {
-        match action {
-            Action::SetVar { var, value } => WireAction::SetVar {
-                var: *var,
-                value: *value,
-            },
-            Action::GetVar { var } => WireAction::GetVar { var: *var },
-            Action::SetIpVar { var, value } => WireAction::SetIpVar {
-                var: *var,
-                value: *value,
-            },
-            Action::GetIpVar { var } => WireAction::GetIpVar { var: *var },
-            Action::Select { table, records } => WireAction::Select {
-                table: *table,
-                records: records.clone(),
-            },
-            Action::GetSelection { table } => WireAction::GetSelection { table: *table },
-            Action::Lock { record } => WireAction::Lock { record: *record },
-            Action::IsLocked { record } => WireAction::IsLocked { record: *record },
-            Action::GetSessionId => WireAction::GetSessionId,
-            Action::Close { id } => WireAction::Close { id: self.text(id) },
-            Action::GetExpiration { id } => WireAction::GetExpiration { id: self.text(id) },
-        }
+        action.map_id(|id| self.text(id))
     }
 
     /// Several actions.
@@ -83,30 +62,24 @@ impl IdMap {
 
     /// A request; its cookie is sent as the bytes its ID text names.
     pub fn request(&self, request: &Request) -> WireRequest {
-        WireRequest {
-            ip: request.ip,
-            cookie: request.cookie.as_ref().map(|c| match self.text(c) {
+        request.map_ids(
+            |c| match self.text(c) {
                 WireId::Text(t) => t,
                 WireId::Current => String::new(),
-            }),
-            mobile: request.mobile,
-            actions: self.actions(&request.actions),
-        }
+            },
+            |id| self.text(id),
+        )
     }
 
     /// What a system under test read, in the model's terms (`None`: a session ID the map
     /// does not know).
     pub fn read(&self, read: &WireRead) -> Option<Read> {
-        Some(match read {
-            WireRead::Done => Read::Done,
-            WireRead::Var(v) => Read::Var(*v),
-            WireRead::IpVar(v) => Read::IpVar(*v),
-            WireRead::Selection(s) => Read::Selection(s.clone()),
-            WireRead::Locked(b) => Read::Locked(*b),
-            WireRead::LockState(s) => Read::LockState(*s),
-            WireRead::SessionId(id) if id.is_empty() => Read::SessionId(None),
-            WireRead::SessionId(id) => Read::SessionId(Some(self.find(id)?)),
-            WireRead::Expiration(e) => Read::Expiration(*e),
+        read.map_session(|id| {
+            if id.is_empty() {
+                Some(None)
+            } else {
+                self.find(id).map(Some)
+            }
         })
     }
 
@@ -123,17 +96,29 @@ impl IdMap {
         }
     }
 
-    /// A hook behaviour.
+    /// A hook behaviour (`Current` inside a hook is the hook's own session: `CloseOwn`).
     pub fn hook(&self, behavior: &HookBehavior) -> WireHook {
-        match behavior {
-            HookBehavior::Save => WireHook::Save,
-            HookBehavior::Fail => WireHook::Fail,
-            HookBehavior::CloseOwn => WireHook::CloseOwn,
-            HookBehavior::Slow => WireHook::Slow,
-            HookBehavior::Close(id) => match self.text(id) {
-                WireId::Text(t) => WireHook::Close(t),
-                WireId::Current => WireHook::CloseOwn,
-            },
-        }
+        behavior.map_id(|id| match self.text(id) {
+            WireId::Text(t) => HookBehavior::Close(t),
+            WireId::Current => HookBehavior::CloseOwn,
+        })
+    }
+}
+
+impl crate::check::compare::Binder<String> for IdMap {
+    fn id_of(&self, s: SessionRef) -> Option<&String> {
+        self.by_ref.get(s.0 as usize).and_then(Option::as_ref)
+    }
+
+    fn session_of(&self, id: &String) -> Option<SessionRef> {
+        self.find(id)
+    }
+
+    fn bind(&mut self, s: SessionRef, id: &String) {
+        IdMap::bind(self, s, id);
+    }
+
+    fn text<'a>(&'a self, id: &'a String) -> &'a str {
+        id
     }
 }

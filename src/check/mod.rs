@@ -1,0 +1,338 @@
+//! The differential checker: replays a trace on the model and a system under test in
+//! lockstep, compares every observation, and checks the invariants on what the system under
+//! test shows. A divergence names its rule, its step, what was expected and what came back.
+//!
+//! The rooms: this file is the driver (step source -> `Model::step` -> [`observe`] ->
+//! [`compare`] -> statistics); [`observe`] sends a step through the `Sut` trait; [`compare`]
+//! is the pure comparison core the linearizer and the bench driver call too; [`ids`] binds
+//! symbolic sessions to real IDs; [`capabilities`] is the table of what each capability gates.
+//!
+//! Architecture invariant: the checker sees the system under test only through the `Sut`
+//! trait.
+
+pub mod capabilities;
+pub mod compare;
+pub mod ids;
+pub mod observe;
+
+use crate::stats::RuleStats;
+use crate::transcript;
+pub use capabilities::{missing_capability, rules_needing};
+pub use compare::Divergence;
+use compare::{Context, HookSeen, Mismatch, OwnerSeen};
+use ids::IdMap;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use wlcs_model::vocab::{Action, SessionRef, Step};
+use wlcs_model::{Model, RuleId, StepObs, Trace};
+use wlcs_sut::{Sut, SutError, WireProc};
+
+/// Why a trace could not be checked: never a verdict on conformance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum HarnessError {
+    /// The system under test failed to answer (transport, timeout, panic, protocol).
+    #[error("step {step}{}: the system under test failed: {error}", at_rule(.rule))]
+    Sut {
+        /// The step index.
+        step: usize,
+        /// The rule the step was checking (its routing or status rule), when there is one.
+        rule: Option<RuleId>,
+        /// What went wrong.
+        error: SutError,
+    },
+    /// The reset before the trace's first step failed (`Sut::reset`; over HTTP,
+    /// `POST /wlcs/v1/reset`).
+    #[error("the reset call before step 0 failed: {error}")]
+    Reset {
+        /// What went wrong.
+        error: SutError,
+    },
+    /// The model broke one of its own invariants: a bug in wlcs.
+    #[error("step {step}: the model broke its own invariant ({what}); please report this")]
+    ModelFault {
+        /// The step index.
+        step: usize,
+        /// The invariant and what broke it.
+        what: String,
+    },
+}
+
+fn at_rule(rule: &Option<RuleId>) -> String {
+    rule.map(|r| format!(" ({r})")).unwrap_or_default()
+}
+
+/// The rule a step mainly checks: where its request was routed, its status, or the first
+/// non-invariant rule its model branch fired.
+fn primary_rule(obs: &StepObs) -> Option<RuleId> {
+    obs.ran_in
+        .map(|r| r.rule)
+        .or_else(|| obs.response.as_ref().map(|r| r.status.rule))
+        .or_else(|| {
+            obs.fired
+                .iter()
+                .copied()
+                .find(|r| r.grade() != wlcs_model::Grade::Invariant)
+        })
+}
+
+/// How checking a trace ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// Every step matched.
+    Pass,
+    /// The system under test diverged.
+    Diverged(Divergence),
+    /// The harness could not finish the trace.
+    Error(HarnessError),
+    /// The trace needs a capability the system under test lacks.
+    Skipped(String),
+}
+
+/// The result of checking one trace.
+#[derive(Clone, Debug)]
+pub struct TraceRun {
+    /// How it ended.
+    pub verdict: Verdict,
+    /// Steps sent to the system under test.
+    pub steps_run: usize,
+    /// Steps skipped because their precondition did not hold (hand-written fixtures only).
+    pub steps_invalid: Vec<(usize, String)>,
+    /// Per-rule counts for this trace.
+    pub stats: RuleStats,
+    /// One line per event, for reports and snapshots.
+    pub transcript: Vec<String>,
+}
+
+/// Checks one trace against a system under test.
+pub struct Checker<'a> {
+    sut: &'a dyn Sut,
+    model: Model,
+    ids: IdMap,
+    /// Variable values each session's requests wrote (INV-4: values are unique per trace in
+    /// generated traces, so a value seen elsewhere leaked).
+    written: BTreeMap<i64, SessionRef>,
+    stats: RuleStats,
+    /// Whether to render the transcript (off while generating and shrinking: rendering costs
+    /// more than checking; a failing case is re-run with it on).
+    log: bool,
+    transcript: Vec<String>,
+}
+
+enum StepFailure {
+    Diverged(Divergence),
+    Error(HarnessError),
+}
+
+impl<'a> Checker<'a> {
+    /// Checks `trace` against `sut`, from a reset, with a transcript.
+    pub fn run(sut: &'a dyn Sut, trace: &Trace) -> TraceRun {
+        Checker::run_with(sut, trace, true)
+    }
+
+    /// Checks `trace` against `sut` without rendering a transcript (the verdict and counts are
+    /// the same as [`Checker::run`]'s).
+    pub fn run_quiet(sut: &'a dyn Sut, trace: &Trace) -> TraceRun {
+        Checker::run_with(sut, trace, false)
+    }
+
+    fn run_with(sut: &'a dyn Sut, trace: &Trace, log: bool) -> TraceRun {
+        let mut checker = Checker {
+            sut,
+            model: Model::new(trace.config.clone()),
+            ids: IdMap::default(),
+            written: BTreeMap::new(),
+            stats: RuleStats::default(),
+            log,
+            transcript: Vec::new(),
+        };
+        let mut run = TraceRun {
+            verdict: Verdict::Pass,
+            steps_run: 0,
+            steps_invalid: Vec::new(),
+            stats: RuleStats::default(),
+            transcript: Vec::new(),
+        };
+        if let Some(need) = missing_capability(trace, &sut.capabilities()) {
+            run.verdict = Verdict::Skipped(format!("needs {need}"));
+            return run;
+        }
+        if let Err(error) = sut.reset(&trace.config) {
+            run.verdict = Verdict::Error(HarnessError::Reset { error });
+            return run;
+        }
+        for (index, step) in trace.steps.iter().enumerate() {
+            if let Some(verdict) = checker.run_step(index, step, &mut run) {
+                run.verdict = verdict;
+                break;
+            }
+        }
+        run.stats = checker.stats;
+        run.transcript = checker.transcript;
+        run
+    }
+
+    /// Steps the model, then the system under test, and compares: `Some` ends the trace.
+    fn run_step(&mut self, index: usize, step: &Step, run: &mut TraceRun) -> Option<Verdict> {
+        let obs = self.model.step(step);
+        if let Some(reason) = &obs.invalid {
+            self.note(|| format!("#{index} skipped (not valid here: {reason})"));
+            run.steps_invalid.push((index, reason.clone()));
+            return None;
+        }
+        if let Some(what) = obs.model_fault.clone() {
+            self.note(|| transcript::step_line(index, step, &obs));
+            return Some(Verdict::Error(HarnessError::ModelFault {
+                step: index,
+                what,
+            }));
+        }
+        self.stats.fire_all(&obs.fired);
+        run.steps_run += 1;
+        match self.check_step(index, step, &obs) {
+            Ok(()) => {
+                // Every observation of the step matched: each rule whose branch ran in it
+                // was checked once more.
+                let mut seen = wlcs_model::RuleSet::EMPTY;
+                for rule in &obs.fired {
+                    if !seen.contains(*rule) {
+                        seen.insert(*rule);
+                        self.stats.check(*rule);
+                    }
+                }
+                None
+            }
+            Err(StepFailure::Diverged(d)) => {
+                self.stats.diverge(d.rule);
+                self.transcript.push(format!(
+                    "   !! {} diverges: {}: expected {}, got {}",
+                    d.rule, d.what, d.expected, d.actual
+                ));
+                Some(Verdict::Diverged(d))
+            }
+            Err(StepFailure::Error(e)) => {
+                self.transcript.push(format!("   !! harness error: {e}"));
+                Some(Verdict::Error(e))
+            }
+        }
+    }
+
+    fn note(&mut self, line: impl FnOnce() -> String) {
+        if self.log {
+            self.transcript.push(line());
+        }
+    }
+
+    fn sut_err(index: usize, obs: &StepObs) -> impl Fn(SutError) -> StepFailure + use<> {
+        let rule = primary_rule(obs);
+        move |error| {
+            StepFailure::Error(HarnessError::Sut {
+                step: index,
+                rule,
+                error,
+            })
+        }
+    }
+
+    /// One step through the system under test, compared by [`compare`].
+    fn check_step(&mut self, index: usize, step: &Step, obs: &StepObs) -> Result<(), StepFailure> {
+        let err = Self::sut_err(index, obs);
+        let shown = observe::send(self.sut, &self.ids, step).map_err(&err)?;
+        self.note(|| transcript::step_line(index, step, obs));
+        let failed = |m: Mismatch| match m {
+            Mismatch::Diverged(d) => StepFailure::Diverged(d.at(index)),
+            Mismatch::Protocol(p) => err(SutError::Protocol(p)),
+        };
+        let Checker {
+            model,
+            ids,
+            written,
+            stats,
+            ..
+        } = self;
+        let cookie_name = &model.options().cookie_name;
+        let got = shown.observation(cookie_name);
+        let cx = Context {
+            model,
+            cookie_name,
+            written,
+            may_expire: false,
+        };
+        compare::request(obs, &got, ids, cx, stats).map_err(failed)?;
+        // Remember who wrote which value, for INV-4.
+        if let (Some(session), Some(actions)) = (obs.session, actions_of(step)) {
+            for a in actions {
+                if let Action::SetVar { value, .. } = a {
+                    written.insert(*value, session);
+                }
+            }
+        }
+        // One call for everything observed after the step (one round trip over HTTP).
+        let observed = self
+            .sut
+            .observe(observe::touches_shared_state(step))
+            .map_err(Self::sut_err(index, obs))?;
+        self.compare_after(step, obs, &observed)
+            .map_err(|d| StepFailure::Diverged(d.at(index)))
+    }
+
+    /// Hook runs, the lock table and the interprocess variables after a step.
+    fn compare_after(
+        &mut self,
+        step: &Step,
+        obs: &StepObs,
+        observed: &wlcs_sut::Observed,
+    ) -> Result<(), Divergence> {
+        let cookie_name = &self.model.options().cookie_name;
+        let cx = Context {
+            model: &self.model,
+            cookie_name,
+            written: &self.written,
+            may_expire: false,
+        };
+        let runs: Vec<HookSeen<'_, String>> = observed
+            .hook_runs
+            .iter()
+            .map(|h| HookSeen {
+                session: &h.session_id,
+                lane: h.lane,
+                snapshot: &h.snapshot,
+                failed: h.failed,
+            })
+            .collect();
+        let advanced = matches!(step, Step::Advance { .. });
+        compare::hooks(obs, &runs, advanced, &self.ids, cx, &mut self.stats)?;
+        if let Some(locks) = &observed.locks {
+            compare::locks(
+                &self.model,
+                locks,
+                owner_seen,
+                None,
+                &self.ids,
+                &mut self.stats,
+            )?;
+        }
+        if let Some(ipvars) = &observed.ipvars {
+            compare::ipvars(&self.model, ipvars, &mut self.stats)?;
+        }
+        Ok(())
+    }
+}
+
+/// A lock owner as the comparison core reads it.
+pub fn owner_seen(p: &WireProc) -> OwnerSeen<'_, String> {
+    match p {
+        WireProc::Web { session_id, lane } => OwnerSeen::Web {
+            session: session_id,
+            lane: *lane,
+        },
+        WireProc::NonWeb(n) => OwnerSeen::NonWeb(*n),
+    }
+}
+
+fn actions_of(step: &Step) -> Option<&[Action]> {
+    match step {
+        Step::Request(r) | Step::Begin { request: r, .. } => Some(&r.actions),
+        Step::End { actions, .. } | Step::NonWeb { actions, .. } => Some(actions),
+        _ => None,
+    }
+}

@@ -1,0 +1,1171 @@
+//! The search: a partition's history interned (IDs as `u32`), then Wing & Gong's search for
+//! an order the model accepts, each placement compared by the comparison core
+//! (`check::compare`); only the log order of hook runs is the search's own.
+
+use super::*;
+
+/// An ID text as the partition knows it: `""`, or an interned text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Text {
+    Empty,
+    Id(u32),
+}
+
+/// An action with its ID argument interned (`None`: `Current`).
+pub(super) type CAction = Action<Option<Text>>;
+
+/// A read with a session ID read interned (`None`: `""`).
+pub(super) type CRead = Read<Option<u32>>;
+
+#[derive(Clone, Debug)]
+pub(super) enum CCall {
+    Request {
+        cookie: Option<Text>,
+        actions: Vec<CAction>,
+    },
+    NonWeb {
+        process: u8,
+        actions: Vec<CAction>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum COutcome {
+    Ambiguous,
+    Response(CResponse),
+    Reads(Vec<CRead>),
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct CResponse {
+    status: u16,
+    session: Option<u32>,
+    cookie: CookieSeen<u32>,
+    reads: Vec<CRead>,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct COp {
+    /// Index into the history.
+    h: usize,
+    invoke: u64,
+    /// `u64::MAX` when ambiguous: it bounds nothing.
+    ret: u64,
+    ambiguous: bool,
+    call: CCall,
+    outcome: COutcome,
+    /// The IDs this operation closes: named in a close, or its own session's for a
+    /// self-close.
+    closes: Vec<u32>,
+    /// Its key in the hash of a set of placed operations.
+    zobrist: u64,
+}
+
+pub(super) struct Compiled {
+    ops: Vec<COp>,
+    ids: Vec<String>,
+    /// ID text -> its interned number.
+    index: HashMap<String, u32>,
+    /// Hook runs of the partition (log order): interned ID, lane, the run.
+    runs: Vec<(u32, usize)>,
+    /// For each run, whether a later run of the partition has the same ID and lane.
+    later_same: Vec<bool>,
+    /// How many operations close each ID.
+    closers: Vec<u32>,
+    /// The ambiguous operations, in invoke order.
+    ambiguous: Vec<usize>,
+    records: BTreeSet<RecordRef>,
+}
+
+pub(super) struct Interner {
+    ids: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Interner {
+    fn get(&mut self, text: &str) -> u32 {
+        if let Some(i) = self.index.get(text) {
+            return *i;
+        }
+        let i = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        self.ids.push(text.to_string());
+        self.index.insert(text.to_string(), i);
+        i
+    }
+
+    fn text(&mut self, text: &str) -> Text {
+        if text.is_empty() {
+            Text::Empty
+        } else {
+            Text::Id(self.get(text))
+        }
+    }
+}
+
+pub(super) fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+pub(super) fn compile_actions(
+    actions: &[WireAction],
+    ids: &mut Interner,
+    closes: &mut Vec<u32>,
+) -> Vec<CAction> {
+    actions
+        .iter()
+        .map(|a| {
+            let c = a.map_id(|id| match id {
+                WireId::Current => None,
+                WireId::Text(t) => Some(ids.text(t)),
+            });
+            if let Action::Close {
+                id: Some(Text::Id(i)),
+            } = c
+            {
+                closes.push(i);
+            }
+            c
+        })
+        .collect()
+}
+
+pub(super) fn compile_reads(reads: &[WireRead], ids: &mut Interner) -> Vec<CRead> {
+    reads
+        .iter()
+        .map(|r| {
+            r.clone()
+                .into_session(|id| (!id.is_empty()).then(|| ids.get(&id)))
+        })
+        .collect()
+}
+
+pub(super) fn compile(history: &History, spec: &PartitionSpec, cookie_name: &str) -> Compiled {
+    let mut ids = Interner {
+        ids: Vec::new(),
+        index: HashMap::new(),
+    };
+    let mut ops = Vec::with_capacity(spec.ops.len());
+    for &h in &spec.ops {
+        let op = &history.ops[h];
+        let mut closes = Vec::new();
+        let call = match &op.call {
+            Call::Request(r) => CCall::Request {
+                cookie: r.cookie.as_deref().map(|c| ids.text(c)),
+                actions: compile_actions(&r.actions, &mut ids, &mut closes),
+            },
+            Call::NonWeb { process, actions } => CCall::NonWeb {
+                process: *process,
+                actions: compile_actions(actions, &mut ids, &mut closes),
+            },
+        };
+        let outcome = match &op.outcome {
+            Outcome::Ambiguous(_) => COutcome::Ambiguous,
+            Outcome::Reads(reads) => COutcome::Reads(compile_reads(reads, &mut ids)),
+            Outcome::Response(resp) => {
+                let session = resp.session_id.as_deref().map(|s| ids.get(s));
+                let cookie =
+                    last_session_cookie(cookie_name, &resp.set_cookies).map(|v| ids.get(v));
+                COutcome::Response(CResponse {
+                    status: resp.status,
+                    session,
+                    cookie,
+                    reads: compile_reads(&resp.reads, &mut ids),
+                })
+            }
+        };
+        // A self-close (`Close(Current)` in a request) closes the session the request ran in
+        // (or, with no answer, the one its cookie named).
+        if let CCall::Request { cookie, actions } = &call
+            && actions
+                .iter()
+                .any(|a| matches!(a, Action::Close { id: None }))
+        {
+            let own = match &outcome {
+                COutcome::Response(r) => r.session,
+                _ => match cookie {
+                    Some(Text::Id(i)) => Some(*i),
+                    _ => None,
+                },
+            };
+            closes.extend(own);
+        }
+        let ambiguous = op.is_ambiguous();
+        ops.push(COp {
+            h,
+            invoke: op.invoke,
+            ret: if ambiguous { u64::MAX } else { op.ret },
+            ambiguous,
+            call,
+            outcome,
+            closes,
+            zobrist: splitmix(h as u64 ^ 0x5EED_0F11_5EED),
+        });
+    }
+    let runs: Vec<(u32, usize)> = spec
+        .runs
+        .iter()
+        .map(|&r| (ids.get(&history.hook_runs[r].session_id), r))
+        .collect();
+    let mut later_same = vec![false; runs.len()];
+    let mut seen: HashSet<(u32, u8)> = HashSet::new();
+    for (k, (id, r)) in runs.iter().enumerate().rev() {
+        let key = (*id, history.hook_runs[*r].lane);
+        later_same[k] = !seen.insert(key);
+    }
+    let mut closers = vec![0u32; ids.ids.len()];
+    for op in &ops {
+        for &i in &op.closes {
+            if let Some(c) = closers.get_mut(i as usize) {
+                *c += 1;
+            }
+        }
+    }
+    if let Some(locks) = &history.locks {
+        for (record, holder) in locks {
+            if spec.records.contains(record)
+                && let WireProc::Web { session_id, .. } = holder
+            {
+                ids.get(session_id);
+            }
+        }
+    }
+    closers.resize(ids.ids.len(), 0);
+    let ambiguous = (0..ops.len()).filter(|&k| ops[k].ambiguous).collect();
+    Compiled {
+        ambiguous,
+        ops,
+        ids: ids.ids,
+        index: ids.index,
+        runs,
+        later_same,
+        closers,
+        records: spec.records.clone(),
+    }
+}
+
+/// The state at a point of the search: the model, the binding of its sessions to real IDs,
+/// and how many of the partition's hook runs the order has produced.
+#[derive(Clone, Debug)]
+pub(super) struct State {
+    model: Model,
+    binding: Binding,
+    hook_pos: usize,
+    /// Runs after `hook_pos` already matched (hooks deferred by CLOSE-12), sorted.
+    early: Vec<usize>,
+}
+
+/// The binding of the model's sessions to a partition's interned IDs, both ways.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Binding {
+    /// Model session -> interned ID.
+    to_id: Vec<Option<u32>>,
+    /// Interned ID -> model session.
+    to_session: Vec<Option<u32>>,
+}
+
+impl Binding {
+    fn id_of(&self, s: SessionRef) -> Option<u32> {
+        self.to_id.get(s.0 as usize).copied().flatten()
+    }
+
+    fn session_of(&self, i: u32) -> Option<SessionRef> {
+        self.to_session
+            .get(i as usize)
+            .copied()
+            .flatten()
+            .map(SessionRef)
+    }
+}
+
+/// A binding with the partition's ID texts: what the comparison core binds through.
+pub(super) struct Bound<'a> {
+    binding: &'a mut Binding,
+    names: &'a [String],
+}
+
+impl Binder<u32> for Bound<'_> {
+    fn id_of(&self, s: SessionRef) -> Option<&u32> {
+        self.binding
+            .to_id
+            .get(s.0 as usize)
+            .and_then(Option::as_ref)
+    }
+
+    fn session_of(&self, id: &u32) -> Option<SessionRef> {
+        self.binding.session_of(*id)
+    }
+
+    fn bind(&mut self, s: SessionRef, i: &u32) {
+        let si = s.0 as usize;
+        if self.binding.to_id.len() <= si {
+            self.binding.to_id.resize(si + 1, None);
+        }
+        self.binding.to_id[si] = Some(*i);
+        if let Some(slot) = self.binding.to_session.get_mut(*i as usize) {
+            *slot = Some(s.0);
+        }
+    }
+
+    fn text<'a>(&'a self, id: &'a u32) -> &'a str {
+        self.names.get(*id as usize).map_or("?", String::as_str)
+    }
+}
+
+/// Who wrote which value: the search does not track INV-4's writers.
+pub(super) static NO_WRITERS: BTreeMap<i64, SessionRef> = BTreeMap::new();
+
+impl State {
+    /// Marks run `k` matched, and moves past every matched run.
+    fn matched(&mut self, k: usize) {
+        if k == self.hook_pos {
+            self.hook_pos += 1;
+            // Each pass removes one entry of `early`: bounded by its length.
+            while let Some(pos) = self.early.iter().position(|&e| e == self.hook_pos) {
+                self.early.remove(pos);
+                self.hook_pos += 1;
+            }
+        } else if let Err(pos) = self.early.binary_search(&k) {
+            self.early.insert(pos, k);
+        }
+    }
+
+    /// Whether no hook can ever run again for this session's process: its ID is gone and
+    /// the process has ended.
+    fn closed_for_good(&self, s: SessionRef, lane: u8) -> bool {
+        self.model
+            .id_state(s)
+            .is_some_and(|st| st != IdState::Valid)
+            && !self.model.running_lanes(s).iter().any(|(l, _)| *l == lane)
+    }
+
+    /// A hash of the configuration (model, bindings, hook position); two hashers give 128
+    /// bits, so a collision (which could only hide an order, never invent one) is negligible.
+    fn fingerprint(&self, placed: u64) -> (u64, u64) {
+        struct W<'a>(&'a mut DefaultHasher, &'a mut DefaultHasher);
+        impl std::fmt::Write for W<'_> {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                self.0.write(s.as_bytes());
+                self.1.write(s.as_bytes());
+                Ok(())
+            }
+        }
+        let mut a = DefaultHasher::new();
+        let mut b = DefaultHasher::new();
+        b.write_u64(0x0DDB_A11C_0FFE_E000);
+        let _ = write!(W(&mut a, &mut b), "{:?}", self.model);
+        for h in [&mut a, &mut b] {
+            placed.hash(h);
+            self.binding.to_id.hash(h);
+            self.hook_pos.hash(h);
+            self.early.hash(h);
+        }
+        (a.finish(), b.finish())
+    }
+}
+
+pub(super) fn rules_text(rule: RuleId, also: RuleSet) -> String {
+    let also: Vec<&str> = also
+        .iter()
+        .filter(|r| *r != rule)
+        .map(|r| r.as_str())
+        .collect();
+    if also.is_empty() {
+        rule.to_string()
+    } else {
+        format!("{rule} (also {})", also.join(", "))
+    }
+}
+
+pub(super) struct Searcher<'a> {
+    history: &'a History,
+    c: &'a Compiled,
+    cookie_name: &'a str,
+}
+
+pub(super) enum SearchOutcome {
+    Linearizable,
+    Violated {
+        prefix: Vec<usize>,
+        failures: Vec<Failure>,
+    },
+    Unknown,
+}
+
+pub(super) struct SearchResult {
+    outcome: SearchOutcome,
+    nodes: u64,
+    memo_hits: u64,
+    backtracks: u64,
+}
+
+/// Which operations the order has placed, in order, and what follows from it.
+pub(super) struct Placement {
+    placed: Vec<bool>,
+    /// Zobrist hash of the placed set.
+    hash: u64,
+    /// Operations with a result still to place.
+    remaining: usize,
+    /// No operation before this index is still to place with a result.
+    lo: usize,
+    path: Vec<usize>,
+}
+
+impl Placement {
+    fn new(ops: &[COp]) -> Placement {
+        Placement {
+            placed: vec![false; ops.len()],
+            hash: 0,
+            remaining: ops.iter().filter(|o| !o.ambiguous).count(),
+            lo: 0,
+            path: Vec::with_capacity(ops.len()),
+        }
+    }
+
+    /// Places operation `k` next.
+    fn place(&mut self, k: usize, op: &COp) {
+        self.placed[k] = true;
+        self.hash ^= op.zobrist;
+        if !op.ambiguous {
+            self.remaining -= 1;
+        }
+        self.path.push(k);
+    }
+
+    /// Undoes the last placement (backtracking); `None` at the root.
+    fn unplace(&mut self, ops: &[COp]) -> Option<usize> {
+        let last = self.path.pop()?;
+        self.placed[last] = false;
+        self.hash ^= ops[last].zobrist;
+        if !ops[last].ambiguous {
+            self.remaining += 1;
+        }
+        self.lo = self.lo.min(last);
+        Some(last)
+    }
+}
+
+/// The deepest point where the search failed, and why (the failures at its first visit).
+#[derive(Default)]
+pub(super) struct Deepest {
+    depth: Option<usize>,
+    visit: u64,
+    failures: Vec<Failure>,
+}
+
+impl Deepest {
+    fn record(&mut self, depth: usize, visit: u64, f: Failure) {
+        if self.depth.is_none_or(|d| depth > d) {
+            self.depth = Some(depth);
+            self.visit = visit;
+            self.failures.clear();
+            self.failures.push(f);
+        } else if Some(depth) == self.depth
+            && visit == self.visit
+            && self.failures.len() < FAILURES_MAX
+        {
+            self.failures.push(f);
+        }
+    }
+}
+
+impl Searcher<'_> {
+    fn name(&self, i: u32) -> &str {
+        self.c.ids.get(i as usize).map_or("?", String::as_str)
+    }
+
+    fn session_name(&self, st: &State, s: SessionRef) -> String {
+        match st.binding.id_of(s) {
+            Some(i) => self.name(i).to_string(),
+            None => format!("a session whose ID no answer revealed ({s})"),
+        }
+    }
+
+    fn id_text(&self, st: &State, t: Option<Text>) -> IdText {
+        match t {
+            None => IdText::Current,
+            Some(Text::Empty) => IdText::Empty,
+            // An ID no operation placed so far has revealed is, to the model, an unknown one.
+            Some(Text::Id(i)) => match st.binding.session_of(i) {
+                Some(s) => IdText::Session(s),
+                None => IdText::Forged(i),
+            },
+        }
+    }
+
+    fn actions(&self, st: &State, actions: &[CAction]) -> Vec<Action> {
+        actions
+            .iter()
+            .map(|a| a.map_id(|t| self.id_text(st, *t)))
+            .collect()
+    }
+
+    fn step(&self, st: &State, op: &COp) -> Step {
+        match &op.call {
+            CCall::Request { cookie, actions } => Step::Request(Request {
+                ip: 0,
+                cookie: cookie.map(|c| self.id_text(st, Some(c))),
+                mobile: None,
+                actions: self.actions(st, actions),
+            }),
+            CCall::NonWeb { process, actions } => Step::NonWeb {
+                process: *process,
+                actions: self.actions(st, actions),
+            },
+        }
+    }
+
+    /// Places operation `j` next: steps the model and compares. `placed` says which
+    /// operations are already placed (for CLOSE-12's concurrent close).
+    fn apply(&self, st: &mut State, j: usize, placed: &[bool]) -> Result<(), Divergence> {
+        let op = &self.c.ops[j];
+        let step = self.step(st, op);
+        let obs = st.model.step(&step);
+        if let Some(reason) = &obs.invalid {
+            return Err(Divergence::new(
+                RuleId::Close10,
+                RuleSet::EMPTY,
+                "step",
+                "a step the model accepts",
+                format!("invalid here: {reason}"),
+            ));
+        }
+        if let Some(fault) = &obs.model_fault {
+            return Err(Divergence::new(
+                RuleId::Close10,
+                RuleSet::EMPTY,
+                "model self-check (a wlcs bug)",
+                "no fault",
+                fault.clone(),
+            ));
+        }
+        self.compare_outcome(st, j, placed, &obs)?;
+        self.compare_hooks(st, &obs, j, placed)
+    }
+
+    /// The operation's recorded result against the model's, through the comparison core.
+    fn compare_outcome(
+        &self,
+        st: &mut State,
+        j: usize,
+        placed: &[bool],
+        obs: &StepObs,
+    ) -> Result<(), Divergence> {
+        let op = &self.c.ops[j];
+        let cx = Context {
+            model: &st.model,
+            cookie_name: self.cookie_name,
+            written: &NO_WRITERS,
+            may_expire: false,
+        };
+        let mut bound = Bound {
+            binding: &mut st.binding,
+            names: &self.c.ids,
+        };
+        let result = match &op.outcome {
+            COutcome::Ambiguous => Ok(()),
+            COutcome::Reads(reads) => compare::reads(obs, reads, false, &bound, cx, &mut ()),
+            COutcome::Response(r) => {
+                let set_cookies = match &self.history.ops[op.h].outcome {
+                    Outcome::Response(resp) => resp.set_cookies.as_slice(),
+                    _ => &[],
+                };
+                let sent_cookie = match &op.call {
+                    CCall::Request {
+                        cookie: Some(Text::Id(i)),
+                        ..
+                    } => Some(i),
+                    _ => None,
+                };
+                let got = Observation {
+                    response: Some(ResponseSeen {
+                        status: r.status,
+                        cookie: r.cookie.as_ref(),
+                        set_cookies,
+                    }),
+                    ran_in: r.session.as_ref(),
+                    sent_cookie,
+                    reads: &r.reads,
+                };
+                let cx = Context {
+                    may_expire: r
+                        .session
+                        .is_some_and(|id| self.concurrent_close(j, id, placed)),
+                    ..cx
+                };
+                compare::request(obs, &got, &mut bound, cx, &mut ())
+            }
+        };
+        result.map_err(|m| match m {
+            Mismatch::Diverged(d) => d,
+            Mismatch::Protocol(what) => Divergence::new(
+                RuleId::Close10,
+                RuleSet::EMPTY,
+                "action results",
+                "one result per action",
+                what,
+            ),
+        })
+    }
+
+    /// Whether an operation not placed yet, overlapping `j` in real time, closes `id`.
+    fn concurrent_close(&self, j: usize, id: u32, placed: &[bool]) -> bool {
+        let me = &self.c.ops[j];
+        self.c.ops.iter().enumerate().any(|(k, o)| {
+            k != j && !placed[k] && o.closes.contains(&id) && o.invoke < me.ret && me.invoke < o.ret
+        })
+    }
+
+    fn extra_hook_rule(&self, id: u32) -> RuleId {
+        if self.c.closers.get(id as usize).copied().unwrap_or(0) >= 2 {
+            RuleId::Close10
+        } else {
+            RuleId::Close5
+        }
+    }
+
+    fn run_text(&self, k: usize) -> String {
+        match self.c.runs.get(k) {
+            Some((id, r)) => {
+                let run = &self.history.hook_runs[*r];
+                format!(
+                    "hook of {}{} saw {}{}",
+                    self.name(*id),
+                    lane_text(run.lane),
+                    crate::transcript::snapshot(&run.snapshot),
+                    if run.failed { " (failed)" } else { "" }
+                )
+            }
+            None => "no hook run".to_string(),
+        }
+    }
+
+    /// Whether the hook of a close (`j`, of `id`) may have been deferred to the end of a
+    /// request of that session which overlaps the close and was placed before it (CLOSE-12:
+    /// the hook runs when that request ends, and its response expires the cookie). Such a
+    /// hook may appear later in the log than the close's place in the order.
+    fn deferrable(&self, j: usize, id: u32, placed: &[bool]) -> bool {
+        let me = &self.c.ops[j];
+        me.closes.contains(&id)
+            && self.c.ops.iter().enumerate().any(|(k, o)| {
+                k != j
+                    && placed[k]
+                    && matches!(
+                        &o.outcome,
+                        COutcome::Response(CResponse {
+                            session: Some(s),
+                            cookie: CookieSeen::Expire,
+                            ..
+                        }) if *s == id
+                    )
+                    && o.invoke < me.ret
+                    && me.invoke < o.ret
+            })
+    }
+
+    /// The model's hook runs of this step (placing operation `j`) against the partition's
+    /// log, in log order (a hook runs inside its close's atomic step when its session is
+    /// idle), except for a hook deferred by CLOSE-12.
+    fn compare_hooks(
+        &self,
+        st: &mut State,
+        obs: &StepObs,
+        j: usize,
+        placed: &[bool],
+    ) -> Result<(), Divergence> {
+        for h in &obs.hooks {
+            // A session no placed operation revealed (opened by an ambiguous one): its ID is
+            // unknown, so its hook cannot be told apart; the final check counts leftovers.
+            let Some(id) = st.binding.id_of(h.session) else {
+                continue;
+            };
+            let expected = format!(
+                "hook of {}{} saw {}{}",
+                self.name(id),
+                lane_text(h.lane),
+                crate::transcript::snapshot(&h.snapshot),
+                if h.failed { " (failed)" } else { "" }
+            );
+            let same = |k: usize| {
+                self.c.runs.get(k).is_some_and(|&(run_id, r)| {
+                    run_id == id && self.history.hook_runs[r].lane == h.lane
+                })
+            };
+            let at = if same(st.hook_pos) {
+                st.hook_pos
+            } else {
+                let deferred = if self.deferrable(j, id, placed) {
+                    (st.hook_pos + 1..self.c.runs.len())
+                        .find(|&k| !st.early.contains(&k) && same(k))
+                } else {
+                    None
+                };
+                match (deferred, self.c.runs.get(st.hook_pos)) {
+                    (Some(k), _) => k,
+                    (None, None) => {
+                        return Err(Divergence::new(
+                            h.cause,
+                            h.also.with(RuleId::Inv2),
+                            "hook runs",
+                            expected,
+                            "no more hook runs",
+                        ));
+                    }
+                    (None, Some(&(run_id, r))) => {
+                        let lane = self.history.hook_runs[r].lane;
+                        if let Some(other) = st.binding.session_of(run_id)
+                            && st.closed_for_good(other, lane)
+                        {
+                            // The log's next run is for a process whose hook can never run
+                            // again.
+                            return Err(Divergence::new(
+                                self.extra_hook_rule(run_id),
+                                RuleSet::of(&[RuleId::Inv2, RuleId::Close5]),
+                                "hook runs",
+                                format!("no other hook run for {}", self.name(run_id)),
+                                self.run_text(st.hook_pos),
+                            ));
+                        }
+                        // The log's next hook belongs to something that, in this order,
+                        // follows the close: this close's hook did not run inside the close,
+                        // before its effects were visible (CLOSE-6).
+                        return Err(Divergence::new(
+                            RuleId::Close6,
+                            RuleSet::of(&[RuleId::Close10]),
+                            "hook runs (log order)",
+                            format!("next: {expected}"),
+                            format!("next: {}", self.run_text(st.hook_pos)),
+                        ));
+                    }
+                }
+            };
+            let later = self.c.later_same.get(at).copied().unwrap_or(false);
+            if later && st.closed_for_good(h.session, h.lane) {
+                // CLOSE-10 / CLOSE-5: the log holds another run of this process, which the
+                // model can never produce now that the session is closed (checked first: a
+                // second run, whatever it saw, is the stronger fact).
+                return Err(Divergence::new(
+                    self.extra_hook_rule(id),
+                    RuleSet::of(&[RuleId::Inv2, RuleId::Close5]),
+                    "hook runs",
+                    format!("one hook run for {}{}", self.name(id), lane_text(h.lane)),
+                    "another run of the same process later in the log",
+                ));
+            }
+            let run = &self.history.hook_runs[self.c.runs[at].1];
+            let seen = HookSeen {
+                session: &id,
+                lane: run.lane,
+                snapshot: &run.snapshot,
+                failed: run.failed,
+            };
+            let bound = Bound {
+                binding: &mut st.binding,
+                names: &self.c.ids,
+            };
+            compare::hook_run(h, &seen, &bound, &NO_WRITERS, &mut ())?;
+            st.matched(at);
+        }
+        Ok(())
+    }
+
+    /// What must hold once every operation with a result is placed: no hook run left over,
+    /// the lock table as the model has it.
+    fn final_check(&self, st: &mut State) -> Result<(), Divergence> {
+        if let Some(&(run_id, _)) = self.c.runs.get(st.hook_pos) {
+            let (rule, expected) = match st.binding.session_of(run_id) {
+                Some(s) if st.closed_for_good(s, 0) => (
+                    self.extra_hook_rule(run_id),
+                    format!("no other hook run for {}", self.name(run_id)),
+                ),
+                Some(s) => (
+                    RuleId::Inv2,
+                    format!("{} still running, no hook", self.session_name(st, s)),
+                ),
+                None => (
+                    RuleId::Inv2,
+                    "no hook run for a session no operation reached".to_string(),
+                ),
+            };
+            return Err(Divergence::new(
+                rule,
+                RuleSet::of(&[RuleId::Inv2, RuleId::Close5]),
+                "hook runs left over",
+                expected,
+                self.run_text(st.hook_pos),
+            ));
+        }
+        let Some(actual) = &self.history.locks else {
+            return Ok(());
+        };
+        let owners: BTreeMap<RecordRef, OwnerSeen<'_, u32>> = actual
+            .iter()
+            .filter(|(r, _)| self.c.records.contains(r))
+            .filter_map(|(r, p)| {
+                let owner = match p {
+                    WireProc::NonWeb(n) => OwnerSeen::NonWeb(*n),
+                    WireProc::Web { session_id, lane } => OwnerSeen::Web {
+                        session: self.c.index.get(session_id)?,
+                        lane: *lane,
+                    },
+                };
+                Some((*r, owner))
+            })
+            .collect();
+        let bound = Bound {
+            binding: &mut st.binding,
+            names: &self.c.ids,
+        };
+        compare::locks(
+            &st.model,
+            &owners,
+            |o| *o,
+            Some(&self.c.records),
+            &bound,
+            &mut (),
+        )
+        .map_err(|d| Divergence {
+            what: format!("final {}", d.what),
+            ..d
+        })
+    }
+
+    /// The operations that may come next: not placed, and invoked before every operation
+    /// still to place returned (Wing & Gong). Ambiguous ones bound nothing.
+    fn candidates(&self, placed: &[bool], lo: usize, out: &mut Vec<usize>) {
+        out.clear();
+        let ops = &self.c.ops;
+        let mut min_ret = u64::MAX;
+        for (k, op) in ops.iter().enumerate().skip(lo) {
+            if placed[k] {
+                continue;
+            }
+            if op.invoke > min_ret {
+                break;
+            }
+            if !op.ambiguous {
+                out.push(k);
+                min_ret = min_ret.min(op.ret);
+            }
+        }
+        // Ambiguous operations invoked before that bound come last: most never matter.
+        for &k in &self.c.ambiguous {
+            if !placed[k] && ops[k].invoke <= min_ret {
+                out.push(k);
+            }
+        }
+    }
+
+    fn search(&self, initial: State, budget: u64, memo_after: u64) -> SearchResult {
+        struct Frame {
+            cands: Vec<usize>,
+            next: usize,
+            saved: Option<State>,
+            visit: u64,
+            /// Why the complete order ending here failed its final observations: recorded
+            /// after the candidates' failures (an ambiguous operation placed here may
+            /// explain more than "it never happened").
+            final_failure: Option<Failure>,
+            /// Whether this configuration is in the memo.
+            memoized: bool,
+        }
+        let n = self.c.ops.len();
+        let mut at = Placement::new(&self.c.ops);
+        let mut best: Vec<usize> = Vec::new();
+        // `best` is a prefix of `at.path` up to this length.
+        let mut best_valid = 0usize;
+        let mut deepest = Deepest::default();
+        let mut memo: HashSet<(u64, u64)> = HashSet::new();
+        let mut backtracks = 0u64;
+        let mut nodes = 0u64;
+        let mut memo_hits = 0u64;
+        let mut visits = 0u64;
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut cur = initial;
+        let mut cands = Vec::new();
+        // Every pass of the outer loop enters one node: at most `budget` nodes are applied,
+        // and each pass either applies one (counted) or pops a frame (at most one per push).
+        'node: loop {
+            visits += 1;
+            let visit = visits;
+            let depth = at.path.len();
+            if depth > best.len() {
+                best.truncate(best_valid.min(best.len()));
+                best.extend_from_slice(&at.path[best.len()..]);
+                best_valid = depth;
+            }
+            let mut final_failure = None;
+            if at.remaining == 0 {
+                match self.final_check(&mut cur) {
+                    Ok(()) => {
+                        return SearchResult {
+                            outcome: SearchOutcome::Linearizable,
+                            nodes,
+                            memo_hits,
+                            backtracks,
+                        };
+                    }
+                    Err(d) => final_failure = Some(self.failure(None, d, depth)),
+                }
+            }
+            while at.lo < n && (at.placed[at.lo] || self.c.ops[at.lo].ambiguous) {
+                at.lo += 1;
+            }
+            self.candidates(&at.placed, at.lo, &mut cands);
+            let mut skip = false;
+            let mut memoized = false;
+            let memo_on = backtracks > 0 && backtracks >= memo_after;
+            if memo_on && cands.len() >= 2 && memo.len() < MEMO_ENTRIES_MAX {
+                let key = cur.fingerprint(at.hash);
+                memoized = true;
+                if !memo.insert(key) {
+                    memo_hits += 1;
+                    skip = true;
+                }
+            }
+            if !skip {
+                let saved = (cands.len() >= 2).then(|| cur.clone());
+                stack.push(Frame {
+                    cands: std::mem::take(&mut cands),
+                    next: 0,
+                    saved,
+                    visit,
+                    final_failure,
+                    memoized,
+                });
+            } else {
+                // Explored before from an equivalent configuration: undo the operation that
+                // led here and let the parent try its next candidate.
+                if at.unplace(&self.c.ops).is_none() {
+                    break 'node;
+                }
+                best_valid = best_valid.min(at.path.len());
+                backtracks += 1;
+            }
+            // Try the top frame's candidates; pop exhausted frames (backtracking).
+            loop {
+                let Some(frame) = stack.last_mut() else {
+                    break 'node;
+                };
+                if frame.next >= frame.cands.len() {
+                    if let Some(f) = frame.final_failure.take() {
+                        deepest.record(at.path.len(), frame.visit, f);
+                    }
+                    stack.pop();
+                    if at.unplace(&self.c.ops).is_none() {
+                        break 'node;
+                    }
+                    best_valid = best_valid.min(at.path.len());
+                    backtracks += 1;
+                    continue;
+                }
+                let c = frame.cands[frame.next];
+                frame.next += 1;
+                if frame.next > 1 {
+                    // Not the first candidate: start again from this node's state.
+                    let restored = if frame.next == frame.cands.len() {
+                        frame.saved.take()
+                    } else {
+                        frame.saved.clone()
+                    };
+                    if let Some(s) = restored {
+                        cur = s;
+                    }
+                    // The first candidate failed: remember this configuration, so that another
+                    // order reaching it is not explored again. (Only once the search has
+                    // backtracked enough: most searches never need it.)
+                    if backtracks >= memo_after && !frame.memoized && memo.len() < MEMO_ENTRIES_MAX
+                    {
+                        frame.memoized = true;
+                        memo.insert(cur.fingerprint(at.hash));
+                    }
+                }
+                let visit = frame.visit;
+                nodes += 1;
+                if nodes > budget {
+                    return SearchResult {
+                        outcome: SearchOutcome::Unknown,
+                        nodes,
+                        memo_hits,
+                        backtracks,
+                    };
+                }
+                match self.apply(&mut cur, c, &at.placed) {
+                    Ok(()) => {
+                        at.place(c, &self.c.ops[c]);
+                        continue 'node;
+                    }
+                    Err(d) => {
+                        let depth = at.path.len();
+                        deepest.record(depth, visit, self.failure(Some(c), d, depth));
+                    }
+                }
+            }
+        }
+        let prefix = best.iter().map(|&k| self.c.ops[k].h).collect();
+        SearchResult {
+            outcome: SearchOutcome::Violated {
+                prefix,
+                failures: deepest.failures,
+            },
+            nodes,
+            memo_hits,
+            backtracks,
+        }
+    }
+
+    fn failure(&self, op: Option<usize>, d: Divergence, depth: usize) -> Failure {
+        Failure {
+            op: op.map(|k| self.c.ops[k].h),
+            divergence: d.at(depth),
+        }
+    }
+}
+
+pub(super) fn lane_text(lane: u8) -> String {
+    if lane == 0 {
+        String::new()
+    } else {
+        format!("/p{lane}")
+    }
+}
+
+/// The model every partition starts from: the world, the options, the hook.
+pub(super) fn initial_model(history: &History) -> Result<Model, HistoryError> {
+    if let HookBehavior::Close(_) = history.hook {
+        return Err(HistoryError::UnsupportedHook(format!("{:?}", history.hook)));
+    }
+    let mut model = Model::new(history.world.clone());
+    let mut steps: Vec<Step> = history
+        .options
+        .iter()
+        .map(|o| Step::SetOption(o.clone()))
+        .collect();
+    steps.push(Step::SetHook(history.hook.clone()));
+    for step in &steps {
+        let obs = model.step(step);
+        if let Some(reason) = obs.invalid.or(obs.model_fault) {
+            return Err(HistoryError::Setup(reason));
+        }
+    }
+    Ok(model)
+}
+
+/// Checks a history for linearizability against the model, partition by partition, within
+/// the budget of `cfg`.
+pub fn check(history: &History, cfg: &LinearizeConfig) -> Result<Checked, HistoryError> {
+    for (i, op) in history.ops.iter().enumerate() {
+        if op.ret < op.invoke {
+            return Err(HistoryError::ReturnBeforeInvoke(i));
+        }
+    }
+    let model = initial_model(history)?;
+    let cookie_name = model.options().cookie_name.clone();
+    let specs = partition(history);
+    let mut stats = Stats {
+        ops: history.ops.len(),
+        ambiguous: history.ops.iter().filter(|o| o.is_ambiguous()).count(),
+        partitions: specs.len(),
+        partition_ops_max: specs.iter().map(|p| p.ops.len()).max().unwrap_or(0),
+        ..Stats::default()
+    };
+    let mut violations = Vec::new();
+    let mut unknown = Vec::new();
+    for (p, spec) in specs.iter().enumerate() {
+        let left = cfg.nodes_total_max.saturating_sub(stats.nodes);
+        let budget = cfg.nodes_per_partition_max.min(left);
+        let compiled = compile(history, spec, &cookie_name);
+        let searcher = Searcher {
+            history,
+            c: &compiled,
+            cookie_name: &cookie_name,
+        };
+        let initial = State {
+            model: model.clone(),
+            binding: Binding {
+                to_id: Vec::new(),
+                to_session: vec![None; compiled.ids.len()],
+            },
+            hook_pos: 0,
+            early: Vec::new(),
+        };
+        let result = searcher.search(initial, budget, cfg.memo_after_backtracks);
+        stats.nodes += result.nodes.min(budget);
+        stats.nodes_partition_max = stats.nodes_partition_max.max(result.nodes.min(budget));
+        stats.memo_hits += result.memo_hits;
+        stats.partitions_backtracked += usize::from(result.backtracks > 0);
+        stats.backtracks += result.backtracks;
+        match result.outcome {
+            SearchOutcome::Linearizable => {}
+            SearchOutcome::Unknown => unknown.push(p),
+            SearchOutcome::Violated { prefix, failures } => {
+                stats.partitions_violated += 1;
+                if violations.len() < VIOLATIONS_MAX {
+                    violations.push(violation(history, &compiled, spec, p, prefix, failures));
+                }
+            }
+        }
+    }
+    stats.partitions_unknown = unknown.len();
+    let verdict = if !violations.is_empty() {
+        Verdict::NotLinearizable(violations)
+    } else if !unknown.is_empty() {
+        Verdict::Unknown {
+            partitions: unknown,
+            nodes: stats.nodes,
+        }
+    } else {
+        Verdict::Linearizable
+    };
+    Ok(Checked { verdict, stats })
+}
+
+pub(super) fn violation(
+    history: &History,
+    compiled: &Compiled,
+    spec: &PartitionSpec,
+    partition: usize,
+    prefix: Vec<usize>,
+    failures: Vec<Failure>,
+) -> Violation {
+    let (rule, mut also) = match failures.first() {
+        Some(f) => (f.divergence.rule, f.divergence.also_set()),
+        // Every order was cut by the memo of equivalent configurations: still a violation
+        // of linearizability as such.
+        None => (RuleId::Close10, RuleSet::EMPTY),
+    };
+    for f in failures.iter().skip(1) {
+        also = also.union(f.divergence.also_set()).with(f.divergence.rule);
+    }
+    let failing: BTreeSet<usize> = failures.iter().filter_map(|f| f.op).collect();
+    let mut involved: BTreeSet<usize> = failing.clone();
+    for &f in &failing {
+        let fo = &history.ops[f];
+        for &o in &spec.ops {
+            let oo = &history.ops[o];
+            let o_ret = if oo.is_ambiguous() { u64::MAX } else { oo.ret };
+            let f_ret = if fo.is_ambiguous() { u64::MAX } else { fo.ret };
+            if oo.invoke < f_ret && fo.invoke < o_ret {
+                involved.insert(o);
+            }
+        }
+    }
+    Violation {
+        partition,
+        ids: compiled.ids.clone(),
+        ops: spec.ops.clone(),
+        prefix,
+        failures,
+        involved: involved.into_iter().collect(),
+        rule,
+        also: {
+            let mut a = RuleSet::EMPTY;
+            for r in also.iter().filter(|r| *r != rule) {
+                a.insert(r);
+            }
+            a
+        },
+    }
+}
