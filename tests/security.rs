@@ -4,6 +4,7 @@
 //! by the fixation probes.
 
 use std::collections::BTreeMap;
+use wlcs_sut::mutants::Mutant;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use wlcs::security::{self, SecStatus, SecurityConfig, id_quality};
@@ -175,4 +176,28 @@ fn counter_timestamp_and_32_bit_ids_fail_id_quality() {
     // The counter is not even shaped as a v4 UUID.
     let (rows, _) = id_quality(&counter);
     assert_eq!(status(&rows, "REQ-6/structure"), SecStatus::Fail);
+}
+
+/// The reference's ID mutants (sut/src/mutants): each fails REQ-6's ID quality, and the
+/// mutant that adopts the client's cookie value fails the fixation probes.
+#[test]
+fn id_mutants_fail_id_quality_and_adopting_fails_fixation() {
+    for mutant in [
+        Mutant::IdsFromCounter,
+        Mutant::IdsFromClock,
+        Mutant::Ids32RandomBits,
+    ] {
+        let report = security::check(&mutant.sut(), &SecurityConfig::default());
+        eprintln!("{mutant}:\n{}", report.render_text());
+        assert!(report.failed(), "{mutant}: {}", report.render_text());
+        assert_eq!(
+            status(&report.rows, "REQ-6/random"),
+            SecStatus::Fail,
+            "{mutant}: {}",
+            report.render_text()
+        );
+    }
+    let report = security::check(&Mutant::AdoptsClientId.sut(), &SecurityConfig::default());
+    eprintln!("adopts-client-id:\n{}", report.render_text());
+    assert_eq!(status(&report.rows, "REQ-3/fixation"), SecStatus::Fail);
 }
