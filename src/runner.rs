@@ -3,9 +3,7 @@
 //! one `u64` seed through `ChaCha8Rng`: the seed gives each case its own seed, and a case
 //! seed gives proptest's generator its bytes, so one case replays alone.
 
-use crate::check::{
-    Divergence, HarnessError, TraceRun, Verdict as TraceVerdict,
-};
+use crate::check::{Divergence, HarnessError, TraceRun, Verdict as TraceVerdict};
 use crate::fixture::Fixture;
 use crate::gate;
 use crate::generate::{GenConfig, Weights, choices, interpret};
@@ -259,7 +257,15 @@ pub fn shrink(
     first: (Trace, TraceRun),
     iters_max: u32,
 ) -> (Trace, TraceRun) {
-    shrink_until(sut, tree, gen_cfg, first, iters_max, None, Readings::default())
+    shrink_until(
+        sut,
+        tree,
+        gen_cfg,
+        first,
+        iters_max,
+        None,
+        Readings::default(),
+    )
 }
 
 /// [`shrink`] that also stops at `deadline` (checked before each attempt; the transcript

@@ -4,9 +4,9 @@
 
 use super::compare::{Observation, ResponseSeen, last_session_cookie};
 use super::ids::IdMap;
+use crate::jar::Jar;
 use wlcs_model::Read;
 use wlcs_model::vocab::Step;
-use crate::jar::Jar;
 use wlcs_sut::{Begun, Response, Sut, SutError, WireRead, WireRequest};
 
 /// What a system under test answered to one step.

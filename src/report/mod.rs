@@ -416,8 +416,7 @@ pub fn decide_rows(
 ) -> Vec<RuleRow> {
     let mut skipped = crate::check::rules_needing(&caps);
     // Rules skipped for a capability the run requires fail instead.
-    let required_missing =
-        crate::check::rules_needing(&missing_required(facts.require, caps));
+    let required_missing = crate::check::rules_needing(&missing_required(facts.require, caps));
     skipped.retain(|(r, _)| !required_missing.iter().any(|(q, _)| q == r));
     let mut rows: Vec<RuleRow> = RuleId::ALL
         .iter()

@@ -34,8 +34,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use uuid::Uuid;
 use wlcs_model::vocab::{
-    ContextSnapshot, Ip, LockState, OptionSet, RecordRef, SessionMode, Slot, Table,
-    TimeoutProfile, VarName, WorldConfig,
+    ContextSnapshot, Ip, LockState, OptionSet, RecordRef, SessionMode, Slot, Table, TimeoutProfile,
+    VarName, WorldConfig,
 };
 
 /// How long a `Slow` hook takes by default ([`MemorySut::with_slow_hook`] changes it).

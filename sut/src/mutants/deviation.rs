@@ -16,12 +16,12 @@
 
 use super::Mutant;
 use crate::memory::{Cause, MemorySut, Owner, RACE_WINDOW, Who, World};
+use crate::options::Settings;
 use crate::plugin::{SutError, WireAction, WireHook, WireHookRun, WireRead};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use uuid::{Builder, Uuid};
-use crate::options::Settings;
 use wlcs_model::vocab::{ContextSnapshot, Ip, OptionSet, VarName};
 
 /// The fixed bits of the REQ-6 ID mutants: random-looking (letters and digits, so a respelled
