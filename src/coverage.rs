@@ -825,7 +825,7 @@ impl Coverage {
                     .map(|(_, s)| *s);
                 if let Some(s) = s {
                     states.entry(s).or_insert(State::LiveRunning);
-                    if model.id_state(s) == Some(IdState::Closed) && before.states.get(&s).is_none()
+                    if model.id_state(s) == Some(IdState::Closed) && !before.states.contains_key(&s)
                     {
                         states.insert(s, State::PendingClose);
                     }

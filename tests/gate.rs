@@ -116,7 +116,7 @@ fn serve_memory(mutant: Option<Mutant>) -> ServerHandle {
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
     serve(
         addr,
-        Arc::new(MemorySut::with_mutant(mutant)),
+        Arc::new(wlcs_sut::mutants::sut(mutant)),
         ServeOptions::default(),
     )
     .expect("server starts")

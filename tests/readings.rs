@@ -7,13 +7,12 @@ use wlcs::report::{self, Status, Verdict};
 use wlcs::runner::{self, RunConfig};
 use wlcs_model::RuleId;
 use wlcs_model::vocab::Readings;
-use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 
 fn run(mutant: Mutant, strict: bool, readings: Readings) -> report::Report {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let fixtures = Fixture::load_dir(&dir).expect("fixtures");
-    let sut = MemorySut::with_mutant(Some(mutant)).with_slow_hook(std::time::Duration::ZERO);
+    let sut = mutant.sut().with_slow_hook(std::time::Duration::ZERO);
     let cfg = RunConfig {
         seed: 1,
         cases: 300,

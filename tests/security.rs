@@ -146,7 +146,7 @@ fn counter_timestamp_and_32_bit_ids_fail_id_quality() {
             format!(
                 "{:08X}-{:04X}-4{:03X}-8{:03X}-{:012X}",
                 (nanos >> 96) as u32,
-                (nanos >> 80) as u16 & 0xFFFF,
+                (nanos >> 80) as u16,
                 (nanos >> 64) as u16 & 0xFFF,
                 (nanos >> 48) as u16 & 0xFFF,
                 nanos as u64 & 0xFFFF_FFFF_FFFF
