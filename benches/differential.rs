@@ -190,7 +190,7 @@ mod pst {
         fn apply(mut d: Driver, ref_state: &RefState, step: Step) -> Driver {
             let obs = &ref_state.obs;
             assert!(obs.invalid.is_none() && obs.model_fault.is_none());
-            let shown = observe::send(sut(), &d.ids, &wlcs::jar::Jar::default(), 0, &step)
+            let shown = observe::send(sut(), &d.ids, &step)
                 .expect("the step");
             let cx = context(&ref_state.model);
             let got = shown.observation(cx.cookie_name);

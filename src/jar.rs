@@ -101,7 +101,7 @@ mod tests {
         assert!(jar.sends("never-stored", 10_000));
         jar.receive("SID", &[cookie("SID=A; Max-Age=0")], 60);
         assert_eq!(jar.expiry("A"), None);
-        jar.receive("OTHER", &[cookie("OTHER=B; Max-Age=5")], 0);
+        jar.receive("SID", &[cookie("OTHER=B; Max-Age=5")], 0);
         assert_eq!(jar.expiry("B"), None);
         jar.receive("SID", &[cookie("SID=C; Path=/")], 0);
         assert_eq!(jar.expiry("C"), Some(u64::MAX));

@@ -97,6 +97,31 @@ fn check_one(mutant: Option<Mutant>, fixtures: &[Fixture], cfg: &MutationConfig)
     // A mutant that makes the target fail to answer (its bug left it in a state it cannot
     // serve) is caught too, at the step and rule where it failed.
     let error = report.error_cases.first().filter(|_| first.is_none());
+    // What no trace can show, the security checks can: ID quality under REQ-6 (a counter, a
+    // clock or 32 random bits give unique, well-formed IDs) and fixation probes (REQ-3). The
+    // reference and the canary must pass them too.
+    if first.is_none() && error.is_none() {
+        let sec = crate::security::check(&sut, &crate::security::SecurityConfig::default());
+        if let Some(row) = sec
+            .rows
+            .iter()
+            .find(|r| r.status == crate::security::SecStatus::Fail)
+        {
+            let rule = RuleId::parse(&row.rule);
+            return MutantRow {
+                name,
+                breaks,
+                killed: true,
+                caught_by: rule,
+                by_error: false,
+                caught_by_declared: breaks.is_some() && rule == breaks,
+                steps: None,
+                millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                transcript: vec![format!("security check {}: {}", row.id, row.detail)],
+                errors: report.errors,
+            };
+        }
+    }
     MutantRow {
         name,
         breaks,

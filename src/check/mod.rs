@@ -250,8 +250,7 @@ impl<'a> Checker<'a> {
     /// One step through the system under test, compared by [`compare`].
     fn check_step(&mut self, index: usize, step: &Step, obs: &StepObs) -> Result<(), StepFailure> {
         let err = Self::sut_err(index, obs);
-        let now = self.model.now();
-        let shown = observe::send(self.sut, &self.ids, &self.jar, now, step).map_err(&err)?;
+        let shown = observe::send(self.sut, &self.ids, step).map_err(&err)?;
         self.note(|| transcript::step_line(index, step, obs));
         let failed = |m: Mismatch| match m {
             Mismatch::Diverged(d) => StepFailure::Diverged(d.at(index)),

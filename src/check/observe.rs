@@ -4,10 +4,9 @@
 
 use super::compare::{Observation, ResponseSeen, last_session_cookie};
 use super::ids::IdMap;
-use crate::jar::Jar;
 use wlcs_model::Read;
 use wlcs_model::vocab::Step;
-use wlcs_sut::{Begun, Response, Sut, SutError, WireRead, WireRequest};
+use wlcs_sut::{Begun, Response, Sut, SutError, WireRead};
 
 /// What a system under test answered to one step.
 #[derive(Clone, Debug, Default)]
@@ -23,16 +22,11 @@ pub struct Shown {
     pub reads: Vec<Read<Option<String>>>,
 }
 
-/// Sends one step, as a client with `jar` at virtual time `now` would (a cookie whose
-/// lifetime has passed is not sent: REQ-4, RFC 6265).
-pub fn send(
-    sut: &dyn Sut,
-    ids: &IdMap,
-    jar: &Jar,
-    now: u64,
-    step: &Step,
-) -> Result<Shown, SutError> {
-    let mut shown = send_raw(sut, ids, jar, now, step)?;
+/// Sends one step. The cookie is the one the trace names, even where a browser's jar would
+/// have dropped it: TIME-1 is about a client that sends an expired cookie anyway (a replayed
+/// or stolen one); the jar's own expiry is compared separately (REQ-4, `Checker::check_jar`).
+pub fn send(sut: &dyn Sut, ids: &IdMap, step: &Step) -> Result<Shown, SutError> {
+    let mut shown = send_raw(sut, ids, step)?;
     shown.reads = std::mem::take(&mut shown.raw_reads)
         .into_iter()
         .map(|r| r.into_session(|id| (!id.is_empty()).then_some(id)))
@@ -40,25 +34,11 @@ pub fn send(
     Ok(shown)
 }
 
-/// The request as the client sends it: without a cookie the jar knows to have expired.
-fn jar_filter(jar: &Jar, now: u64, mut wire: WireRequest) -> WireRequest {
-    if wire.cookie.as_deref().is_some_and(|c| !jar.sends(c, now)) {
-        wire.cookie = None;
-    }
-    wire
-}
-
-fn send_raw(
-    sut: &dyn Sut,
-    ids: &IdMap,
-    jar: &Jar,
-    now: u64,
-    step: &Step,
-) -> Result<Shown, SutError> {
+fn send_raw(sut: &dyn Sut, ids: &IdMap, step: &Step) -> Result<Shown, SutError> {
     let mut shown = Shown::default();
     match step {
         Step::Request(request) => {
-            let wire = jar_filter(jar, now, ids.request(request));
+            let wire = ids.request(request);
             let mut resp = sut.request(&wire)?;
             shown.sent_cookie = wire.cookie;
             shown.ran_in = resp.session_id.clone();
@@ -66,7 +46,7 @@ fn send_raw(
             shown.response = Some(resp);
         }
         Step::Begin { slot, request } => {
-            let wire = jar_filter(jar, now, ids.request(request));
+            let wire = ids.request(request);
             match sut.begin(*slot, &wire)? {
                 Begun::Running { session_id, reads } => {
                     shown.ran_in = Some(session_id);

@@ -406,9 +406,9 @@ fn the_transparent_decorator_is_the_reference() {
 /// Mutants that wait for a check: the ID-quality mutants of REQ-6 mint IDs formatted like the
 /// reference's (32 uppercase hex digits, UUID v4 version and variant), unique within a run, so
 /// these scenarios, which replace every ID by its order of first appearance, cannot see them.
-/// Only a statistical or structural check of a sample of IDs can: awaiting the REQ-6
-/// ID-quality check of issue 15. The lead removes this list when that check lands; until then
-/// it is asserted exactly, so it cannot grow silently.
+/// Only a statistical check of a sample of IDs can: the REQ-6 ID-quality check of
+/// `src/security.rs`, which `wlcs mutants` runs (tests/mutants.rs, tests/security.rs). The
+/// list is asserted exactly, so it cannot grow silently.
 const AWAITING_ID_QUALITY_CHECK: &[&str] =
     &["ids-from-counter", "ids-from-clock", "ids-32-random-bits"];
 
