@@ -190,8 +190,7 @@ mod pst {
         fn apply(mut d: Driver, ref_state: &RefState, step: Step) -> Driver {
             let obs = &ref_state.obs;
             assert!(obs.invalid.is_none() && obs.model_fault.is_none());
-            let shown = observe::send(sut(), &d.ids, &step)
-                .expect("the step");
+            let shown = observe::send(sut(), &d.ids, &step).expect("the step");
             let cx = context(&ref_state.model);
             let got = shown.observation(cx.cookie_name);
             if let Err(m) = compare::request(obs, &got, &mut d.ids, cx, &mut ()) {

@@ -449,6 +449,8 @@ fn replay_gates_on_every_rule_its_trace_touches() {
     let mut f =
         Fixture::load(&src.join("close-6-hook-sees-context-before-reset.json")).expect("fixture");
     f.rules = vec![RuleId::Req1];
+    // A fixture's name is its file's stem.
+    f.name = "relabelled".into();
     let path = dir.join("relabelled.json");
     f.save(&path).expect("save");
     let out = output(
