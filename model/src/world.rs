@@ -1256,6 +1256,8 @@ impl Model {
                     l.pending = Some(rule);
                     l.pending_also = close_also;
                 }
+                // The process runs on (its request goes on): the index must count it again.
+                self.reindex(target);
             } else {
                 let cause = match kind {
                     SessionKind::Mobile => RuleId::Mobile2,
