@@ -1,9 +1,10 @@
 //! The suite's client cookie jar on the virtual clock (REQ-4's SHOULD, RFC 6265 §5.3): the
 //! jar remembers when each session cookie it was given expires, counting `Max-Age` from the
-//! response on the trace's clock, and does not send a cookie whose lifetime has passed, as a
-//! browser would not. The checker compares the jar's expiry of a session's cookie with what
-//! WEB LEGACY GET SESSION EXPIRATION says of the session: a server that slides the session
-//! but not the cookie makes a browser lose the session early.
+//! response on the trace's clock. The checker compares the jar's expiry of a session's cookie
+//! with what WEB LEGACY GET SESSION EXPIRATION says of the session: a server that slides the
+//! session but not the cookie makes a browser lose the session early. The checker still sends
+//! the cookie the trace names, expired or not: TIME-1 is about a client that sends an expired
+//! cookie anyway (a replayed or stolen one), so the jar judges, it does not filter.
 
 use std::collections::BTreeMap;
 use wlcs_sut::SetCookie;
@@ -64,7 +65,8 @@ impl Jar {
         }
     }
 
-    /// Whether the client would still send this cookie value at `now`. A value the jar never
+    /// Whether a browser would still send this cookie value at `now` (the checker does not
+    /// filter by it: see the module's documentation). A value the jar never
     /// stored (a forged or replayed cookie the trace sends on purpose) is sent as the trace
     /// says: only a lifetime the jar knows to have passed withholds it.
     pub fn sends(&self, value: &str, now: u64) -> bool {
