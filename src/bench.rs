@@ -35,7 +35,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Barrier;
 use wlcs_model::vocab::WorldConfig;
-use wlcs_sut::http::proto;
+use wlcs_http::proto;
 
 /// Default measurement time.
 pub const DURATION_MS_DEFAULT: u64 = 5_000;

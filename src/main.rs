@@ -24,7 +24,7 @@ use wlcs::report;
 use wlcs::runner::{self, RunConfig};
 use wlcs_model::RuleId;
 use wlcs_model::vocab::{CookieNameProfile, Profile, TimeoutProfile, WorldConfig};
-use wlcs_sut::http::{ClientOptions, HttpSut, serve_blocking};
+use wlcs_http::{ClientOptions, HttpSut, serve_blocking};
 use wlcs_sut::mutants::Mutant;
 use wlcs_sut::{Sut, SutError};
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use wlcs::report::Verdict;
 use wlcs::runner::{self, RunConfig};
 use wlcs_sut::Sut;
-use wlcs_sut::http::{ChaosOptions, ClientOptions, Fault, HttpSut, ServeOptions, serve};
+use wlcs_http::{ChaosOptions, ClientOptions, Fault, HttpSut, ServeOptions, serve};
 use wlcs_sut::memory::MemorySut;
 
 /// The seed of the generated cases.
@@ -45,7 +45,7 @@ const CALLS: &[&str] = &[
     "reset",
 ];
 
-fn chaos_server(fault: Fault) -> wlcs_sut::http::ServerHandle {
+fn chaos_server(fault: Fault) -> wlcs_http::ServerHandle {
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
     let opts = ServeOptions {
         chaos: Some(ChaosOptions {

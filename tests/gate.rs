@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use wlcs::fixture::Fixture;
 use wlcs_model::RuleId;
-use wlcs_sut::http::{ServeOptions, ServerHandle, serve};
+use wlcs_http::{ServeOptions, ServerHandle, serve};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 

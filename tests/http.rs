@@ -17,7 +17,7 @@ use wlcs::report::{Report, Status, Verdict};
 use wlcs::runner::{self, RunConfig};
 use wlcs_model::WorldConfig;
 use wlcs_sut::Sut;
-use wlcs_sut::http::{ClientOptions, HttpSut, ServeOptions, ServerHandle, serve};
+use wlcs_http::{ClientOptions, HttpSut, ServeOptions, ServerHandle, serve};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 
