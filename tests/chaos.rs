@@ -9,6 +9,9 @@
 //! the CLI's defaults (fixtures, 1 000 cases, the default budget) a stall or a drip ends the
 //! run in exit 2 after about 30 s. Every server binds 127.0.0.1:0.
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;

@@ -6,6 +6,9 @@
 //! Bounded: fixed seeds and case counts, every server on 127.0.0.1:0, every call under the
 //! adapter's timeouts.
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;

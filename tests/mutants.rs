@@ -3,6 +3,9 @@
 //! `mutants_killed_by_another_rule_are_the_documented_ones` says which), with short
 //! counterexamples; the reference and the canary pass (no false failures).
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::sync::OnceLock;
 use wlcs::fixture::Fixture;

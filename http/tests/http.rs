@@ -6,6 +6,9 @@
 //! Every server binds 127.0.0.1:0; every client sends from 127.0.0.1 or 127.0.0.2; every
 //! wait is bounded.
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
