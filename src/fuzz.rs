@@ -318,8 +318,7 @@ pub fn fuzz_set_cookie(seed: u64, corpus: &[Vec<u8>], budget: FuzzBudget) -> Fuz
     run_budget(budget, |_| {
         let (header, max_age) = random_set_cookie(&mut rng, corpus);
         stats.executions += 1;
-        let outcome =
-            std::panic::catch_unwind(|| wlcs_http::client::parse_set_cookie(&header));
+        let outcome = std::panic::catch_unwind(|| wlcs_http::client::parse_set_cookie(&header));
         match outcome {
             Err(panic) => stats.crash(format!("panic {:?} on {header:?}", panic_text(&*panic))),
             Ok(Ok(parsed)) => {

@@ -22,9 +22,9 @@ use wlcs::progress::Display;
 use wlcs::replay::ReplayCommand;
 use wlcs::report;
 use wlcs::runner::{self, RunConfig};
+use wlcs_http::{ClientOptions, HttpSut, serve_blocking};
 use wlcs_model::RuleId;
 use wlcs_model::vocab::{CookieNameProfile, Profile, TimeoutProfile, WorldConfig};
-use wlcs_http::{ClientOptions, HttpSut, serve_blocking};
 use wlcs_sut::mutants::Mutant;
 use wlcs_sut::{Sut, SutError};
 

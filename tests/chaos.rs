@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wlcs::report::Verdict;
 use wlcs::runner::{self, RunConfig};
-use wlcs_sut::Sut;
 use wlcs_http::{ChaosOptions, ClientOptions, Fault, HttpSut, ServeOptions, serve};
+use wlcs_sut::Sut;
 use wlcs_sut::memory::MemorySut;
 
 /// The seed of the generated cases.

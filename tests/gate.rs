@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use wlcs::fixture::Fixture;
-use wlcs_model::RuleId;
 use wlcs_http::{ServeOptions, ServerHandle, serve};
+use wlcs_model::RuleId;
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 

@@ -18,9 +18,9 @@ use wlcs::fixture::Fixture;
 use wlcs::generate::{GenConfig, Weights};
 use wlcs::report::{Report, Status, Verdict};
 use wlcs::runner::{self, RunConfig};
+use wlcs_http::{ClientOptions, HttpSut, ServeOptions, ServerHandle, serve};
 use wlcs_model::WorldConfig;
 use wlcs_sut::Sut;
-use wlcs_http::{ClientOptions, HttpSut, ServeOptions, ServerHandle, serve};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 

@@ -103,8 +103,8 @@ const SERVED_MUTANT_CASES: u64 = 50;
 fn decorator_mutants_around_a_served_reference_are_killed_by_their_rules() {
     use std::sync::Arc;
     use wlcs::runner::{self, RunConfig};
-    use wlcs_sut::Sut;
     use wlcs_http::{HttpSut, ServeOptions, serve};
+    use wlcs_sut::Sut;
     use wlcs_sut::mutants::{Kind, Perturbed};
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use wlcs::security::{self, SecStatus, SecurityConfig, id_quality};
-use wlcs_model::vocab::{OptionSet, RecordRef, Slot, VarName, WorldConfig};
 use wlcs_http::{HttpSut, ServeOptions, serve};
+use wlcs_model::vocab::{OptionSet, RecordRef, Slot, VarName, WorldConfig};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 use wlcs_sut::{

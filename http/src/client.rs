@@ -22,10 +22,6 @@ use crate::proto::{
     HookV1, IpvarsV1, LocksV1, NonWebV1, ObserveV1, ObservedV1, OkV1, OptionV1, ReadsV1, ResetV1,
     SlotStateV1, SlotV1, WebResultV1,
 };
-use wlcs_plugin::{
-    Begun, Capabilities, Observed, Response, SetCookie, Sut, SutError, WireAction, WireHook,
-    WireHookRun, WireProc, WireRead, WireRequest,
-};
 use bytes::Bytes;
 use cookie::time::{Duration as CookieDuration, OffsetDateTime};
 use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
@@ -43,6 +39,10 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use wlcs_model::vocab::{Ip, OptionSet, Options, RecordRef, Slot, VarName, WorldConfig};
+use wlcs_plugin::{
+    Begun, Capabilities, Observed, Response, SetCookie, Sut, SutError, WireAction, WireHook,
+    WireHookRun, WireProc, WireRead, WireRequest,
+};
 
 /// How long one call (one HTTP exchange, or a begin's wait for its request to start) may take.
 pub const REQUEST_TIMEOUT_MS: u64 = 10_000;

@@ -6,14 +6,14 @@
 //! is an exhaustive `match`, so a new wire variant fails to compile here until the protocol
 //! says how it travels. `sut/tests/http.rs` pins every shape against HARNESS.md's examples.
 
-use wlcs_plugin::{
-    Capabilities, SutError, WireAction, WireHook, WireHookRun, WireId, WireProc, WireRead,
-};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use wlcs_model::vocab::{
     ContextSnapshot, CookieNameProfile, LockState, OptionSet, Profile, RecordRef, SessionMode,
     TimeoutProfile, VarName, WorldConfig,
+};
+use wlcs_plugin::{
+    Capabilities, SutError, WireAction, WireHook, WireHookRun, WireId, WireProc, WireRead,
 };
 
 /// The protocol version this build speaks (the `v1` of every path).

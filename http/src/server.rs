@@ -27,7 +27,6 @@ use crate::proto::{
     HookRunsV1, HookV1, IpvarsV1, LocksV1, NonWebV1, ObserveV1, ObservedV1, OkV1, OptionV1,
     ReadsV1, ResetV1, SlotStateV1, SlotV1, WebResultV1, codes,
 };
-use wlcs_plugin::{Begun, Response as WireResponse, Sut, SutError, WireHookRun, WireRequest};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -52,6 +51,7 @@ use tokio::sync::{Notify, Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 use wlcs_model::vocab::{Ip, OptionSet, Options, Slot, WorldConfig};
+use wlcs_plugin::{Begun, Response as WireResponse, Sut, SutError, WireHookRun, WireRequest};
 
 /// How long a connection may wait for a complete request head: both an idle keep-alive
 /// connection (its next head) and a head arriving slowly (slowloris). The suite's own client

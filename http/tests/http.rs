@@ -15,9 +15,6 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use wlcs_model::vocab::{
-    ContextSnapshot, LockState, OptionSet, RecordRef, SessionMode, WorldConfig,
-};
 use wlcs_http::proto::{
     self, ActionV1, AdvanceV1, CapabilitiesV1, EndedV1, ErrorBodyV1, ErrorV1, HookRunV1,
     HookRunsV1, HookV1, IpvarsV1, LockV1, LocksV1, ModeV1, NonWebV1, ObserveV1, ObservedV1, OkV1,
@@ -25,6 +22,9 @@ use wlcs_http::proto::{
 };
 use wlcs_http::server::ip_index;
 use wlcs_http::{ClientOptions, HttpSut, ServeError, ServeOptions, ServerHandle, serve};
+use wlcs_model::vocab::{
+    ContextSnapshot, LockState, OptionSet, RecordRef, SessionMode, WorldConfig,
+};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::{
     Begun, Capabilities, Sut, SutError, WireAction, WireHookRun, WireId, WireProc, WireRead,
@@ -181,10 +181,7 @@ fn client_ip_is_the_tcp_peer_address() {
     assert_eq!(ip_index("127.0.1.0".parse().expect("ip")), Some(255));
     assert_eq!(ip_index("127.0.1.1".parse().expect("ip")), None);
     assert_eq!(ip_index("10.0.0.1".parse().expect("ip")), None);
-    assert_eq!(
-        wlcs_http::client::client_addr(1).to_string(),
-        "127.0.0.2"
-    );
+    assert_eq!(wlcs_http::client::client_addr(1).to_string(), "127.0.0.2");
 
     let server = serve_memory();
     let sut = connect(&server);

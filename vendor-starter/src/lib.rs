@@ -98,7 +98,11 @@ mod tests {
     #[test]
     fn every_unwritten_call_names_itself() {
         let s = Starter;
-        let err = s.advance(1).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = s
+            .advance(1)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("`advance`"), "{err}");
         assert!(!s.capabilities().clock);
     }
