@@ -22,13 +22,20 @@
 //!   between ([`RACE_WINDOW`]); only they ever do. Sequentially the two halves run back to
 //!   back and nothing observable differs from the reference.
 
+mod hash;
+mod procs;
+
+pub(crate) use hash::FastMap;
+use procs::Procs;
+
 use crate::mutants::deviation::Deviation;
 use crate::options::Settings;
 use crate::plugin::{
     Begun, Capabilities, Response, SetCookie, Sut, SutError, WireAction, WireHook, WireHookRun,
     WireId, WireProc, WireRead, WireRequest,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -297,8 +304,9 @@ pub(crate) struct Context {
     pub(crate) vars: BTreeMap<VarName, i64>,
     /// Non-empty selections only, sorted and deduplicated.
     pub(crate) selections: BTreeMap<Table, Vec<u32>>,
-    /// Records this process holds (the lock table is the authority; this is its index).
-    pub(crate) locks: BTreeSet<RecordRef>,
+    /// Records this process holds, sorted (the lock table is the authority; this is its
+    /// index).
+    pub(crate) locks: Vec<RecordRef>,
 }
 
 impl Context {
@@ -306,7 +314,25 @@ impl Context {
         ContextSnapshot {
             vars: self.vars.clone(),
             selections: self.selections.clone(),
-            locks: self.locks.iter().copied().collect(),
+            locks: self.locks.clone(),
+        }
+    }
+
+    /// The snapshot of a context whose reset follows (CLOSE-6, then CLOSE-7): variables and
+    /// selections move into it, since the reset would drop them anyway; the lock list is
+    /// copied, since the reset still releases those records.
+    fn take_for_hook(&mut self) -> ContextSnapshot {
+        ContextSnapshot {
+            vars: std::mem::take(&mut self.vars),
+            selections: std::mem::take(&mut self.selections),
+            locks: self.locks.clone(),
+        }
+    }
+
+    /// Adds a record to the lock index (a set: a record already there stays once).
+    fn note_lock(&mut self, record: RecordRef) {
+        if let Err(i) = self.locks.binary_search(&record) {
+            self.locks.insert(i, record);
         }
     }
 }
@@ -342,7 +368,7 @@ pub(crate) struct Session {
     /// Last request begin or end in any lane (eviction order, LIMIT-1).
     pub(crate) last_active: u64,
     /// Running processes by lane.
-    pub(crate) procs: BTreeMap<u8, Proc>,
+    pub(crate) procs: Procs,
     /// Index memberships, kept in step by `World::sync`.
     pub(crate) counted_live: bool,
     pub(crate) counted_procs: usize,
@@ -442,9 +468,9 @@ pub(crate) struct World {
     pub(crate) hook_log: Vec<WireHookRun>,
     pub(crate) next_key: u64,
     pub(crate) next_pid: u64,
-    pub(crate) sessions: HashMap<u64, Session>,
+    pub(crate) sessions: FastMap<u64, Session>,
     /// Valid IDs only.
-    pub(crate) ids: HashMap<Arc<str>, u64>,
+    pub(crate) ids: FastMap<Arc<str>, u64>,
     /// Sessions with at least one running process.
     pub(crate) live: usize,
     /// Running web processes, what selector 18 caps.
@@ -456,10 +482,10 @@ pub(crate) struct World {
     pub(crate) idle: BTreeSet<(u64, u64, u8)>,
     /// Valid sessions without a running process (`timeout-keeps-id`), by (expiration, key).
     pub(crate) dormant: BTreeSet<(u64, u64)>,
-    pub(crate) locks: HashMap<RecordRef, Holder>,
+    pub(crate) locks: FastMap<RecordRef, Holder>,
     pub(crate) ipvars: BTreeMap<VarName, i64>,
-    pub(crate) nonweb: HashMap<u8, Context>,
-    slots: HashMap<Slot, Flight>,
+    pub(crate) nonweb: FastMap<u8, Context>,
+    slots: FastMap<Slot, Flight>,
     /// `Slow` hook runs of the current call, served after unlocking.
     pub(crate) slow_hooks: u32,
     /// An internal mutant's state and seams (`crate::mutants::deviation`); `None`: the
@@ -487,17 +513,17 @@ impl World {
             hook_log: Vec::new(),
             next_key: 0,
             next_pid: 0,
-            sessions: HashMap::new(),
-            ids: HashMap::new(),
+            sessions: FastMap::default(),
+            ids: FastMap::default(),
             live: 0,
             procs: 0,
             lru: BTreeSet::new(),
             idle: BTreeSet::new(),
             dormant: BTreeSet::new(),
-            locks: HashMap::new(),
+            locks: FastMap::default(),
             ipvars: BTreeMap::new(),
-            nonweb: HashMap::new(),
-            slots: HashMap::new(),
+            nonweb: FastMap::default(),
+            slots: FastMap::default(),
             slow_hooks: 0,
             dev,
         }
@@ -626,7 +652,7 @@ impl World {
         if let Some(e) = s.dormant_entry {
             self.dormant.remove(&e);
         }
-        for (lane, p) in &s.procs {
+        for (lane, p) in s.procs.iter() {
             if !p.busy {
                 self.idle.remove(&(p.last_active, key, *lane));
             }
@@ -801,7 +827,7 @@ impl World {
         let Some(s) = self.sessions.get_mut(&key) else {
             return Started::Refused(refused(503));
         };
-        let proc = s.procs.entry(lane).or_insert_with(|| Proc {
+        let proc = s.procs.get_or_insert_with(lane, || Proc {
             // TIME-3 / MOBILE-3: a lane without a running process gets a new, empty context.
             pid,
             ctx: Context {
@@ -854,7 +880,7 @@ impl World {
                 valid: true,
                 expiration: self.now + self.options.cookie_timeout_s(),
                 last_active: self.now,
-                procs: BTreeMap::new(),
+                procs: Procs::default(),
                 counted_live: false,
                 counted_procs: 0,
                 lru_entry: None,
@@ -875,8 +901,9 @@ impl World {
         {
             return id;
         }
+        let mut text = [0u8; uuid::fmt::Simple::LENGTH];
         loop {
-            let id: Arc<str> = Arc::from(format!("{:X}", Uuid::new_v4().simple()));
+            let id: Arc<str> = Arc::from(&*Uuid::new_v4().simple().encode_upper(&mut text));
             // A 122-bit collision never happens in practice; checking keeps IDs unique anyway.
             if !self.ids.contains_key(&id) {
                 return id;
@@ -1081,10 +1108,11 @@ impl World {
         }
     }
 
-    fn resolve(&self, who: Who, id: &WireId) -> String {
+    /// The ID text an action names (borrowed when the action spells it).
+    fn resolve<'a>(&self, who: Who, id: &'a WireId) -> Cow<'a, str> {
         match id {
-            WireId::Text(t) => t.clone(),
-            WireId::Current => self.current_id(who),
+            WireId::Text(t) => Cow::Borrowed(t),
+            WireId::Current => Cow::Owned(self.current_id(who)),
         }
     }
 
@@ -1110,7 +1138,7 @@ impl World {
             Who::NonWeb(n) => Holder::NonWeb(n),
         };
         if let Some(ctx) = self.ctx_mut(who) {
-            ctx.locks.insert(record);
+            ctx.note_lock(record);
         }
         self.locks.insert(record, holder);
         true
@@ -1150,17 +1178,33 @@ impl World {
             // CLOSE-1: invalidated at once, whoever calls (CLOSE-3).
             self.invalidate(key, true);
         }
-        let mut lanes: Vec<u8> = self
-            .sessions
-            .get(&key)
-            .map(|s| s.procs.keys().copied().collect())
-            .unwrap_or_default();
-        if let Some(d) = self.dev.as_deref() {
+        // A mutant may change the lanes (`close_lanes`): it gets them as a list. The reference
+        // walks the live lanes in order, which is the same list: a close never starts a
+        // process, and lanes a nested hook ended are skipped either way.
+        let mut lanes: Option<std::vec::IntoIter<u8>> = self.dev.as_deref().map(|d| {
+            let mut lanes: Vec<u8> = self
+                .sessions
+                .get(&key)
+                .map(|s| s.procs.keys().copied().collect())
+                .unwrap_or_default();
             d.close_lanes(&mut lanes);
-        }
+            lanes.into_iter()
+        });
+        let mut from = 0u16;
         let mut hooked_one = false;
         // MOBILE-1 / MOBILE-2: every process of the session, lanes in order.
-        for lane in lanes {
+        loop {
+            let next = match lanes.as_mut() {
+                Some(list) => list.next(),
+                None => self
+                    .sessions
+                    .get(&key)
+                    .and_then(|s| s.procs.lane_from(from)),
+            };
+            let Some(lane) = next else {
+                break;
+            };
+            from = u16::from(lane) + 1;
             let Some(p) = self.sessions.get(&key).and_then(|s| s.procs.get(&lane)) else {
                 // A nested hook (an earlier lane's) already ended it.
                 continue;
@@ -1244,12 +1288,20 @@ impl World {
 
     /// Logs a hook run with the process's current context.
     pub(crate) fn log_hook(&mut self, key: u64, lane: u8, failed: bool) -> Option<Arc<str>> {
-        let s = self.sessions.get(&key)?;
-        let p = s.procs.get(&lane)?;
+        let reference = self.dev.is_none();
+        let s = self.sessions.get_mut(&key)?;
+        let p = s.procs.get_mut(&lane)?;
+        // The reference's hook run is always followed by the reset (`end_process`), so the
+        // context moves into the log; a mutant may run a hook again or keep the context.
+        let snapshot = if reference {
+            p.ctx.take_for_hook()
+        } else {
+            p.ctx.snapshot()
+        };
         let run = WireHookRun {
             session_id: s.id.to_string(),
             lane,
-            snapshot: p.ctx.snapshot(),
+            snapshot,
             failed,
         };
         let id = s.id.clone();
