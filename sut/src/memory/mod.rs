@@ -23,9 +23,11 @@
 //!   back and nothing observable differs from the reference.
 
 mod hash;
+mod ids;
 mod procs;
 
 pub(crate) use hash::FastMap;
+pub(crate) use ids::Ids;
 use procs::Procs;
 
 use crate::mutants::deviation::Deviation;
@@ -318,17 +320,6 @@ impl Context {
         }
     }
 
-    /// The snapshot of a context whose reset follows (CLOSE-6, then CLOSE-7): variables and
-    /// selections move into it, since the reset would drop them anyway; the lock list is
-    /// copied, since the reset still releases those records.
-    fn take_for_hook(&mut self) -> ContextSnapshot {
-        ContextSnapshot {
-            vars: std::mem::take(&mut self.vars),
-            selections: std::mem::take(&mut self.selections),
-            locks: self.locks.clone(),
-        }
-    }
-
     /// Adds a record to the lock index (a set: a record already there stays once).
     fn note_lock(&mut self, record: RecordRef) {
         if let Err(i) = self.locks.binary_search(&record) {
@@ -470,15 +461,16 @@ pub(crate) struct World {
     pub(crate) next_pid: u64,
     pub(crate) sessions: FastMap<u64, Session>,
     /// Valid IDs only.
-    pub(crate) ids: FastMap<Arc<str>, u64>,
+    pub(crate) ids: Ids,
     /// Sessions with at least one running process.
     pub(crate) live: usize,
     /// Running web processes, what selector 18 caps.
     pub(crate) procs: usize,
-    /// Live sessions whose processes are all idle, by (last activity, creation).
+    /// Live sessions whose processes are all idle, by (last activity, creation). Removal is
+    /// lazy: entries that are not [`lru_current`] are skipped, and dropped in bulk.
     pub(crate) lru: BTreeSet<(u64, u64)>,
     /// Idle processes by (last activity, session creation, lane): due-time order for any
-    /// single process timeout value.
+    /// single process timeout value. Removal is lazy, as for `lru` ([`idle_current`]).
     pub(crate) idle: BTreeSet<(u64, u64, u8)>,
     /// Valid sessions without a running process (`timeout-keeps-id`), by (expiration, key).
     pub(crate) dormant: BTreeSet<(u64, u64)>,
@@ -491,6 +483,40 @@ pub(crate) struct World {
     /// An internal mutant's state and seams (`crate::mutants::deviation`); `None`: the
     /// reference.
     pub(crate) dev: Option<Box<Deviation>>,
+}
+
+/// Stale entries `lru` and `idle` may hold beyond as many as the live ones before they are
+/// dropped (so small worlds do not compact on every change).
+const STALE_ENTRIES_SLACK: usize = 64;
+
+/// Whether an `lru` entry is its session's current one (removals from `lru` are lazy: a
+/// session that leaves the index, or moves in it, only changes its `lru_entry`).
+fn lru_current(sessions: &FastMap<u64, Session>, entry: &(u64, u64)) -> bool {
+    sessions
+        .get(&entry.1)
+        .is_some_and(|s| s.lru_entry == Some(*entry))
+}
+
+/// Whether an `idle` entry stands for a process that is idle now, since that instant
+/// (removals from `idle` are lazy: a process that starts a request or ends leaves its entry
+/// behind). A process is idle when it is neither busy nor ending.
+fn idle_current(sessions: &FastMap<u64, Session>, &(last, key, lane): &(u64, u64, u8)) -> bool {
+    sessions
+        .get(&key)
+        .and_then(|s| s.procs.get(&lane))
+        .is_some_and(|p| !p.busy && !p.ending && p.last_active == last)
+}
+
+/// CLOSE-7: `records` go back to the lock table, those that `me` still holds.
+fn release_locks(locks: &mut FastMap<RecordRef, Holder>, records: &[RecordRef], me: Owner) {
+    for record in records {
+        // One probe: take the entry out, put it back in the rare case it is another's.
+        if let Some(holder) = locks.remove(record)
+            && holder.owner() != me
+        {
+            locks.insert(*record, holder);
+        }
+    }
 }
 
 fn refused(status: u16) -> Response {
@@ -514,7 +540,7 @@ impl World {
             next_key: 0,
             next_pid: 0,
             sessions: FastMap::default(),
-            ids: FastMap::default(),
+            ids: Ids::default(),
             live: 0,
             procs: 0,
             lru: BTreeSet::new(),
@@ -614,13 +640,11 @@ impl World {
         }
         let want_lru = (live && s.procs.values().all(|p| !p.busy)).then_some((s.last_active, key));
         if s.lru_entry != want_lru {
-            if let Some(old) = s.lru_entry.take() {
-                self.lru.remove(&old);
-            }
+            // The old entry goes stale (`lru_current`), the index drops it lazily.
+            s.lru_entry = want_lru;
             if let Some(new) = want_lru {
                 self.lru.insert(new);
             }
-            s.lru_entry = want_lru;
         }
         let want_dormant = (!live).then_some((s.expiration, key));
         if s.dormant_entry != want_dormant {
@@ -632,6 +656,7 @@ impl World {
             }
             s.dormant_entry = want_dormant;
         }
+        self.compact_lru();
     }
 
     /// Forgets a session entirely (its processes must already have ended).
@@ -646,16 +671,26 @@ impl World {
             self.live = self.live.saturating_sub(1);
         }
         self.procs = self.procs.saturating_sub(s.counted_procs);
-        if let Some(e) = s.lru_entry {
-            self.lru.remove(&e);
-        }
+        // Its `lru` and `idle` entries go stale with it (`lru_current`, `idle_current`).
         if let Some(e) = s.dormant_entry {
             self.dormant.remove(&e);
         }
-        for (lane, p) in s.procs.iter() {
-            if !p.busy {
-                self.idle.remove(&(p.last_active, key, *lane));
-            }
+    }
+
+    /// Drops the stale entries of `lru` once they outnumber the live ones, so the index stays
+    /// within about twice the live sessions; each drop pays for many lazy removals.
+    fn compact_lru(&mut self) {
+        if self.lru.len() > 2 * self.live + STALE_ENTRIES_SLACK {
+            let sessions = &self.sessions;
+            self.lru.retain(|e| lru_current(sessions, e));
+        }
+    }
+
+    /// The same for `idle`, bounded by the running processes.
+    fn compact_idle(&mut self) {
+        if self.idle.len() > 2 * self.procs + STALE_ENTRIES_SLACK {
+            let sessions = &self.sessions;
+            self.idle.retain(|e| idle_current(sessions, e));
         }
     }
 
@@ -769,7 +804,8 @@ impl World {
                 Box::new(self.lru.iter())
             };
         let mut victims = Vec::new();
-        for key in order.map(|e| e.1).filter(|k| Some(*k) != target) {
+        let current = order.filter(|e| lru_current(&self.sessions, e));
+        for key in current.map(|e| e.1).filter(|k| Some(*k) != target) {
             if !over_sessions(live) && !over_procs(procs) {
                 break;
             }
@@ -841,10 +877,8 @@ impl World {
         });
         if proc.pid == pid {
             self.next_pid += 1;
-        } else {
-            // An idle process leaves the timeout index while it works.
-            self.idle.remove(&(proc.last_active, key, lane));
         }
+        // An idle process leaves the timeout index while it works: busy, its entry is stale.
         proc.busy = true;
         proc.last_active = now;
         s.last_active = now;
@@ -951,6 +985,7 @@ impl World {
         } else {
             // TIME-2: idle from the end of its request.
             self.idle.insert((now, key, lane));
+            self.compact_idle();
             self.sync(key);
         }
 
@@ -1269,10 +1304,8 @@ impl World {
         if p.ending {
             return false;
         }
+        // Ending, its timeout entry is stale (`idle_current`).
         p.ending = true;
-        if !p.busy {
-            self.idle.remove(&(p.last_active, key, lane));
-        }
         true
     }
 
@@ -1292,9 +1325,17 @@ impl World {
         let s = self.sessions.get_mut(&key)?;
         let p = s.procs.get_mut(&lane)?;
         // The reference's hook run is always followed by the reset (`end_process`), so the
-        // context moves into the log; a mutant may run a hook again or keep the context.
+        // context moves into the log, and its records go back to the lock table now: the
+        // hook's own behaviour never reads its locks, and the reset would release them right
+        // after it. A mutant may run a hook again or keep the context: it gets a copy.
         let snapshot = if reference {
-            p.ctx.take_for_hook()
+            let ctx = std::mem::take(&mut p.ctx);
+            release_locks(&mut self.locks, &ctx.locks, Owner::Web(p.pid));
+            ContextSnapshot {
+                vars: ctx.vars,
+                selections: ctx.selections,
+                locks: ctx.locks,
+            }
         } else {
             p.ctx.snapshot()
         };
@@ -1339,13 +1380,8 @@ impl World {
             return;
         };
         let ctx = std::mem::take(&mut p.ctx);
-        let me = Owner::Web(p.pid);
         if !keep_locks {
-            for record in &ctx.locks {
-                if self.locks.get(record).is_some_and(|h| h.owner() == me) {
-                    self.locks.remove(record);
-                }
-            }
+            release_locks(&mut self.locks, &ctx.locks, Owner::Web(p.pid));
         }
         if let Some(d) = self.dev.as_deref_mut() {
             d.context_cleared(cause, ctx.vars, &mut self.ipvars);
@@ -1365,6 +1401,10 @@ impl World {
             // TIME-2: idle processes whose `now - last activity >= timeout`, in due-time,
             // then session, then lane order. Hooks may end other entries; re-read each time.
             while let Some(&(last, key, lane)) = self.idle.first() {
+                if !idle_current(&self.sessions, &(last, key, lane)) {
+                    self.idle.pop_first();
+                    continue;
+                }
                 if self.now.saturating_sub(last) < timeout {
                     break;
                 }

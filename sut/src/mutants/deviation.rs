@@ -15,7 +15,7 @@
 //! `finish_process`) rather than a copy of them.
 
 use super::Mutant;
-use crate::memory::{Cause, FastMap, MemorySut, Owner, RACE_WINDOW, Who, World};
+use crate::memory::{Cause, Ids, MemorySut, Owner, RACE_WINDOW, Who, World};
 use crate::options::Settings;
 use crate::plugin::{SutError, WireAction, WireHook, WireHookRun, WireRead};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -203,7 +203,7 @@ impl Deviation {
     pub(crate) fn mint_id(
         &mut self,
         cookie: Option<&str>,
-        ids: &FastMap<Arc<str>, u64>,
+        ids: &Ids,
     ) -> Option<Arc<str>> {
         match self.mutant {
             // MUTANT INV-3: closed IDs are handed out again.
