@@ -1,48 +1,35 @@
 //! The index of valid IDs: exact text to session key.
 //!
-//! The reference mints 32 uppercase hex digits (REQ-6), so such a text is kept as the 128-bit
-//! number it spells, inline in the table: a lookup compares numbers and never follows a
-//! pointer to the ID's text (that cache miss was about a tenth of a close). Any other text
-//! (only internal mutants mint such IDs, e.g. a client's value) goes to a second table keyed
-//! by the text. A text and its number are one-to-one (lowercase digits are not canonical), so
-//! the index still matches exact text only (CLOSE-2: a respelled ID names nothing).
+//! The reference mints 32 uppercase hex digits (REQ-6), so a 32-byte text is kept inline in
+//! the table, as its bytes: a lookup compares them in place and never follows a pointer to
+//! the ID's text (that cache miss was about a tenth of a close). Any other text (only
+//! internal mutants mint such IDs, e.g. a client's value) goes to a second table keyed by the
+//! text. Both compare exact bytes, so a respelled ID names nothing (CLOSE-2).
 
 use super::FastMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
-/// Hex digits of a canonical ID.
-const CANONICAL_DIGITS: usize = 32;
+/// The length of the texts kept inline: a reference ID's.
+const INLINE_ID_BYTES: usize = 32;
 
-/// The number a canonical ID spells: exactly 32 digits `0-9A-F`.
-fn canonical(text: &str) -> Option<u128> {
-    let bytes = text.as_bytes();
-    if bytes.len() != CANONICAL_DIGITS {
-        return None;
-    }
-    let mut value = 0u128;
-    for &b in bytes {
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            b'A'..=b'F' => b - b'A' + 10,
-            _ => return None,
-        };
-        value = (value << 4) | u128::from(digit);
-    }
-    Some(value)
+/// The inline form of a text, when it has the length of a reference ID.
+fn inline(text: &str) -> Option<[u8; INLINE_ID_BYTES]> {
+    text.as_bytes().try_into().ok()
 }
 
 /// Valid IDs to session keys.
 #[derive(Debug, Default)]
 pub(crate) struct Ids {
-    canonical: FastMap<u128, u64>,
+    inline: FastMap<[u8; INLINE_ID_BYTES], u64>,
     other: FastMap<Arc<str>, u64>,
 }
 
 impl Ids {
     /// The session `text` names, if it is a valid ID.
     pub(crate) fn get(&self, text: &str) -> Option<&u64> {
-        match canonical(text) {
-            Some(n) => self.canonical.get(&n),
+        match inline(text) {
+            Some(bytes) => self.inline.get(&bytes),
             None => self.other.get(text),
         }
     }
@@ -54,9 +41,9 @@ impl Ids {
 
     /// `id` names session `key` from now on.
     pub(crate) fn insert(&mut self, id: Arc<str>, key: u64) {
-        match canonical(&id) {
-            Some(n) => {
-                self.canonical.insert(n, key);
+        match inline(&id) {
+            Some(bytes) => {
+                self.inline.insert(bytes, key);
             }
             None => {
                 self.other.insert(id, key);
@@ -64,21 +51,27 @@ impl Ids {
         }
     }
 
-    /// `text` names nothing from now on.
-    pub(crate) fn remove(&mut self, text: &str) {
-        match canonical(text) {
-            Some(n) => {
-                self.canonical.remove(&n);
+    /// `text` names nothing from now on, if it named session `key`.
+    pub(crate) fn remove_if_names(&mut self, text: &str, key: u64) {
+        match inline(text) {
+            Some(bytes) => {
+                if let Entry::Occupied(e) = self.inline.entry(bytes)
+                    && *e.get() == key
+                {
+                    e.remove();
+                }
             }
             None => {
-                self.other.remove(text);
+                if self.other.get(text) == Some(&key) {
+                    self.other.remove(text);
+                }
             }
         }
     }
 
     /// No ID names anything.
     pub(crate) fn clear(&mut self) {
-        self.canonical.clear();
+        self.inline.clear();
         self.other.clear();
     }
 }
@@ -97,7 +90,10 @@ mod tests {
         assert_eq!(ids.get(&upper.to_lowercase()), None);
         assert_eq!(ids.get(&upper[1..]), None);
         assert_eq!(ids.get("client-value"), Some(&8));
-        ids.remove(upper);
-        assert!(!ids.contains_key(upper) && ids.contains_key("client-value"));
+        ids.remove_if_names(upper, 6);
+        assert!(ids.contains_key(upper));
+        ids.remove_if_names(upper, 7);
+        ids.remove_if_names("client-value", 8);
+        assert!(!ids.contains_key(upper) && !ids.contains_key("client-value"));
     }
 }

@@ -1,32 +1,57 @@
-//! A session's running processes by lane, as a vector sorted by lane.
+//! A session's running processes by lane, sorted by lane, the first one inline.
 //!
-//! A legacy session has one process (lane 0) and a 4D Mobile session a few, so a sorted
-//! vector beats a `BTreeMap`: a `BTreeMap<u8, Proc>` allocates a whole leaf node of eleven
-//! processes (about 1.1 KB) for the one it holds, which was half the memory of a live session.
+//! A legacy session has one process (lane 0) and a 4D Mobile session a few. A
+//! `BTreeMap<u8, Proc>` allocated a whole leaf node of eleven processes (about 1.1 KB) for
+//! the one it held, half the memory of a live session; a vector still costs an allocation, a
+//! free and a pointer to follow on every close. So one process lives inline in the session,
+//! and only a second lane moves them all to a vector.
 
 use super::Proc;
 
 /// Running processes by lane, lanes in increasing order.
-#[derive(Debug, Default)]
-pub(crate) struct Procs {
-    by_lane: Vec<(u8, Proc)>,
+#[derive(Debug)]
+pub(crate) enum Procs {
+    /// None or one process (every legacy session).
+    Inline(Option<(u8, Proc)>),
+    /// Any number, sorted by lane (a 4D Mobile session that ran a second lane).
+    Spilled(Vec<(u8, Proc)>),
+}
+
+impl Default for Procs {
+    fn default() -> Self {
+        Procs::Inline(None)
+    }
 }
 
 impl Procs {
+    fn as_slice(&self) -> &[(u8, Proc)] {
+        match self {
+            Procs::Inline(one) => one.as_slice(),
+            Procs::Spilled(all) => all,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [(u8, Proc)] {
+        match self {
+            Procs::Inline(one) => one.as_mut_slice(),
+            Procs::Spilled(all) => all,
+        }
+    }
+
     fn find(&self, lane: u8) -> Result<usize, usize> {
-        self.by_lane.binary_search_by_key(&lane, |(l, _)| *l)
+        self.as_slice().binary_search_by_key(&lane, |(l, _)| *l)
     }
 
     /// The process of `lane`.
     pub(crate) fn get(&self, lane: &u8) -> Option<&Proc> {
         let i = self.find(*lane).ok()?;
-        self.by_lane.get(i).map(|(_, p)| p)
+        self.as_slice().get(i).map(|(_, p)| p)
     }
 
     /// The process of `lane`, to change it.
     pub(crate) fn get_mut(&mut self, lane: &u8) -> Option<&mut Proc> {
         let i = self.find(*lane).ok()?;
-        self.by_lane.get_mut(i).map(|(_, p)| p)
+        self.as_mut_slice().get_mut(i).map(|(_, p)| p)
     }
 
     /// Whether `lane` runs a process.
@@ -39,51 +64,97 @@ impl Procs {
         let i = match self.find(lane) {
             Ok(i) => i,
             Err(i) => {
-                if self.by_lane.capacity() == 0 {
-                    // Most sessions never run a second lane: no room for one.
-                    self.by_lane.reserve_exact(1);
+                match self {
+                    Procs::Inline(one @ None) => *one = Some((lane, make())),
+                    Procs::Inline(one) => {
+                        let mut all: Vec<(u8, Proc)> = one.take().into_iter().collect();
+                        all.insert(i, (lane, make()));
+                        *self = Procs::Spilled(all);
+                    }
+                    Procs::Spilled(all) => all.insert(i, (lane, make())),
                 }
-                self.by_lane.insert(i, (lane, make()));
                 i
             }
         };
-        &mut self.by_lane[i].1
+        // `i` is the lane's index: found, or where it was just inserted.
+        let slot = &mut self.as_mut_slice()[i];
+        &mut slot.1
     }
 
     /// Ends the process of `lane` (takes it out).
     pub(crate) fn remove(&mut self, lane: &u8) -> Option<Proc> {
         let i = self.find(*lane).ok()?;
-        Some(self.by_lane.remove(i).1)
+        match self {
+            Procs::Inline(one) => one.take().map(|(_, p)| p),
+            Procs::Spilled(all) => Some(all.remove(i).1),
+        }
     }
 
     /// How many processes run.
     pub(crate) fn len(&self) -> usize {
-        self.by_lane.len()
+        self.as_slice().len()
     }
 
     /// Whether no process runs.
     pub(crate) fn is_empty(&self) -> bool {
-        self.by_lane.is_empty()
+        self.as_slice().is_empty()
     }
 
     /// The lowest lane at or above `from` that runs a process.
     pub(crate) fn lane_from(&self, from: u16) -> Option<u8> {
-        let i = self.by_lane.partition_point(|(l, _)| u16::from(*l) < from);
-        self.by_lane.get(i).map(|(l, _)| *l)
+        let all = self.as_slice();
+        let i = all.partition_point(|(l, _)| u16::from(*l) < from);
+        all.get(i).map(|(l, _)| *l)
     }
 
     /// Lanes in order.
     pub(crate) fn keys(&self) -> impl Iterator<Item = &u8> {
-        self.by_lane.iter().map(|(l, _)| l)
+        self.as_slice().iter().map(|(l, _)| l)
     }
 
     /// Processes in lane order.
     pub(crate) fn values(&self) -> impl Iterator<Item = &Proc> {
-        self.by_lane.iter().map(|(_, p)| p)
+        self.as_slice().iter().map(|(_, p)| p)
     }
 
     /// (lane, process) in lane order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&u8, &Proc)> {
-        self.by_lane.iter().map(|(l, p)| (l, p))
+        self.as_slice().iter().map(|(l, p)| (l, p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::Context;
+
+    fn proc(pid: u64) -> Proc {
+        Proc {
+            pid,
+            ctx: Context::default(),
+            busy: false,
+            pending: None,
+            ending: false,
+            last_active: 0,
+        }
+    }
+
+    #[test]
+    fn lanes_stay_sorted_inline_and_spilled() {
+        let mut procs = Procs::default();
+        procs.get_or_insert_with(3, || proc(3));
+        assert!(matches!(procs, Procs::Inline(Some(_))));
+        procs.get_or_insert_with(1, || proc(1));
+        procs.get_or_insert_with(2, || proc(2));
+        procs.get_or_insert_with(1, || proc(9));
+        assert_eq!(procs.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(procs.get(&1).map(|p| p.pid), Some(1));
+        assert_eq!(procs.lane_from(2), Some(2));
+        assert_eq!(procs.remove(&2).map(|p| p.pid), Some(2));
+        assert_eq!(procs.lane_from(2), Some(3));
+        assert_eq!(procs.lane_from(4), None);
+        let mut one = Procs::default();
+        one.get_or_insert_with(0, || proc(0));
+        assert!(one.remove(&1).is_none() && one.remove(&0).is_some() && one.is_empty());
     }
 }
