@@ -141,7 +141,10 @@ fn memory(_c: &mut Criterion) {
              heap ratio reference/tower {:.2}",
             ref_heap / peer_heap
         );
-        assert!(ref_heap > 0.0 && peer_heap > 0.0, "the counting allocator counted");
+        assert!(
+            ref_heap > 0.0 && peer_heap > 0.0,
+            "the counting allocator counted"
+        );
         drop((reference, peer));
     }
 }

@@ -60,7 +60,11 @@ impl Procs {
     }
 
     /// The process of `lane`, made by `make` if the lane has none.
-    pub(crate) fn get_or_insert_with(&mut self, lane: u8, make: impl FnOnce() -> Proc) -> &mut Proc {
+    pub(crate) fn get_or_insert_with(
+        &mut self,
+        lane: u8,
+        make: impl FnOnce() -> Proc,
+    ) -> &mut Proc {
         let i = match self.find(lane) {
             Ok(i) => i,
             Err(i) => {

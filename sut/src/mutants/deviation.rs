@@ -200,11 +200,7 @@ impl Deviation {
     }
 
     /// The ID mutants of REQ-3, REQ-6 and INV-3: `None` mints the reference's ID.
-    pub(crate) fn mint_id(
-        &mut self,
-        cookie: Option<&str>,
-        ids: &Ids,
-    ) -> Option<Arc<str>> {
+    pub(crate) fn mint_id(&mut self, cookie: Option<&str>, ids: &Ids) -> Option<Arc<str>> {
         match self.mutant {
             // MUTANT INV-3: closed IDs are handed out again.
             Mutant::RecyclesClosedIds => {
