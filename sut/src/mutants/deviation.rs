@@ -208,7 +208,7 @@ impl Deviation {
             }
             // MUTANT REQ-3: session fixation, the client's value becomes the ID.
             Mutant::AdoptsClientId => cookie
-                .filter(|v| !v.is_empty() && !ids.contains_key(*v))
+                .filter(|v| !v.is_empty() && !ids.contains_key(v))
                 .map(Arc::from),
             // MUTANT REQ-6: a counter that restarts with the server.
             Mutant::IdsRepeatAfterRestart => {
