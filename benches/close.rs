@@ -5,7 +5,8 @@
 //!   process variables, a 16-record selection, 2 locked records), in a shuffled order:
 //!   - `reference`: `MemorySut` through the `Sut` trait, a non-web `WireAction::Close`
 //!     (command 1208 from a stored procedure). Its live sessions are capped by selector 71
-//!     capped by selector 18 (`max processes`, at most 32 000), so it runs at 10^3 and 32 000;
+//!     capped by selector 18 (`max processes`, at most 32 000, and live processes stop at that
+//!     number minus one), so it runs at 10^3 and, for the 32 000 point, 31 999;
 //!   - `reference_limit_lifted`: the same code with the bench setting `Limits::LIFTED`
 //!     (`MemorySut::with_limits`: selector 71 alone caps live sessions), which only changes how
 //!     many sessions an *open* may keep (LIMIT-2), never a close: it holds 10^5 and 10^6 live
@@ -19,6 +20,11 @@
 //! - `open/*`: a request without a cookie (ID generation included), bare and with the context,
 //!   beside a roofline (UUID v4 hex + insert) and tower-sessions' `create`.
 //!
+//! - `memory`: bytes per live session with the realistic context, reference (limit lifted)
+//!   beside tower-sessions, at 10^5 and 10^6: heap bytes from a counting global allocator, and
+//!   the resident-set growth (`VmRSS`). Printed, not timed; it runs only when the filter names
+//!   it (`cargo bench --bench close -- memory`), and at 10^3 in a test run.
+//!
 //! Only closes (or opens) are timed: every group uses `iter_custom`; opening the population,
 //! re-opening the closed sessions between batches and draining the hook log are outside the
 //! timed part. The victims of a batch are drawn by a partial Fisher-Yates shuffle from a
@@ -30,6 +36,8 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::{Arc, Barrier, Mutex};
@@ -41,6 +49,108 @@ use uuid::Uuid;
 use wlcs_model::vocab::{OptionSet, RecordRef, WorldConfig};
 use wlcs_sut::memory::{Limits, MemorySut};
 use wlcs_sut::{Sut, WireAction, WireId, WireRead, WireRequest};
+
+/// The system allocator, counting the bytes each thread holds (a thread's own counter: no
+/// shared cache line, so the concurrent group is not slowed). The `memory` group reads the
+/// main thread's count before and after building a population on it.
+struct Counting;
+
+thread_local! {
+    /// Bytes allocated minus bytes freed by this thread.
+    static HELD_BYTES: Cell<isize> = const { Cell::new(0) };
+}
+
+fn held_bytes() -> isize {
+    HELD_BYTES.with(Cell::get)
+}
+
+fn count(delta: isize) {
+    // `try_with`: a thread being torn down has no counter left; its frees go uncounted.
+    let _ = HELD_BYTES.try_with(|held| held.set(held.get() + delta));
+}
+
+// SAFETY: every call forwards to `System` with the caller's layout and pointer unchanged; the
+// counter is a const-initialised thread local without a destructor, so it never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, passed on unchanged.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(-(layout.size() as isize));
+        // SAFETY: `ptr` came from this allocator (that is, `System`) with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size as isize - layout.size() as isize);
+        // SAFETY: as for `dealloc`, and the caller upholds `realloc`'s size contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Live-session counts of the memory group.
+const MEMORY_SIZES: [usize; 2] = [100_000, 1_000_000];
+
+/// This process's resident set, bytes (`VmRSS` of /proc/self/status; 0 where there is none).
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// Builds `n` live sessions of `make()`, and says what they hold: (heap bytes per session,
+/// resident-set growth per session). The population is returned so that the next one is
+/// built while this one still holds its memory (no reuse of freed pages skews the RSS).
+fn measure<P: Population>(n: usize, make: impl FnOnce() -> P) -> (Live<P>, f64, f64) {
+    let (heap, rss) = (held_bytes(), resident_bytes());
+    let live = Live::fill(make(), n);
+    let heap = (held_bytes() - heap) as f64 / n as f64;
+    let rss = resident_bytes().saturating_sub(rss) as f64 / n as f64;
+    (live, heap, rss)
+}
+
+fn memory(_c: &mut Criterion) {
+    let sizes: &[usize] = if !benching() {
+        &SIZES_TEST
+    } else if std::env::args().any(|a| a.contains("memory")) {
+        &MEMORY_SIZES
+    } else {
+        return;
+    };
+    for &n in sizes {
+        let (reference, ref_heap, ref_rss) = measure(n, || Reference::new(true));
+        let (peer, peer_heap, peer_rss) = measure(n, Peer::new);
+        println!(
+            "memory/{n}: reference (limit lifted) {ref_heap:.0} B heap, {ref_rss:.0} B RSS per \
+             session; tower-sessions {peer_heap:.0} B heap, {peer_rss:.0} B RSS per session; \
+             heap ratio reference/tower {:.2}",
+            ref_heap / peer_heap
+        );
+        assert!(
+            ref_heap > 0.0 && peer_heap > 0.0,
+            "the counting allocator counted"
+        );
+        drop((reference, peer));
+    }
+}
 
 /// The seed of every shuffle.
 const SEED: u64 = 0x5EED_0C10_5E00;
@@ -163,6 +273,10 @@ trait Population {
     fn close_batch(&mut self, victims: &[(Self::Key, u32)]);
     /// After a batch, outside the timing: drains what the closes logged, checks it.
     fn after_batch(&mut self, _closed: usize) {}
+    /// The most sessions it can hold live.
+    fn capacity(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// A population kept at its nominal size: closed sessions are re-opened (same slots) after
@@ -175,6 +289,7 @@ struct Live<P: Population> {
 
 impl<P: Population> Live<P> {
     fn fill(mut pop: P, n: usize) -> Live<P> {
+        let n = n.min(pop.capacity());
         let live = (0..n as u32).map(|slot| (pop.open(slot), slot)).collect();
         Live {
             pop,
@@ -226,6 +341,7 @@ impl<P: Population> Live<P> {
 struct Reference {
     sut: Arc<MemorySut>,
     max_sessions: u32,
+    limit_lifted: bool,
 }
 
 impl Reference {
@@ -243,6 +359,7 @@ impl Reference {
         let r = Reference {
             sut: Arc::new(MemorySut::new().with_limits(limits)),
             max_sessions,
+            limit_lifted,
         };
         r.reset();
         r
@@ -292,6 +409,17 @@ impl Population for Reference {
     fn close_batch(&mut self, victims: &[([WireAction; 1], u32)]) {
         for (close, _) in victims {
             black_box(self.sut.non_web(0, close).expect("close"));
+        }
+    }
+
+    /// Under SPEC.md's limits, at most selector 18 minus one (LIMIT-2: "when this number
+    /// (minus one) is reached, 4D will not create any other processes"): 31 999 of the
+    /// nominal 32 000, since one more open would evict (and run a hook).
+    fn capacity(&self) -> usize {
+        if self.limit_lifted {
+            usize::MAX
+        } else {
+            MAX_PROCESSES as usize - 1
         }
     }
 
@@ -619,6 +747,6 @@ fn open(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = close, close_concurrent, open
+    targets = close, close_concurrent, open, memory
 }
 criterion_main!(benches);

@@ -15,7 +15,7 @@
 //! `finish_process`) rather than a copy of them.
 
 use super::Mutant;
-use crate::memory::{Cause, MemorySut, Owner, RACE_WINDOW, Who, World};
+use crate::memory::{Cause, Ids, MemorySut, Owner, RACE_WINDOW, Who, World};
 use crate::options::Settings;
 use crate::plugin::{SutError, WireAction, WireHook, WireHookRun, WireRead};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -200,11 +200,7 @@ impl Deviation {
     }
 
     /// The ID mutants of REQ-3, REQ-6 and INV-3: `None` mints the reference's ID.
-    pub(crate) fn mint_id(
-        &mut self,
-        cookie: Option<&str>,
-        ids: &HashMap<Arc<str>, u64>,
-    ) -> Option<Arc<str>> {
+    pub(crate) fn mint_id(&mut self, cookie: Option<&str>, ids: &Ids) -> Option<Arc<str>> {
         match self.mutant {
             // MUTANT INV-3: closed IDs are handed out again.
             Mutant::RecyclesClosedIds => {
@@ -212,7 +208,7 @@ impl Deviation {
             }
             // MUTANT REQ-3: session fixation, the client's value becomes the ID.
             Mutant::AdoptsClientId => cookie
-                .filter(|v| !v.is_empty() && !ids.contains_key(*v))
+                .filter(|v| !v.is_empty() && !ids.contains_key(v))
                 .map(Arc::from),
             // MUTANT REQ-6: a counter that restarts with the server.
             Mutant::IdsRepeatAfterRestart => {

@@ -22,13 +22,22 @@
 //!   between ([`RACE_WINDOW`]); only they ever do. Sequentially the two halves run back to
 //!   back and nothing observable differs from the reference.
 
+mod hash;
+mod ids;
+mod procs;
+
+pub(crate) use hash::FastMap;
+pub(crate) use ids::Ids;
+use procs::Procs;
+
 use crate::mutants::deviation::Deviation;
 use crate::options::Settings;
 use crate::plugin::{
     Begun, Capabilities, Response, SetCookie, Sut, SutError, WireAction, WireHook, WireHookRun,
     WireId, WireProc, WireRead, WireRequest,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -270,7 +279,12 @@ impl Sut for MemorySut {
     }
 
     fn take_hook_runs(&self) -> Result<Vec<WireHookRun>, SutError> {
-        self.with(|w| Ok(std::mem::take(&mut w.hook_log)))
+        // The next log starts with room for as many runs as this one had: a bench's batch of
+        // closes does not regrow it run by run.
+        self.with(|w| {
+            let room = w.hook_log.len();
+            Ok(std::mem::replace(&mut w.hook_log, Vec::with_capacity(room)))
+        })
     }
 
     fn locks(&self) -> Result<BTreeMap<RecordRef, WireProc>, SutError> {
@@ -297,8 +311,9 @@ pub(crate) struct Context {
     pub(crate) vars: BTreeMap<VarName, i64>,
     /// Non-empty selections only, sorted and deduplicated.
     pub(crate) selections: BTreeMap<Table, Vec<u32>>,
-    /// Records this process holds (the lock table is the authority; this is its index).
-    pub(crate) locks: BTreeSet<RecordRef>,
+    /// Records this process holds, sorted (the lock table is the authority; this is its
+    /// index).
+    pub(crate) locks: Vec<RecordRef>,
 }
 
 impl Context {
@@ -306,7 +321,14 @@ impl Context {
         ContextSnapshot {
             vars: self.vars.clone(),
             selections: self.selections.clone(),
-            locks: self.locks.iter().copied().collect(),
+            locks: self.locks.clone(),
+        }
+    }
+
+    /// Adds a record to the lock index (a set: a record already there stays once).
+    fn note_lock(&mut self, record: RecordRef) {
+        if let Err(i) = self.locks.binary_search(&record) {
+            self.locks.insert(i, record);
         }
     }
 }
@@ -342,7 +364,7 @@ pub(crate) struct Session {
     /// Last request begin or end in any lane (eviction order, LIMIT-1).
     pub(crate) last_active: u64,
     /// Running processes by lane.
-    pub(crate) procs: BTreeMap<u8, Proc>,
+    pub(crate) procs: Procs,
     /// Index memberships, kept in step by `World::sync`.
     pub(crate) counted_live: bool,
     pub(crate) counted_procs: usize,
@@ -442,29 +464,64 @@ pub(crate) struct World {
     pub(crate) hook_log: Vec<WireHookRun>,
     pub(crate) next_key: u64,
     pub(crate) next_pid: u64,
-    pub(crate) sessions: HashMap<u64, Session>,
+    pub(crate) sessions: FastMap<u64, Session>,
     /// Valid IDs only.
-    pub(crate) ids: HashMap<Arc<str>, u64>,
+    pub(crate) ids: Ids,
     /// Sessions with at least one running process.
     pub(crate) live: usize,
     /// Running web processes, what selector 18 caps.
     pub(crate) procs: usize,
-    /// Live sessions whose processes are all idle, by (last activity, creation).
+    /// Live sessions whose processes are all idle, by (last activity, creation). Removal is
+    /// lazy: entries that are not [`lru_current`] are skipped, and dropped in bulk.
     pub(crate) lru: BTreeSet<(u64, u64)>,
     /// Idle processes by (last activity, session creation, lane): due-time order for any
-    /// single process timeout value.
+    /// single process timeout value. Removal is lazy, as for `lru` ([`idle_current`]).
     pub(crate) idle: BTreeSet<(u64, u64, u8)>,
     /// Valid sessions without a running process (`timeout-keeps-id`), by (expiration, key).
     pub(crate) dormant: BTreeSet<(u64, u64)>,
-    pub(crate) locks: HashMap<RecordRef, Holder>,
+    pub(crate) locks: FastMap<RecordRef, Holder>,
     pub(crate) ipvars: BTreeMap<VarName, i64>,
-    pub(crate) nonweb: HashMap<u8, Context>,
-    slots: HashMap<Slot, Flight>,
+    pub(crate) nonweb: FastMap<u8, Context>,
+    slots: FastMap<Slot, Flight>,
     /// `Slow` hook runs of the current call, served after unlocking.
     pub(crate) slow_hooks: u32,
     /// An internal mutant's state and seams (`crate::mutants::deviation`); `None`: the
     /// reference.
     pub(crate) dev: Option<Box<Deviation>>,
+}
+
+/// Stale entries `lru` and `idle` may hold beyond as many as the live ones before they are
+/// dropped (so small worlds do not compact on every change).
+const STALE_ENTRIES_SLACK: usize = 64;
+
+/// Whether an `lru` entry is its session's current one (removals from `lru` are lazy: a
+/// session that leaves the index, or moves in it, only changes its `lru_entry`).
+fn lru_current(sessions: &FastMap<u64, Session>, entry: &(u64, u64)) -> bool {
+    sessions
+        .get(&entry.1)
+        .is_some_and(|s| s.lru_entry == Some(*entry))
+}
+
+/// Whether an `idle` entry stands for a process that is idle now, since that instant
+/// (removals from `idle` are lazy: a process that starts a request or ends leaves its entry
+/// behind). A process is idle when it is neither busy nor ending.
+fn idle_current(sessions: &FastMap<u64, Session>, &(last, key, lane): &(u64, u64, u8)) -> bool {
+    sessions
+        .get(&key)
+        .and_then(|s| s.procs.get(&lane))
+        .is_some_and(|p| !p.busy && !p.ending && p.last_active == last)
+}
+
+/// CLOSE-7: `records` go back to the lock table, those that `me` still holds.
+fn release_locks(locks: &mut FastMap<RecordRef, Holder>, records: &[RecordRef], me: Owner) {
+    for record in records {
+        // One probe: take the entry out, put it back in the rare case it is another's.
+        if let Some(holder) = locks.remove(record)
+            && holder.owner() != me
+        {
+            locks.insert(*record, holder);
+        }
+    }
 }
 
 fn refused(status: u16) -> Response {
@@ -487,17 +544,17 @@ impl World {
             hook_log: Vec::new(),
             next_key: 0,
             next_pid: 0,
-            sessions: HashMap::new(),
-            ids: HashMap::new(),
+            sessions: FastMap::default(),
+            ids: Ids::default(),
             live: 0,
             procs: 0,
             lru: BTreeSet::new(),
             idle: BTreeSet::new(),
             dormant: BTreeSet::new(),
-            locks: HashMap::new(),
+            locks: FastMap::default(),
             ipvars: BTreeMap::new(),
-            nonweb: HashMap::new(),
-            slots: HashMap::new(),
+            nonweb: FastMap::default(),
+            slots: FastMap::default(),
             slow_hooks: 0,
             dev,
         }
@@ -587,14 +644,14 @@ impl World {
             }
         }
         let want_lru = (live && s.procs.values().all(|p| !p.busy)).then_some((s.last_active, key));
+        let mut inserted = false;
         if s.lru_entry != want_lru {
-            if let Some(old) = s.lru_entry.take() {
-                self.lru.remove(&old);
-            }
+            // The old entry goes stale (`lru_current`), the index drops it lazily.
+            s.lru_entry = want_lru;
             if let Some(new) = want_lru {
                 self.lru.insert(new);
+                inserted = true;
             }
-            s.lru_entry = want_lru;
         }
         let want_dormant = (!live).then_some((s.expiration, key));
         if s.dormant_entry != want_dormant {
@@ -606,6 +663,10 @@ impl World {
             }
             s.dormant_entry = want_dormant;
         }
+        if inserted {
+            // What inserts pays for the bulk drop, so a close never does.
+            self.compact_lru();
+        }
     }
 
     /// Forgets a session entirely (its processes must already have ended).
@@ -613,23 +674,33 @@ impl World {
         let Some(s) = self.sessions.remove(&key) else {
             return;
         };
-        if s.valid && self.ids.get(&s.id) == Some(&key) {
-            self.ids.remove(&s.id);
+        if s.valid {
+            self.ids.remove_if_names(&s.id, key);
         }
         if s.counted_live {
             self.live = self.live.saturating_sub(1);
         }
         self.procs = self.procs.saturating_sub(s.counted_procs);
-        if let Some(e) = s.lru_entry {
-            self.lru.remove(&e);
-        }
+        // Its `lru` and `idle` entries go stale with it (`lru_current`, `idle_current`).
         if let Some(e) = s.dormant_entry {
             self.dormant.remove(&e);
         }
-        for (lane, p) in &s.procs {
-            if !p.busy {
-                self.idle.remove(&(p.last_active, key, *lane));
-            }
+    }
+
+    /// Drops the stale entries of `lru` once they outnumber the live ones, so the index stays
+    /// within about twice the live sessions; each drop pays for many lazy removals.
+    fn compact_lru(&mut self) {
+        if self.lru.len() > 2 * self.live + STALE_ENTRIES_SLACK {
+            let sessions = &self.sessions;
+            self.lru.retain(|e| lru_current(sessions, e));
+        }
+    }
+
+    /// The same for `idle`, bounded by the running processes.
+    fn compact_idle(&mut self) {
+        if self.idle.len() > 2 * self.procs + STALE_ENTRIES_SLACK {
+            let sessions = &self.sessions;
+            self.idle.retain(|e| idle_current(sessions, e));
         }
     }
 
@@ -643,9 +714,7 @@ impl World {
         }
         s.valid = false;
         let id = s.id.clone();
-        if self.ids.get(&id) == Some(&key) {
-            self.ids.remove(&id);
-        }
+        self.ids.remove_if_names(&id, key);
         if let (true, Some(d)) = (by_command, self.dev.as_deref_mut()) {
             d.closed_by_command(&id, key);
         }
@@ -743,7 +812,8 @@ impl World {
                 Box::new(self.lru.iter())
             };
         let mut victims = Vec::new();
-        for key in order.map(|e| e.1).filter(|k| Some(*k) != target) {
+        let current = order.filter(|e| lru_current(&self.sessions, e));
+        for key in current.map(|e| e.1).filter(|k| Some(*k) != target) {
             if !over_sessions(live) && !over_procs(procs) {
                 break;
             }
@@ -801,7 +871,7 @@ impl World {
         let Some(s) = self.sessions.get_mut(&key) else {
             return Started::Refused(refused(503));
         };
-        let proc = s.procs.entry(lane).or_insert_with(|| Proc {
+        let proc = s.procs.get_or_insert_with(lane, || Proc {
             // TIME-3 / MOBILE-3: a lane without a running process gets a new, empty context.
             pid,
             ctx: Context {
@@ -815,10 +885,8 @@ impl World {
         });
         if proc.pid == pid {
             self.next_pid += 1;
-        } else {
-            // An idle process leaves the timeout index while it works.
-            self.idle.remove(&(proc.last_active, key, lane));
         }
+        // An idle process leaves the timeout index while it works: busy, its entry is stale.
         proc.busy = true;
         proc.last_active = now;
         s.last_active = now;
@@ -854,7 +922,7 @@ impl World {
                 valid: true,
                 expiration: self.now + self.options.cookie_timeout_s(),
                 last_active: self.now,
-                procs: BTreeMap::new(),
+                procs: Procs::default(),
                 counted_live: false,
                 counted_procs: 0,
                 lru_entry: None,
@@ -875,8 +943,9 @@ impl World {
         {
             return id;
         }
+        let mut text = [0u8; uuid::fmt::Simple::LENGTH];
         loop {
-            let id: Arc<str> = Arc::from(format!("{:X}", Uuid::new_v4().simple()));
+            let id: Arc<str> = Arc::from(&*Uuid::new_v4().simple().encode_upper(&mut text));
             // A 122-bit collision never happens in practice; checking keeps IDs unique anyway.
             if !self.ids.contains_key(&id) {
                 return id;
@@ -924,6 +993,7 @@ impl World {
         } else {
             // TIME-2: idle from the end of its request.
             self.idle.insert((now, key, lane));
+            self.compact_idle();
             self.sync(key);
         }
 
@@ -1081,10 +1151,11 @@ impl World {
         }
     }
 
-    fn resolve(&self, who: Who, id: &WireId) -> String {
+    /// The ID text an action names (borrowed when the action spells it).
+    fn resolve<'a>(&self, who: Who, id: &'a WireId) -> Cow<'a, str> {
         match id {
-            WireId::Text(t) => t.clone(),
-            WireId::Current => self.current_id(who),
+            WireId::Text(t) => Cow::Borrowed(t),
+            WireId::Current => Cow::Owned(self.current_id(who)),
         }
     }
 
@@ -1110,7 +1181,7 @@ impl World {
             Who::NonWeb(n) => Holder::NonWeb(n),
         };
         if let Some(ctx) = self.ctx_mut(who) {
-            ctx.locks.insert(record);
+            ctx.note_lock(record);
         }
         self.locks.insert(record, holder);
         true
@@ -1150,17 +1221,33 @@ impl World {
             // CLOSE-1: invalidated at once, whoever calls (CLOSE-3).
             self.invalidate(key, true);
         }
-        let mut lanes: Vec<u8> = self
-            .sessions
-            .get(&key)
-            .map(|s| s.procs.keys().copied().collect())
-            .unwrap_or_default();
-        if let Some(d) = self.dev.as_deref() {
+        // A mutant may change the lanes (`close_lanes`): it gets them as a list. The reference
+        // walks the live lanes in order, which is the same list: a close never starts a
+        // process, and lanes a nested hook ended are skipped either way.
+        let mut lanes: Option<std::vec::IntoIter<u8>> = self.dev.as_deref().map(|d| {
+            let mut lanes: Vec<u8> = self
+                .sessions
+                .get(&key)
+                .map(|s| s.procs.keys().copied().collect())
+                .unwrap_or_default();
             d.close_lanes(&mut lanes);
-        }
+            lanes.into_iter()
+        });
+        let mut from = 0u16;
         let mut hooked_one = false;
         // MOBILE-1 / MOBILE-2: every process of the session, lanes in order.
-        for lane in lanes {
+        loop {
+            let next = match lanes.as_mut() {
+                Some(list) => list.next(),
+                None => self
+                    .sessions
+                    .get(&key)
+                    .and_then(|s| s.procs.lane_from(from)),
+            };
+            let Some(lane) = next else {
+                break;
+            };
+            from = u16::from(lane) + 1;
             let Some(p) = self.sessions.get(&key).and_then(|s| s.procs.get(&lane)) else {
                 // A nested hook (an earlier lane's) already ended it.
                 continue;
@@ -1225,10 +1312,8 @@ impl World {
         if p.ending {
             return false;
         }
+        // Ending, its timeout entry is stale (`idle_current`).
         p.ending = true;
-        if !p.busy {
-            self.idle.remove(&(p.last_active, key, lane));
-        }
         true
     }
 
@@ -1244,12 +1329,28 @@ impl World {
 
     /// Logs a hook run with the process's current context.
     pub(crate) fn log_hook(&mut self, key: u64, lane: u8, failed: bool) -> Option<Arc<str>> {
-        let s = self.sessions.get(&key)?;
-        let p = s.procs.get(&lane)?;
+        let reference = self.dev.is_none();
+        let s = self.sessions.get_mut(&key)?;
+        let p = s.procs.get_mut(&lane)?;
+        // The reference's hook run is always followed by the reset (`end_process`), so the
+        // context moves into the log, and its records go back to the lock table now: the
+        // hook's own behaviour never reads its locks, and the reset would release them right
+        // after it. A mutant may run a hook again or keep the context: it gets a copy.
+        let snapshot = if reference {
+            let ctx = std::mem::take(&mut p.ctx);
+            release_locks(&mut self.locks, &ctx.locks, Owner::Web(p.pid));
+            ContextSnapshot {
+                vars: ctx.vars,
+                selections: ctx.selections,
+                locks: ctx.locks,
+            }
+        } else {
+            p.ctx.snapshot()
+        };
         let run = WireHookRun {
             session_id: s.id.to_string(),
             lane,
-            snapshot: p.ctx.snapshot(),
+            snapshot,
             failed,
         };
         let id = s.id.clone();
@@ -1287,13 +1388,8 @@ impl World {
             return;
         };
         let ctx = std::mem::take(&mut p.ctx);
-        let me = Owner::Web(p.pid);
         if !keep_locks {
-            for record in &ctx.locks {
-                if self.locks.get(record).is_some_and(|h| h.owner() == me) {
-                    self.locks.remove(record);
-                }
-            }
+            release_locks(&mut self.locks, &ctx.locks, Owner::Web(p.pid));
         }
         if let Some(d) = self.dev.as_deref_mut() {
             d.context_cleared(cause, ctx.vars, &mut self.ipvars);
@@ -1313,6 +1409,10 @@ impl World {
             // TIME-2: idle processes whose `now - last activity >= timeout`, in due-time,
             // then session, then lane order. Hooks may end other entries; re-read each time.
             while let Some(&(last, key, lane)) = self.idle.first() {
+                if !idle_current(&self.sessions, &(last, key, lane)) {
+                    self.idle.pop_first();
+                    continue;
+                }
                 if self.now.saturating_sub(last) < timeout {
                     break;
                 }
