@@ -227,7 +227,10 @@ fn pick_session(model: &Model, a: u16, b: u16) -> Option<SessionRef> {
     Some(SessionRef(u32::from(a) % n))
 }
 
-fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Step> {
+/// The step choice `i` makes in the state `model` is in (`None`: it makes none here); the
+/// model is not stepped. [`crate::check::Checker::run_generated`] steps it once for the
+/// generator and the checker both.
+pub(crate) fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Step> {
     let kind = pick_kind(c, model, cfg)?;
     let session = pick_session(model, c.a, c.b);
     let request = |cookie: Option<IdText>, ip: u8, mobile: Option<u8>| Request {

@@ -381,6 +381,82 @@ pub fn run_observed(
     target: &str,
     progress: &mut dyn FnMut(&Progress),
 ) -> Report {
+    run_workers(sut, &[], fixtures, cfg, target, progress)
+}
+
+/// Generated cases checked ahead on the workers, at most, before the run reads their results
+/// in case order (a stop, a budget or a failure wastes at most this many).
+pub const CASES_AHEAD_MAX: usize = 256;
+
+/// Whether a generated case passes, checked in one pass ([`Checker::run_generated`]): its
+/// steps and counts, or `None` when it does not simply pass (the run checks it again the
+/// long way) or follows declared readings (the generator's model follows none).
+fn quick_case(
+    sut: &dyn Sut,
+    case_seed: u64,
+    cfg: &RunConfig,
+    gen_cfg: &GenConfig,
+) -> Option<(usize, RuleStats)> {
+    if cfg.readings != Readings::default() {
+        return None;
+    }
+    let choices = case_choices(case_seed, cfg.steps)?;
+    let run = crate::check::Checker::run_generated(sut, &choices, gen_cfg)?;
+    Some((run.steps_run, run.stats))
+}
+
+/// [`quick_case`] on each seed, split over `sut` (this thread) and `workers` (a thread
+/// each): results in seed order, whatever the scheduling.
+fn quick_cases(
+    sut: &dyn Sut,
+    workers: &[&dyn Sut],
+    seeds: &[u64],
+    cfg: &RunConfig,
+    gen_cfg: &GenConfig,
+) -> Vec<Option<(usize, RuleStats)>> {
+    let n = 1 + workers.len();
+    let share = |k: usize, sut: &dyn Sut| -> Vec<Option<(usize, RuleStats)>> {
+        seeds
+            .iter()
+            .skip(k)
+            .step_by(n)
+            .map(|s| quick_case(sut, *s, cfg, gen_cfg))
+            .collect()
+    };
+    let mut shares: Vec<Vec<Option<(usize, RuleStats)>>> = Vec::with_capacity(n);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = workers
+            .iter()
+            .enumerate()
+            .map(|(k, w)| {
+                let guarded = Guarded(*w);
+                scope.spawn(move || share(k + 1, &guarded))
+            })
+            .collect();
+        shares.push(share(0, sut));
+        for h in handles {
+            // A worker that panicked leaves its cases to the long way (`None`).
+            shares.push(h.join().unwrap_or_default());
+        }
+    });
+    let mut iters: Vec<_> = shares.into_iter().map(Vec::into_iter).collect();
+    (0..seeds.len())
+        .map(|i| iters[i % n].next().flatten())
+        .collect()
+}
+
+/// [`run_observed`], with more instances of the same target to check generated cases on, in
+/// parallel (`workers`: independent worlds, [`Sut::shares_world`] false; the caller decides).
+/// The report is the same whatever the number of workers: cases are read in case order, and
+/// a case that does not pass is checked again, the long way, on `sut`.
+pub fn run_workers(
+    sut: &dyn Sut,
+    workers: &[&dyn Sut],
+    fixtures: &[Fixture],
+    cfg: &RunConfig,
+    target: &str,
+    progress: &mut dyn FnMut(&Progress),
+) -> Report {
     let started = Instant::now();
     let guarded = Guarded(sut);
     let sut: &dyn Sut = &guarded;
@@ -548,13 +624,37 @@ pub fn run_observed(
     }
     let fixtures_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
 
-    for case_seed in seeds {
+    let mut seeds = seeds;
+    let ahead = if workers.is_empty() {
+        1
+    } else {
+        CASES_AHEAD_MAX
+    };
+    let mut batch: std::collections::VecDeque<(u64, Option<(usize, RuleStats)>)> =
+        std::collections::VecDeque::new();
+    loop {
         if (diverged && cfg.stop_at_first_failure) || stopped.is_some() {
             break;
         }
         if budget_used() {
             stopped = Some(time_budget_text(cfg));
             break;
+        }
+        if batch.is_empty() {
+            let next: Vec<u64> = seeds.by_ref().take(ahead).collect();
+            let quick = quick_cases(sut, workers, &next, cfg, &gen_cfg);
+            batch.extend(next.into_iter().zip(quick));
+        }
+        let Some((case_seed, quick)) = batch.pop_front() else {
+            break;
+        };
+        if let Some((steps_run, case_stats)) = quick {
+            cases_run += 1;
+            seen.cases_done = cases_run;
+            seen.steps += steps_run as u64;
+            stats.merge(&case_stats);
+            progress(&seen);
+            continue;
         }
         let Some(mut tree) = case_tree(case_seed, cfg.steps) else {
             errors.push(format!(
