@@ -26,7 +26,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
-use wlcs::check::Checker;
+use wlcs::check::{Checker, Verdict};
 use wlcs::generate::GenConfig;
 use wlcs::runner::{case_choices, case_seeds, generated_trace};
 use wlcs_model::{Model, Trace};
@@ -349,9 +349,9 @@ fn differential(c: &mut Criterion) {
                 let Some(choices) = case_choices(s, STEPS_MAX) else {
                     continue;
                 };
-                let run = Checker::run_generated(&no_sleep, &choices, &cfg);
-                assert!(run.is_some(), "case {s:#x} does not pass");
-                black_box(run);
+                let (trace, run) = Checker::run_generated(&no_sleep, &choices, &cfg);
+                assert_eq!(run.verdict, Verdict::Pass, "case {s:#x}");
+                black_box((trace, run));
             }
         })
     });

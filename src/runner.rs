@@ -388,22 +388,28 @@ pub fn run_observed(
 /// in case order (a stop, a budget or a failure wastes at most this many).
 pub const CASES_AHEAD_MAX: usize = 256;
 
-/// Whether a generated case passes, checked in one pass ([`Checker::run_generated`]): its
-/// steps and counts, or `None` when it does not simply pass (the run checks it again the
-/// long way) or follows declared readings (the generator's model follows none).
+/// A generated case, checked in one pass ([`Checker::run_generated`]): its trace and run, as
+/// [`interpret`] then [`check_reading`] without a transcript give them. `None` when declared
+/// readings differ from the generator's model's (the run then checks the case the long way)
+/// or the generator could not start.
 fn quick_case(
     sut: &dyn Sut,
     case_seed: u64,
     cfg: &RunConfig,
     gen_cfg: &GenConfig,
-) -> Option<(usize, RuleStats)> {
+) -> Option<(Trace, TraceRun)> {
     if cfg.readings != Readings::default() {
         return None;
     }
     let choices = case_choices(case_seed, cfg.steps)?;
-    let run = crate::check::Checker::run_generated(sut, &choices, gen_cfg)?;
-    Some((run.steps_run, run.stats))
+    let (trace, first) = crate::check::Checker::run_generated(sut, &choices, gen_cfg);
+    let mut run = crate::readings::explain(sut, &trace, cfg.readings, false, first);
+    refusal_as_divergence(&mut run);
+    Some((trace, run))
 }
+
+/// A case checked ahead: its trace and run, `None` for the long way.
+type Quick = Option<(Trace, TraceRun)>;
 
 /// [`quick_case`] on each seed, split over `sut` (this thread) and `workers` (a thread
 /// each): results in seed order, whatever the scheduling.
@@ -413,9 +419,9 @@ fn quick_cases(
     seeds: &[u64],
     cfg: &RunConfig,
     gen_cfg: &GenConfig,
-) -> Vec<Option<(usize, RuleStats)>> {
+) -> Vec<Quick> {
     let n = 1 + workers.len();
-    let share = |k: usize, sut: &dyn Sut| -> Vec<Option<(usize, RuleStats)>> {
+    let share = |k: usize, sut: &dyn Sut| -> Vec<Quick> {
         seeds
             .iter()
             .skip(k)
@@ -423,7 +429,10 @@ fn quick_cases(
             .map(|s| quick_case(sut, *s, cfg, gen_cfg))
             .collect()
     };
-    let mut shares: Vec<Vec<Option<(usize, RuleStats)>>> = Vec::with_capacity(n);
+    if workers.is_empty() {
+        return share(0, sut);
+    }
+    let mut shares: Vec<Vec<Quick>> = Vec::with_capacity(n);
     std::thread::scope(|scope| {
         let handles: Vec<_> = workers
             .iter()
@@ -630,7 +639,7 @@ pub fn run_workers(
     } else {
         CASES_AHEAD_MAX
     };
-    let mut batch: std::collections::VecDeque<(u64, Option<(usize, RuleStats)>)> =
+    let mut batch: std::collections::VecDeque<(u64, Quick)> =
         std::collections::VecDeque::new();
     loop {
         if (diverged && cfg.stop_at_first_failure) || stopped.is_some() {
@@ -648,22 +657,31 @@ pub fn run_workers(
         let Some((case_seed, quick)) = batch.pop_front() else {
             break;
         };
-        if let Some((steps_run, case_stats)) = quick {
+        if let Some((_, run)) = &quick
+            && failure_key(run).is_none()
+        {
             cases_run += 1;
             seen.cases_done = cases_run;
-            seen.steps += steps_run as u64;
-            stats.merge(&case_stats);
+            seen.steps += run.steps_run as u64;
+            stats.merge(&run.stats);
             progress(&seen);
             continue;
         }
+        // A failing case (or one checked the long way): its value tree, for shrinking.
         let Some(mut tree) = case_tree(case_seed, cfg.steps) else {
             errors.push(format!(
                 "case {case_seed:#x}: the generator could not start"
             ));
             continue;
         };
-        let trace = interpret(&tree.current(), &gen_cfg);
-        let run = check_reading(sut, &trace, cfg.readings, false);
+        let (trace, run) = match quick {
+            Some(checked) => checked,
+            None => {
+                let trace = interpret(&tree.current(), &gen_cfg);
+                let run = check_reading(sut, &trace, cfg.readings, false);
+                (trace, run)
+            }
+        };
         cases_run += 1;
         seen.cases_done = cases_run;
         seen.steps += run.steps_run as u64;

@@ -199,42 +199,70 @@ impl<'a> Checker<'a> {
 
     /// Generates and checks a trace in one pass, the model stepping once per step: each
     /// choice is interpreted against the checker's own model ([`crate::generate`]), and the
-    /// step's observations are the ones the generator's model step produced. The same trace
-    /// and the same counts as [`crate::generate::interpret`] then [`Checker::run_quiet`] when
-    /// the trace passes; `None` for anything else (a divergence, an error, a skip), which the
-    /// caller checks again the long way for its verdict, transcript and shrinking.
+    /// step's observations are the ones the generator's model step produced. The trace and
+    /// the run are those of [`crate::generate::interpret`] then [`Checker::run_quiet`] (the
+    /// model never depends on what the target answers, so after a failure the rest of the
+    /// trace is interpreted alone).
     pub fn run_generated(
         sut: &'a dyn Sut,
         choices: &[crate::generate::Choice],
         cfg: &crate::generate::GenConfig,
-    ) -> Option<TraceRun> {
+    ) -> (Trace, TraceRun) {
         let mut checker = Checker::new(sut, Model::new(cfg.world.clone()), false);
         let mut run = empty_run();
-        sut.reset(&cfg.world).ok()?;
-        let mut index = 0;
+        let mut steps = Vec::with_capacity(choices.len());
+        // Checking stops at the first failure, a step the target cannot take, or a failed
+        // reset; interpretation goes on to the end of the choices.
+        let mut checking = match sut.reset(&cfg.world) {
+            Ok(()) => true,
+            Err(error) => {
+                run.verdict = Verdict::Error(HarnessError::Reset { error });
+                false
+            }
+        };
+        let mut skipped = None;
         for (i, choice) in choices.iter().enumerate() {
             let Some(step) = crate::generate::make_step(i, choice, &checker.model, cfg) else {
                 continue;
             };
-            // A step the target cannot take: the long way reports the skip.
-            if capabilities::Capability::needed_by(&step).any(|c| !c.present(&cfg.caps)) {
-                return None;
+            if skipped.is_none()
+                && let Some(need) =
+                    capabilities::Capability::needed_by(&step).find(|c| !c.present(&cfg.caps))
+            {
+                skipped = Some(need.gate().need.to_string());
+                checking = false;
             }
             let obs = checker.model.step(&step);
             if obs.invalid.is_some() {
                 // The generator drops it: it is not part of the trace.
                 continue;
             }
-            if checker.check_obs(index, &step, &obs, &mut run).is_some() {
-                return None;
+            if checking && let Some(verdict) = checker.check_obs(steps.len(), &step, &obs, &mut run)
+            {
+                run.verdict = verdict;
+                checking = false;
             }
-            index += 1;
+            steps.push(step);
         }
-        if checker.finish(index).is_some() {
-            return None;
+        if checking && let Some(verdict) = checker.finish(steps.len()) {
+            run.verdict = verdict;
+        }
+        let trace = Trace {
+            config: cfg.world.clone(),
+            steps,
+        };
+        if let Some(need) = skipped {
+            // As the long way: a trace the target cannot take is skipped before its reset.
+            let mut run = empty_run();
+            run.verdict = Verdict::Skipped(format!("needs {need}"));
+            return (trace, run);
+        }
+        if let Verdict::Error(HarnessError::Reset { .. }) = run.verdict {
+            return (trace, run);
         }
         run.stats = checker.stats;
-        Some(run)
+        run.transcript = checker.transcript;
+        (trace, run)
     }
 
     /// Steps the model, then the system under test, and compares: `Some` ends the trace.
