@@ -402,10 +402,21 @@ fn quick_case(
         return None;
     }
     let choices = case_choices(case_seed, cfg.steps)?;
-    let (trace, first) = crate::check::Checker::run_generated(sut, &choices, gen_cfg);
-    let mut run = crate::readings::explain(sut, &trace, cfg.readings, false, first);
+    Some(check_generated(sut, &choices, gen_cfg))
+}
+
+/// Interprets `choices` and checks the trace without a transcript, in one pass
+/// ([`Checker::run_generated`]): the trace and the run [`interpret`] then [`check_quiet`]
+/// give.
+pub fn check_generated(
+    sut: &dyn Sut,
+    choices: &[crate::generate::Choice],
+    gen_cfg: &GenConfig,
+) -> (Trace, TraceRun) {
+    let (trace, first) = crate::check::Checker::run_generated(sut, choices, gen_cfg);
+    let mut run = crate::readings::explain(sut, &trace, Readings::default(), false, first);
     refusal_as_divergence(&mut run);
-    Some((trace, run))
+    (trace, run)
 }
 
 /// A case checked ahead: its trace and run, `None` for the long way.
