@@ -213,7 +213,11 @@ fn pick_kind(c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Kind> {
 /// The `a mod count`-th session (in order) that `keep` holds for, `None` when none does;
 /// counted in two passes, without collecting them (this runs once per step).
 fn nth_session(model: &Model, a: u16, keep: impl Fn(SessionRef) -> bool) -> Option<SessionRef> {
-    let all = || (0..model.sessions_opened()).map(SessionRef).filter(|s| keep(*s));
+    let all = || {
+        (0..model.sessions_opened())
+            .map(SessionRef)
+            .filter(|s| keep(*s))
+    };
     let count = all().count();
     if count == 0 {
         return None;

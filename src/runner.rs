@@ -650,8 +650,7 @@ pub fn run_workers(
     } else {
         CASES_AHEAD_MAX
     };
-    let mut batch: std::collections::VecDeque<(u64, Quick)> =
-        std::collections::VecDeque::new();
+    let mut batch: std::collections::VecDeque<(u64, Quick)> = std::collections::VecDeque::new();
     loop {
         if (diverged && cfg.stop_at_first_failure) || stopped.is_some() {
             break;

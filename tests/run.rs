@@ -106,7 +106,11 @@ fn one_pass_checking_gives_the_trace_and_run_of_interpret_then_check() {
     };
     // The reference (every case passes) and a mutant (cases diverge at some step: the rest of
     // the trace is still interpreted).
-    for mutant in [None, Some(Mutant::CloseKeepsLocks), Some(Mutant::HookAfterReset)] {
+    for mutant in [
+        None,
+        Some(Mutant::CloseKeepsLocks),
+        Some(Mutant::HookAfterReset),
+    ] {
         let sut = wlcs_sut::mutants::sut(mutant).with_slow_hook(std::time::Duration::ZERO);
         let mut failed = 0;
         for s in case_seeds(7, 300) {
@@ -117,12 +121,20 @@ fn one_pass_checking_gives_the_trace_and_run_of_interpret_then_check() {
             assert_eq!(trace, long, "case {s:#x} ({mutant:?}): the trace");
             // Session IDs are the target's, random on every run.
             let (got, want) = (format!("{:?}", run.verdict), format!("{:?}", again.verdict));
-            assert_eq!(redact_ids(&got), redact_ids(&want), "case {s:#x} ({mutant:?})");
+            assert_eq!(
+                redact_ids(&got),
+                redact_ids(&want),
+                "case {s:#x} ({mutant:?})"
+            );
             assert_eq!(run.steps_run, again.steps_run, "case {s:#x} ({mutant:?})");
             assert_eq!(run.stats, again.stats, "case {s:#x} ({mutant:?})");
             failed += usize::from(run.verdict != TraceVerdict::Pass);
         }
-        assert_eq!(mutant.is_none(), failed == 0, "{mutant:?}: {failed} failing cases");
+        assert_eq!(
+            mutant.is_none(),
+            failed == 0,
+            "{mutant:?}: {failed} failing cases"
+        );
     }
 }
 
@@ -173,7 +185,11 @@ fn workers_leave_the_report_as_it_is() {
             redact_ids(&facts(&paired)),
             "{mutant:?}"
         );
-        assert_eq!(alone.verdict == Verdict::Pass, mutant.is_none(), "{mutant:?}");
+        assert_eq!(
+            alone.verdict == Verdict::Pass,
+            mutant.is_none(),
+            "{mutant:?}"
+        );
     }
 }
 

@@ -867,7 +867,8 @@ mod tests {
 
     #[test]
     fn sorted_union_is_the_set_of_both_in_order() {
-        let u: Vec<u8> = sorted_union([1, 3, 5, 9].into_iter(), [2, 3, 9, 10].into_iter()).collect();
+        let u: Vec<u8> =
+            sorted_union([1, 3, 5, 9].into_iter(), [2, 3, 9, 10].into_iter()).collect();
         assert_eq!(u, vec![1, 2, 3, 5, 9, 10]);
         let only_b: Vec<u8> = sorted_union([].into_iter(), [4, 7].into_iter()).collect();
         assert_eq!(only_b, vec![4, 7]);
