@@ -422,8 +422,9 @@ pub fn check_generated(
 /// A case checked ahead: its trace and run, `None` for the long way.
 type Quick = Option<(Trace, TraceRun)>;
 
-/// [`quick_case`] on each seed, split over `sut` (this thread) and `workers` (a thread
-/// each): results in seed order, whatever the scheduling.
+/// [`quick_case`] on each seed, shared out over `sut` (this thread) and `workers` (a thread
+/// each), each taking the next seed when it is free (a thread the scheduler holds back does
+/// not hold up the others): results in seed order, whatever the scheduling.
 fn quick_cases(
     sut: &dyn Sut,
     workers: &[&dyn Sut],
@@ -431,38 +432,44 @@ fn quick_cases(
     cfg: &RunConfig,
     gen_cfg: &GenConfig,
 ) -> Vec<Quick> {
-    let n = 1 + workers.len();
-    let share = |k: usize, sut: &dyn Sut| -> Vec<Quick> {
-        seeds
-            .iter()
-            .skip(k)
-            .step_by(n)
-            .map(|s| quick_case(sut, *s, cfg, gen_cfg))
-            .collect()
-    };
     if workers.is_empty() {
-        return share(0, sut);
+        return seeds
+            .iter()
+            .map(|s| quick_case(sut, *s, cfg, gen_cfg))
+            .collect();
     }
-    let mut shares: Vec<Vec<Quick>> = Vec::with_capacity(n);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let take = |sut: &dyn Sut| -> Vec<(usize, Quick)> {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(seed) = seeds.get(i) else {
+                return done;
+            };
+            done.push((i, quick_case(sut, *seed, cfg, gen_cfg)));
+        }
+    };
+    let mut out: Vec<Quick> = Vec::new();
+    out.resize_with(seeds.len(), || None);
     std::thread::scope(|scope| {
         let handles: Vec<_> = workers
             .iter()
-            .enumerate()
-            .map(|(k, w)| {
+            .map(|w| {
                 let guarded = Guarded(*w);
-                scope.spawn(move || share(k + 1, &guarded))
+                let take = &take;
+                scope.spawn(move || take(&guarded))
             })
             .collect();
-        shares.push(share(0, sut));
+        let mut all = take(sut);
         for h in handles {
             // A worker that panicked leaves its cases to the long way (`None`).
-            shares.push(h.join().unwrap_or_default());
+            all.extend(h.join().unwrap_or_default());
+        }
+        for (i, quick) in all {
+            out[i] = quick;
         }
     });
-    let mut iters: Vec<_> = shares.into_iter().map(Vec::into_iter).collect();
-    (0..seeds.len())
-        .map(|i| iters[i % n].next().flatten())
-        .collect()
+    out
 }
 
 /// [`run_observed`], with more instances of the same target to check generated cases on, in
