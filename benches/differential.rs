@@ -7,7 +7,7 @@
 //! `ReferenceStateMachine`, the reference implementation as its `StateMachineTest`, with the
 //! checker's own comparison core as postconditions (`wlcs::check::compare`: status, routing,
 //! reads, cookie effect, hook runs in order, lock table and interprocess variables after
-//! every step but a hook change). Two ways:
+//! every step that may change them, `observe::may_change_shared`). Two ways:
 //! - `pst_test_sequential`: `StateMachineTest::test_sequential` on each trace, execution only,
 //!   as `model_plus_reference` is;
 //! - `pst_runner_replay_no_sleep`: a whole proptest run of one case per trace, the
@@ -29,9 +29,9 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
-use wlcs::check::Checker;
+use wlcs::check::{Checker, Verdict};
 use wlcs::generate::GenConfig;
-use wlcs::runner::{case_seeds, generated_trace};
+use wlcs::runner::{case_choices, case_seeds, generated_trace};
 use wlcs_model::{Model, Trace};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::{Capabilities, Layer, Sut, SutError, WireHook};
@@ -152,7 +152,9 @@ mod pst {
 
         fn apply(mut state: RefState, step: &Step) -> RefState {
             state.obs = state.model.step(step);
-            state.shared = observe::touches_shared_state(step);
+            // The checker's own rule for when the lock table and the interprocess variables
+            // are asked for.
+            state.shared = observe::may_change_shared(step, &state.obs);
             state.pos += 1;
             state
         }
@@ -341,6 +343,18 @@ fn differential(c: &mut Criterion) {
             for s in case_seeds(1, CASES) {
                 let t = generated_trace(s, STEPS_MAX, &cfg);
                 black_box(Checker::run_quiet(&no_sleep, &t));
+            }
+        })
+    });
+    group.bench_function("generate_and_check_fused_no_sleep", |b| {
+        b.iter(|| {
+            for s in case_seeds(1, CASES) {
+                let Some(choices) = case_choices(s, STEPS_MAX) else {
+                    continue;
+                };
+                let (trace, run) = Checker::run_generated(&no_sleep, &choices, &cfg);
+                assert_eq!(run.verdict, Verdict::Pass, "case {s:#x}");
+                black_box((trace, run));
             }
         })
     });

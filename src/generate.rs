@@ -188,19 +188,20 @@ fn interpret_with(choices: &[Choice], cfg: &GenConfig, mut cov: Option<&mut Cove
 
 fn pick_kind(c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Kind> {
     let in_flight = !model.in_flight().is_empty();
-    let usable: Vec<(Kind, u32)> = cfg
-        .weights
-        .table
-        .iter()
-        .copied()
-        .filter(|(k, w)| *w > 0 && cfg.allowed(*k) && (*k != Kind::End || in_flight))
-        .collect();
-    let total: u32 = usable.iter().map(|(_, w)| w).sum();
+    // Two passes over the table rather than a filtered copy: this runs once per step.
+    let usable = || {
+        cfg.weights
+            .table
+            .iter()
+            .copied()
+            .filter(move |(k, w)| *w > 0 && cfg.allowed(*k) && (*k != Kind::End || in_flight))
+    };
+    let total: u32 = usable().map(|(_, w)| w).sum();
     if total == 0 {
         return None;
     }
     let mut at = u32::from(c.kind) * total / 256;
-    for (k, w) in usable {
+    for (k, w) in usable() {
         if at < w {
             return Some(k);
         }
@@ -209,25 +210,39 @@ fn pick_kind(c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Kind> {
     None
 }
 
+/// The `a mod count`-th session (in order) that `keep` holds for, `None` when none does;
+/// counted in two passes, without collecting them (this runs once per step).
+fn nth_session(model: &Model, a: u16, keep: impl Fn(SessionRef) -> bool) -> Option<SessionRef> {
+    let all = || {
+        (0..model.sessions_opened())
+            .map(SessionRef)
+            .filter(|s| keep(*s))
+    };
+    let count = all().count();
+    if count == 0 {
+        return None;
+    }
+    all().nth(usize::from(a) % count)
+}
+
 /// A known session, preferring ones a request can still reach.
 fn pick_session(model: &Model, a: u16, b: u16) -> Option<SessionRef> {
     let n = model.sessions_opened();
     if n == 0 {
         return None;
     }
-    if !b.is_multiple_of(4) {
-        let live: Vec<SessionRef> = (0..n)
-            .map(SessionRef)
-            .filter(|s| model.routable(*s))
-            .collect();
-        if !live.is_empty() {
-            return Some(live[usize::from(a) % live.len()]);
-        }
+    if !b.is_multiple_of(4)
+        && let Some(s) = nth_session(model, a, |s| model.routable(s))
+    {
+        return Some(s);
     }
     Some(SessionRef(u32::from(a) % n))
 }
 
-fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Step> {
+/// The step choice `i` makes in the state `model` is in (`None`: it makes none here); the
+/// model is not stepped. [`crate::check::Checker::run_generated`] steps it once for the
+/// generator and the checker both.
+pub(crate) fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Step> {
     let kind = pick_kind(c, model, cfg)?;
     let session = pick_session(model, c.a, c.b);
     let request = |cookie: Option<IdText>, ip: u8, mobile: Option<u8>| Request {
@@ -254,16 +269,13 @@ fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Ste
             Step::Request(request(Some(bad_cookie(c.a, c.b, session)), ip, None))
         }
         Kind::Mobile => {
-            let mobile_sessions: Vec<SessionRef> = (0..model.sessions_opened())
-                .map(SessionRef)
-                .filter(|s| model.session_kind(*s) == Some(wlcs_model::world::SessionKind::Mobile))
-                .collect();
-            let cookie = if c.b.is_multiple_of(3) || mobile_sessions.is_empty() {
+            let mobile = |s: SessionRef| {
+                model.session_kind(s) == Some(wlcs_model::world::SessionKind::Mobile)
+            };
+            let cookie = if c.b.is_multiple_of(3) {
                 None
             } else {
-                Some(IdText::Session(
-                    mobile_sessions[usize::from(c.a) % mobile_sessions.len()],
-                ))
+                nth_session(model, c.a, mobile).map(IdText::Session)
             };
             let lane = u8::try_from(c.a % 3).unwrap_or(0);
             Step::Request(request(cookie, 0, Some(lane)))

@@ -455,6 +455,10 @@ fn check_target_args(args: &TargetArgs) -> Result<(), UsageError> {
     Ok(())
 }
 
+/// Threads that check generated cases of `wlcs run` on a target of independent worlds, at most
+/// (one per core, up to this).
+const RUN_WORKERS_MAX: usize = 2;
+
 /// How a target will be called: one call at a time (the checker, the simulator's seeds) or
 /// from several threads at once (where a slow hook's delay widens race windows).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -594,9 +598,20 @@ fn run(args: RunArgs) -> Result<i32> {
     let mut report = match build_target(&args.target, Calls::Sequential) {
         Ok(sut) => {
             let mut display = Display::new("traces");
-            let report = runner::run_observed(sut.as_ref(), &fixtures, &cfg, &name, &mut |p| {
-                display.update(p)
-            });
+            // Independent worlds check cases on every core; a shared world, one at a time.
+            let extra = if sut.shares_world() {
+                Vec::new()
+            } else {
+                let cores = std::thread::available_parallelism().map_or(1, usize::from);
+                (1..cores.min(RUN_WORKERS_MAX))
+                    .filter_map(|_| build_target(&args.target, Calls::Sequential).ok())
+                    .collect()
+            };
+            let workers: Vec<&dyn wlcs_sut::Sut> = extra.iter().map(|w| w.as_ref()).collect();
+            let report =
+                runner::run_workers(sut.as_ref(), &workers, &fixtures, &cfg, &name, &mut |p| {
+                    display.update(p)
+                });
             display.finish();
             report
         }

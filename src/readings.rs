@@ -31,6 +31,17 @@ fn exercised(trace: &Trace, readings: Readings, last_step: usize) -> Vec<RuleId>
 /// trace turns the verdict into "RULE follows reading X".
 pub fn run(sut: &dyn Sut, trace: &Trace, declared: Readings, log: bool) -> TraceRun {
     let first = Checker::run_reading(sut, trace, declared, log);
+    explain(sut, trace, declared, log, first)
+}
+
+/// [`run`] after its first check (`first`, of `trace` with the `declared` readings).
+pub fn explain(
+    sut: &dyn Sut,
+    trace: &Trace,
+    declared: Readings,
+    log: bool,
+    first: TraceRun,
+) -> TraceRun {
     let Verdict::Diverged(d) = &first.verdict else {
         return first;
     };

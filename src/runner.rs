@@ -385,6 +385,109 @@ pub fn run_observed(
     target: &str,
     progress: &mut dyn FnMut(&Progress),
 ) -> Report {
+    run_workers(sut, &[], fixtures, cfg, target, progress)
+}
+
+/// Generated cases checked ahead on the workers, at most, before the run reads their results
+/// in case order (a stop, a budget or a failure wastes at most this many).
+pub const CASES_AHEAD_MAX: usize = 256;
+
+/// A generated case, checked in one pass ([`Checker::run_generated`]): its trace and run, as
+/// [`interpret`] then [`check_reading`] without a transcript give them. `None` when declared
+/// readings differ from the generator's model's (the run then checks the case the long way)
+/// or the generator could not start.
+fn quick_case(
+    sut: &dyn Sut,
+    case_seed: u64,
+    cfg: &RunConfig,
+    gen_cfg: &GenConfig,
+) -> Option<(Trace, TraceRun)> {
+    if cfg.readings != Readings::default() {
+        return None;
+    }
+    let choices = case_choices(case_seed, cfg.steps)?;
+    Some(check_generated(sut, &choices, gen_cfg))
+}
+
+/// Interprets `choices` and checks the trace without a transcript, in one pass
+/// ([`Checker::run_generated`]): the trace and the run [`interpret`] then [`check_quiet`]
+/// give.
+pub fn check_generated(
+    sut: &dyn Sut,
+    choices: &[crate::generate::Choice],
+    gen_cfg: &GenConfig,
+) -> (Trace, TraceRun) {
+    let (trace, first) = crate::check::Checker::run_generated(sut, choices, gen_cfg);
+    let mut run = crate::readings::explain(sut, &trace, Readings::default(), false, first);
+    refusal_as_divergence(&mut run);
+    (trace, run)
+}
+
+/// A case checked ahead: its trace and run, `None` for the long way.
+type Quick = Option<(Trace, TraceRun)>;
+
+/// [`quick_case`] on each seed, shared out over `sut` (this thread) and `workers` (a thread
+/// each), each taking the next seed when it is free (a thread the scheduler holds back does
+/// not hold up the others): results in seed order, whatever the scheduling.
+fn quick_cases(
+    sut: &dyn Sut,
+    workers: &[&dyn Sut],
+    seeds: &[u64],
+    cfg: &RunConfig,
+    gen_cfg: &GenConfig,
+) -> Vec<Quick> {
+    if workers.is_empty() {
+        return seeds
+            .iter()
+            .map(|s| quick_case(sut, *s, cfg, gen_cfg))
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let take = |sut: &dyn Sut| -> Vec<(usize, Quick)> {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(seed) = seeds.get(i) else {
+                return done;
+            };
+            done.push((i, quick_case(sut, *seed, cfg, gen_cfg)));
+        }
+    };
+    let mut out: Vec<Quick> = Vec::new();
+    out.resize_with(seeds.len(), || None);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = workers
+            .iter()
+            .map(|w| {
+                let guarded = Guarded(*w);
+                let take = &take;
+                scope.spawn(move || take(&guarded))
+            })
+            .collect();
+        let mut all = take(sut);
+        for h in handles {
+            // A worker that panicked leaves its cases to the long way (`None`).
+            all.extend(h.join().unwrap_or_default());
+        }
+        for (i, quick) in all {
+            out[i] = quick;
+        }
+    });
+    out
+}
+
+/// [`run_observed`], with more instances of the same target to check generated cases on, in
+/// parallel (`workers`: independent worlds, [`Sut::shares_world`] false; the caller decides).
+/// The report is the same whatever the number of workers: cases are read in case order, and
+/// a case that does not pass is checked again, the long way, on `sut`.
+pub fn run_workers(
+    sut: &dyn Sut,
+    workers: &[&dyn Sut],
+    fixtures: &[Fixture],
+    cfg: &RunConfig,
+    target: &str,
+    progress: &mut dyn FnMut(&Progress),
+) -> Report {
     let started = Instant::now();
     let guarded = Guarded(sut);
     let sut: &dyn Sut = &guarded;
@@ -552,7 +655,14 @@ pub fn run_observed(
     }
     let fixtures_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
 
-    for case_seed in seeds {
+    let mut seeds = seeds;
+    let ahead = if workers.is_empty() {
+        1
+    } else {
+        CASES_AHEAD_MAX
+    };
+    let mut batch: std::collections::VecDeque<(u64, Quick)> = std::collections::VecDeque::new();
+    loop {
         if (diverged && cfg.stop_at_first_failure) || stopped.is_some() {
             break;
         }
@@ -560,14 +670,39 @@ pub fn run_observed(
             stopped = Some(time_budget_text(cfg));
             break;
         }
+        if batch.is_empty() {
+            let next: Vec<u64> = seeds.by_ref().take(ahead).collect();
+            let quick = quick_cases(sut, workers, &next, cfg, &gen_cfg);
+            batch.extend(next.into_iter().zip(quick));
+        }
+        let Some((case_seed, quick)) = batch.pop_front() else {
+            break;
+        };
+        if let Some((_, run)) = &quick
+            && failure_key(run).is_none()
+        {
+            cases_run += 1;
+            seen.cases_done = cases_run;
+            seen.steps += run.steps_run as u64;
+            stats.merge(&run.stats);
+            progress(&seen);
+            continue;
+        }
+        // A failing case (or one checked the long way): its value tree, for shrinking.
         let Some(mut tree) = case_tree(case_seed, cfg.steps) else {
             errors.push(format!(
                 "case {case_seed:#x}: the generator could not start"
             ));
             continue;
         };
-        let trace = interpret(&tree.current(), &gen_cfg);
-        let run = check_reading(sut, &trace, cfg.readings, false);
+        let (trace, run) = match quick {
+            Some(checked) => checked,
+            None => {
+                let trace = interpret(&tree.current(), &gen_cfg);
+                let run = check_reading(sut, &trace, cfg.readings, false);
+                (trace, run)
+            }
+        };
         cases_run += 1;
         seen.cases_done = cases_run;
         seen.steps += run.steps_run as u64;

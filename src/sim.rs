@@ -12,7 +12,9 @@ use crate::generate::{GenConfig, Weights, interpret};
 use crate::guard::Guarded;
 use crate::replay::ReplayCommand;
 use crate::report::Counterexample;
-use crate::runner::{Progress, case_tree, check, check_quiet, shrink_until};
+use crate::runner::{
+    Progress, case_choices, case_tree, check, check_generated, check_quiet, shrink_until,
+};
 use proptest::strategy::ValueTree;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -70,12 +72,7 @@ pub fn seed_trace(
     world: &WorldConfig,
     caps: Capabilities,
 ) -> (GenConfig, Trace) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5741_524d_5357_4152);
-    let cfg = GenConfig {
-        world: world.clone(),
-        caps,
-        weights: Weights::swarm(&mut rng),
-    };
+    let cfg = seed_config(seed, world, caps);
     let trace = match case_tree(seed, steps) {
         Some(tree) => interpret(&tree.current(), &cfg),
         None => Trace {
@@ -84,6 +81,16 @@ pub fn seed_trace(
         },
     };
     (cfg, trace)
+}
+
+/// A seed's generator settings: its swarm weights.
+pub fn seed_config(seed: u64, world: &WorldConfig, caps: Capabilities) -> GenConfig {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5741_524d_5357_4152);
+    GenConfig {
+        world: world.clone(),
+        caps,
+        weights: Weights::swarm(&mut rng),
+    }
 }
 
 /// A 64-bit FNV-1a hash: stable across Rust versions and platforms, unlike `DefaultHasher`.
@@ -191,14 +198,28 @@ pub fn run_observed(
                         break;
                     }
                     let seed = cfg.first_seed.wrapping_add(i);
-                    let (gen_cfg, trace) = seed_trace(seed, cfg.steps, &cfg.world, caps);
                     let checked =
                         cfg.determinism_every > 0 && i.is_multiple_of(cfg.determinism_every);
-                    // The event log (transcript) is rendered only for the seeds checked twice.
-                    let run = if checked {
-                        check(&sut, &trace)
+                    // The event log (transcript) is rendered only for the seeds checked twice;
+                    // the others are generated and checked in one pass.
+                    let (gen_cfg, trace, run) = if checked {
+                        let (gen_cfg, trace) = seed_trace(seed, cfg.steps, &cfg.world, caps);
+                        let run = check(&sut, &trace);
+                        (gen_cfg, trace, run)
                     } else {
-                        check_quiet(&sut, &trace)
+                        let gen_cfg = seed_config(seed, &cfg.world, caps);
+                        let (trace, run) = match case_choices(seed, cfg.steps) {
+                            Some(choices) => check_generated(&sut, &choices, &gen_cfg),
+                            None => {
+                                let trace = Trace {
+                                    config: cfg.world.clone(),
+                                    steps: Vec::new(),
+                                };
+                                let run = check_quiet(&sut, &trace);
+                                (trace, run)
+                            }
+                        };
+                        (gen_cfg, trace, run)
                     };
                     let mut nondeterministic = false;
                     if checked {

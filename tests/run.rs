@@ -101,6 +101,102 @@ fn same_seed_same_traces_byte_for_byte() {
 }
 
 #[test]
+fn one_pass_checking_gives_the_trace_and_run_of_interpret_then_check() {
+    let cfg = GenConfig {
+        world: WorldConfig::default(),
+        caps: Capabilities::ALL,
+        weights: Default::default(),
+    };
+    // The reference (every case passes) and a mutant (cases diverge at some step: the rest of
+    // the trace is still interpreted).
+    for mutant in [
+        None,
+        Some(Mutant::CloseKeepsLocks),
+        Some(Mutant::HookAfterReset),
+    ] {
+        let sut = wlcs_sut::mutants::sut(mutant).with_slow_hook(std::time::Duration::ZERO);
+        let mut failed = 0;
+        for s in case_seeds(7, 300) {
+            let choices = runner::case_choices(s, 40).expect("choices");
+            let (trace, run) = Checker::run_generated(&sut, &choices, &cfg);
+            let long = generated_trace(s, 40, &cfg);
+            let again = Checker::run_quiet(&sut, &long);
+            assert_eq!(trace, long, "case {s:#x} ({mutant:?}): the trace");
+            // Session IDs are the target's, random on every run.
+            let (got, want) = (format!("{:?}", run.verdict), format!("{:?}", again.verdict));
+            assert_eq!(
+                redact_ids(&got),
+                redact_ids(&want),
+                "case {s:#x} ({mutant:?})"
+            );
+            assert_eq!(run.steps_run, again.steps_run, "case {s:#x} ({mutant:?})");
+            assert_eq!(run.stats, again.stats, "case {s:#x} ({mutant:?})");
+            failed += usize::from(run.verdict != TraceVerdict::Pass);
+        }
+        assert_eq!(
+            mutant.is_none(),
+            failed == 0,
+            "{mutant:?}: {failed} failing cases"
+        );
+    }
+}
+
+/// The text with every 32-hex-digit session ID replaced by `ID`.
+fn redact_ids(text: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_hexdigit() {
+            run.push(c);
+            continue;
+        }
+        out.push_str(if run.len() == 32 { "ID" } else { &run });
+        run.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
+#[test]
+fn workers_leave_the_report_as_it_is() {
+    // What a run reports, without its timings.
+    let facts = |r: &wlcs::report::Report| {
+        let rows: Vec<String> = r.rules.iter().map(|row| format!("{row:?}")).collect();
+        let examples: Vec<String> = r
+            .counterexamples
+            .iter()
+            .map(|c| format!("{} {:?} {} {:?}", c.rule, c.case_seed, c.steps, c.trace))
+            .collect();
+        format!(
+            "{:?} {} {} {} {rows:?} {examples:?} {:?} {:?}",
+            r.verdict, r.fixtures, r.cases, r.steps, r.errors, r.not_run
+        )
+    };
+    for mutant in [None, Some(Mutant::CloseKeepsLocks)] {
+        let cfg = RunConfig {
+            seed: 5,
+            cases: 600,
+            ..RunConfig::default()
+        };
+        let make = || wlcs_sut::mutants::sut(mutant).with_slow_hook(std::time::Duration::ZERO);
+        let (one, two) = (make(), make());
+        let alone = runner::run(&one, &fixtures(), &cfg, "t");
+        let paired = runner::run_workers(&one, &[&two], &fixtures(), &cfg, "t", &mut |_| {});
+        assert_eq!(
+            redact_ids(&facts(&alone)),
+            redact_ids(&facts(&paired)),
+            "{mutant:?}"
+        );
+        assert_eq!(
+            alone.verdict == Verdict::Pass,
+            mutant.is_none(),
+            "{mutant:?}"
+        );
+    }
+}
+
+#[test]
 fn broken_implementation_is_caught_with_a_shrunk_counterexample() {
     for (mutant, steps_max) in [(Mutant::HookAfterReset, 3), (Mutant::CloseKeepsLocks, 3)] {
         let cfg = RunConfig {

@@ -748,8 +748,8 @@ pub fn locks<'a, S: Eq + 'a, P, B: Binder<S>>(
     }
     let expected = model.locks();
     tally.check(RuleId::Inv1);
-    let mut all: BTreeSet<RecordRef> = expected.keys().copied().collect();
-    all.extend(
+    let all = sorted_union(
+        expected.keys().copied(),
         got.keys()
             .filter(|r| records.is_none_or(|rs| rs.contains(r)))
             .copied(),
@@ -800,6 +800,25 @@ pub fn locks<'a, S: Eq + 'a, P, B: Binder<S>>(
     Ok(())
 }
 
+/// The union of two ascending key sequences, ascending, each key once: what collecting both
+/// into a `BTreeSet` gives, without the set (this runs after most steps).
+fn sorted_union<K: Ord + Copy>(
+    a: impl Iterator<Item = K>,
+    b: impl Iterator<Item = K>,
+) -> impl Iterator<Item = K> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if x < y => a.next(),
+        (Some(x), Some(y)) if y < x => b.next(),
+        (Some(_), Some(_)) => {
+            b.next();
+            a.next()
+        }
+        (Some(_), None) => a.next(),
+        (None, _) => b.next(),
+    })
+}
+
 /// A lane in a message (`/p2`; nothing for a legacy session's lane 0).
 pub fn lane_text(lane: u8) -> String {
     if lane == 0 {
@@ -816,9 +835,7 @@ pub fn ipvars(
     tally: &mut impl Tally,
 ) -> Result<(), Divergence> {
     let expected = model.ipvars();
-    let mut vars: BTreeSet<_> = expected.keys().copied().collect();
-    vars.extend(got.keys().copied());
-    for var in vars {
+    for var in sorted_union(expected.keys().copied(), got.keys().copied()) {
         let rule = model.ipvar_rule(var);
         tally.check(rule);
         if expected.get(&var) != got.get(&var) {
@@ -847,6 +864,15 @@ mod tests {
     //! `cookie=none|expire|A`, `read=done|var:5|sid:A|sid:`, `hook=A/0` (`:failed`),
     //! `snap=v1:5` (the context the next hooks saw).
     use super::*;
+
+    #[test]
+    fn sorted_union_is_the_set_of_both_in_order() {
+        let u: Vec<u8> =
+            sorted_union([1, 3, 5, 9].into_iter(), [2, 3, 9, 10].into_iter()).collect();
+        assert_eq!(u, vec![1, 2, 3, 5, 9, 10]);
+        let only_b: Vec<u8> = sorted_union([].into_iter(), [4, 7].into_iter()).collect();
+        assert_eq!(only_b, vec![4, 7]);
+    }
     use wlcs_model::obs::ResponseObs;
     use wlcs_model::vocab::WorldConfig;
     use wlcs_model::{RanIn, Ruled};

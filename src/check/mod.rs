@@ -118,6 +118,10 @@ pub struct Checker<'a> {
     transcript: Vec<String>,
     /// The client's cookies on the virtual clock (REQ-4's SHOULD).
     jar: crate::jar::Jar,
+    /// A step since the last lock-table and interprocess-variable comparison skipped them
+    /// (it could not change them, [`observe::may_change_shared`]): they are compared again
+    /// before the trace passes, so a change nothing asked for is still caught.
+    shared_unchecked: bool,
 }
 
 enum StepFailure {
@@ -141,6 +145,20 @@ impl<'a> Checker<'a> {
         Checker::run_reading(sut, trace, wlcs_model::vocab::Readings::default(), log)
     }
 
+    fn new(sut: &'a dyn Sut, model: Model, log: bool) -> Checker<'a> {
+        Checker {
+            sut,
+            model,
+            ids: IdMap::default(),
+            written: BTreeMap::new(),
+            stats: RuleStats::default(),
+            log,
+            transcript: Vec::new(),
+            jar: crate::jar::Jar::default(),
+            shared_unchecked: false,
+        }
+    }
+
     /// Checks `trace` with a model that follows these readings of the SHOULD rules
     /// (`crate::readings`).
     pub fn run_reading(
@@ -149,23 +167,12 @@ impl<'a> Checker<'a> {
         readings: wlcs_model::vocab::Readings,
         log: bool,
     ) -> TraceRun {
-        let mut checker = Checker {
+        let mut checker = Checker::new(
             sut,
-            model: Model::with_readings(trace.config.clone(), readings),
-            ids: IdMap::default(),
-            written: BTreeMap::new(),
-            stats: RuleStats::default(),
+            Model::with_readings(trace.config.clone(), readings),
             log,
-            transcript: Vec::new(),
-            jar: crate::jar::Jar::default(),
-        };
-        let mut run = TraceRun {
-            verdict: Verdict::Pass,
-            steps_run: 0,
-            steps_invalid: Vec::new(),
-            stats: RuleStats::default(),
-            transcript: Vec::new(),
-        };
+        );
+        let mut run = empty_run();
         if let Some(need) = missing_capability(trace, &sut.capabilities()) {
             run.verdict = Verdict::Skipped(format!("needs {need}"));
             return run;
@@ -180,9 +187,82 @@ impl<'a> Checker<'a> {
                 break;
             }
         }
+        if run.verdict == Verdict::Pass
+            && let Some(verdict) = checker.finish(trace.steps.len())
+        {
+            run.verdict = verdict;
+        }
         run.stats = checker.stats;
         run.transcript = checker.transcript;
         run
+    }
+
+    /// Generates and checks a trace in one pass, the model stepping once per step: each
+    /// choice is interpreted against the checker's own model ([`crate::generate`]), and the
+    /// step's observations are the ones the generator's model step produced. The trace and
+    /// the run are those of [`crate::generate::interpret`] then [`Checker::run_quiet`] (the
+    /// model never depends on what the target answers, so after a failure the rest of the
+    /// trace is interpreted alone).
+    pub fn run_generated(
+        sut: &'a dyn Sut,
+        choices: &[crate::generate::Choice],
+        cfg: &crate::generate::GenConfig,
+    ) -> (Trace, TraceRun) {
+        let mut checker = Checker::new(sut, Model::new(cfg.world.clone()), false);
+        let mut run = empty_run();
+        let mut steps = Vec::with_capacity(choices.len());
+        // Checking stops at the first failure, a step the target cannot take, or a failed
+        // reset; interpretation goes on to the end of the choices.
+        let mut checking = match sut.reset(&cfg.world) {
+            Ok(()) => true,
+            Err(error) => {
+                run.verdict = Verdict::Error(HarnessError::Reset { error });
+                false
+            }
+        };
+        let mut skipped = None;
+        for (i, choice) in choices.iter().enumerate() {
+            let Some(step) = crate::generate::make_step(i, choice, &checker.model, cfg) else {
+                continue;
+            };
+            if skipped.is_none()
+                && let Some(need) =
+                    capabilities::Capability::needed_by(&step).find(|c| !c.present(&cfg.caps))
+            {
+                skipped = Some(need.gate().need.to_string());
+                checking = false;
+            }
+            let obs = checker.model.step(&step);
+            if obs.invalid.is_some() {
+                // The generator drops it: it is not part of the trace.
+                continue;
+            }
+            if checking && let Some(verdict) = checker.check_obs(steps.len(), &step, &obs, &mut run)
+            {
+                run.verdict = verdict;
+                checking = false;
+            }
+            steps.push(step);
+        }
+        if checking && let Some(verdict) = checker.finish(steps.len()) {
+            run.verdict = verdict;
+        }
+        let trace = Trace {
+            config: cfg.world.clone(),
+            steps,
+        };
+        if let Some(need) = skipped {
+            // As the long way: a trace the target cannot take is skipped before its reset.
+            let mut run = empty_run();
+            run.verdict = Verdict::Skipped(format!("needs {need}"));
+            return (trace, run);
+        }
+        if let Verdict::Error(HarnessError::Reset { .. }) = run.verdict {
+            return (trace, run);
+        }
+        run.stats = checker.stats;
+        run.transcript = checker.transcript;
+        (trace, run)
     }
 
     /// Steps the model, then the system under test, and compares: `Some` ends the trace.
@@ -193,8 +273,20 @@ impl<'a> Checker<'a> {
             run.steps_invalid.push((index, reason.clone()));
             return None;
         }
+        self.check_obs(index, step, &obs, run)
+    }
+
+    /// The system under test's half of a step the model already took (`obs`): `Some` ends
+    /// the trace.
+    fn check_obs(
+        &mut self,
+        index: usize,
+        step: &Step,
+        obs: &StepObs,
+        run: &mut TraceRun,
+    ) -> Option<Verdict> {
         if let Some(what) = obs.model_fault.clone() {
-            self.note(|| transcript::step_line(index, step, &obs));
+            self.note(|| transcript::step_line(index, step, obs));
             return Some(Verdict::Error(HarnessError::ModelFault {
                 step: index,
                 what,
@@ -202,7 +294,7 @@ impl<'a> Checker<'a> {
         }
         self.stats.fire_all(&obs.fired);
         run.steps_run += 1;
-        match self.check_step(index, step, &obs) {
+        match self.check_step(index, step, obs) {
             Ok(()) => {
                 // Every observation of the step matched: each rule whose branch ran in it
                 // was checked once more.
@@ -226,6 +318,40 @@ impl<'a> Checker<'a> {
             Err(StepFailure::Error(e)) => {
                 self.transcript.push(format!("   !! harness error: {e}"));
                 Some(Verdict::Error(e))
+            }
+        }
+    }
+
+    /// Before a trace passes: the lock table and the interprocess variables once more when a
+    /// step skipped them (`last` is the step count; a divergence is charged to the last step).
+    fn finish(&mut self, steps: usize) -> Option<Verdict> {
+        if !std::mem::take(&mut self.shared_unchecked) {
+            return None;
+        }
+        let index = steps.saturating_sub(1);
+        let none = StepObs::default();
+        let observed = match self.sut.observe(true) {
+            Ok(observed) => observed,
+            Err(error) => {
+                let e = HarnessError::Sut {
+                    step: index,
+                    rule: None,
+                    error,
+                };
+                self.transcript.push(format!("   !! harness error: {e}"));
+                return Some(Verdict::Error(e));
+            }
+        };
+        match self.compare_shared(&none, &observed, false) {
+            Ok(()) => None,
+            Err(d) => {
+                let d = d.at(index);
+                self.stats.diverge(d.rule);
+                self.transcript.push(format!(
+                    "   !! {} diverges: {}: expected {}, got {}",
+                    d.rule, d.what, d.expected, d.actual
+                ));
+                Some(Verdict::Diverged(d))
             }
         }
     }
@@ -283,10 +409,13 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        // One call for everything observed after the step (one round trip over HTTP).
+        // One call for everything observed after the step (one round trip over HTTP); the
+        // lock table and the interprocess variables only when the step may change them.
+        let shared = observe::may_change_shared(step, obs);
+        self.shared_unchecked = !shared;
         let observed = self
             .sut
-            .observe(observe::touches_shared_state(step))
+            .observe(shared)
             .map_err(Self::sut_err(index, obs))?;
         self.compare_after(step, obs, &observed)
             .map_err(|d| StepFailure::Diverged(d.at(index)))
@@ -358,6 +487,38 @@ impl<'a> Checker<'a> {
             .collect();
         let advanced = matches!(step, Step::Advance { .. });
         compare::hooks(obs, &runs, advanced, &self.ids, cx, &mut self.stats)?;
+        self.compare_shared(obs, observed, true)
+    }
+
+    /// The lock table and the interprocess variables, when observed; hook runs only when
+    /// `hooks_done` is false and there are any (the last comparison of a trace: no step ran,
+    /// so any run is one too many).
+    fn compare_shared(
+        &mut self,
+        obs: &StepObs,
+        observed: &wlcs_sut::Observed,
+        hooks_done: bool,
+    ) -> Result<(), Divergence> {
+        if !hooks_done && !observed.hook_runs.is_empty() {
+            let cookie_name = &self.model.options().cookie_name;
+            let cx = Context {
+                model: &self.model,
+                cookie_name,
+                written: &self.written,
+                may_expire: false,
+            };
+            let runs: Vec<HookSeen<'_, String>> = observed
+                .hook_runs
+                .iter()
+                .map(|h| HookSeen {
+                    session: &h.session_id,
+                    lane: h.lane,
+                    snapshot: &h.snapshot,
+                    failed: h.failed,
+                })
+                .collect();
+            compare::hooks(obs, &runs, false, &self.ids, cx, &mut self.stats)?;
+        }
         if let Some(locks) = &observed.locks {
             compare::locks(
                 &self.model,
@@ -383,6 +544,16 @@ pub fn owner_seen(p: &WireProc) -> OwnerSeen<'_, String> {
             lane: *lane,
         },
         WireProc::NonWeb(n) => OwnerSeen::NonWeb(*n),
+    }
+}
+
+fn empty_run() -> TraceRun {
+    TraceRun {
+        verdict: Verdict::Pass,
+        steps_run: 0,
+        steps_invalid: Vec::new(),
+        stats: RuleStats::default(),
+        transcript: Vec::new(),
     }
 }
 

@@ -4,8 +4,8 @@
 
 use super::compare::{Observation, ResponseSeen, last_session_cookie};
 use super::ids::IdMap;
-use wlcs_model::Read;
-use wlcs_model::vocab::Step;
+use wlcs_model::vocab::{Action, Step};
+use wlcs_model::{Read, StepObs};
 use wlcs_sut::{Begun, Response, Sut, SutError, WireRead};
 
 /// What a system under test answered to one step.
@@ -91,8 +91,27 @@ impl Shown {
     }
 }
 
-/// Whether the step can change the lock table or the interprocess variables (a hook change
-/// cannot: they are not asked for after it).
-pub fn touches_shared_state(step: &Step) -> bool {
-    !matches!(step, Step::SetHook(_))
+/// Whether the step may change the lock table or the interprocess variables, so the checker
+/// asks for them after it. Only these steps may: a clock move or an option (timeouts,
+/// evictions, a mode change), a step the model says changed a lock or ended a process (a
+/// hook run), and a step with an action that locks, writes an interprocess variable or
+/// closes (whatever the model says it did: a wrong close is the likeliest place for a wrong
+/// release). A hook change, and requests and calls that only read or touch their own context,
+/// cannot; the checker still compares both before a trace passes, so a change nothing asked
+/// for is caught, at a later step.
+pub fn may_change_shared(step: &Step, obs: &StepObs) -> bool {
+    let actions = match step {
+        Step::SetHook(_) => return false,
+        Step::Advance { .. } | Step::SetOption(_) => return true,
+        Step::Request(r) | Step::Begin { request: r, .. } => &r.actions,
+        Step::End { actions, .. } | Step::NonWeb { actions, .. } => actions,
+    };
+    !obs.hooks.is_empty()
+        || !obs.lock_changes.is_empty()
+        || actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Lock { .. } | Action::SetIpVar { .. } | Action::Close { .. }
+            )
+        })
 }
