@@ -148,7 +148,6 @@ fn sample() -> Report {
             row(RuleId::Req5, 58, 29, 0, Status::Pass, None),
             row(RuleId::Inv5, 0, 0, 0, Status::Unreached, None),
         ],
-        security: Vec::new(),
         fixture_runs: vec![
             FixtureRun {
                 index: 1,
