@@ -246,7 +246,13 @@ fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Ste
         Kind::RequestOtherIp => {
             let s = session?;
             let ip = 1 - model.session_ip(s).unwrap_or(0).min(1);
-            Step::Request(request(Some(IdText::Session(s)), ip, None))
+            let mut r = request(Some(IdText::Session(s)), ip, None);
+            if model.scalable() {
+                // Whether IP validation refuses it in scalable mode is not compared (out of
+                // scope beyond CLOSE-9): without actions nothing else depends on the answer.
+                r.actions.clear();
+            }
+            Step::Request(r)
         }
         Kind::RequestBadCookie => {
             // Sometimes from the other client IP: a wrong cookie names nothing whatever the IP.

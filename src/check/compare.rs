@@ -254,7 +254,12 @@ pub fn request<S: Eq, B: Binder<S>>(
     cx: Context<'_>,
     tally: &mut impl Tally,
 ) -> Result<(), Mismatch> {
-    status(expected, got.response.as_ref().map(|r| r.status), tally)?;
+    status(
+        expected,
+        got.response.as_ref().map(|r| r.status),
+        cx.model.scalable(),
+        tally,
+    )?;
     let refused = got.response.as_ref().is_some_and(|r| r.status != 200);
     if !refused {
         routing(expected, got, ids, cx.model, tally)?;
@@ -272,6 +277,7 @@ pub fn request<S: Eq, B: Binder<S>>(
 pub fn status(
     expected: &StepObs,
     got: Option<u16>,
+    scalable: bool,
     tally: &mut impl Tally,
 ) -> Result<(), Divergence> {
     let show = |some: bool| {
@@ -282,6 +288,10 @@ pub fn status(
         }
     };
     match (&expected.response, got) {
+        // Scalable mode is out of scope beyond CLOSE-9 (SPEC.md decisions): whether IP
+        // validation refuses a request there (REQ-5's 400) is not compared; the generator
+        // sends such requests without actions, so nothing else depends on the answer.
+        (Some(e), Some(200 | 400)) if scalable && e.status.rule == RuleId::Req5 => Ok(()),
         (Some(e), Some(status)) => {
             tally.check(e.status.rule);
             if e.status.value != status {
