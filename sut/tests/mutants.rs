@@ -331,7 +331,22 @@ fn reissue(r: &Recorder) {
     r.request(req(0, None, vec![get(1)]));
 }
 
+/// Two processes timing out at one clock step (due order), then a process made due by a
+/// lowered process timeout, ended by an advance of 0 s (HARNESS.md, readings).
+fn due_order(r: &Recorder) {
+    r.request(req(0, None, vec![set(1, 1)]));
+    r.request(req(0, None, vec![set(1, 2)]));
+    r.option(OptionSet::ProcessTimeoutMin(1));
+    r.advance(60);
+    r.option(OptionSet::ProcessTimeoutMin(0));
+    r.request(req(0, None, vec![set(1, 3)]));
+    r.advance(120);
+    r.option(OptionSet::ProcessTimeoutMin(1));
+    r.advance(0);
+}
+
 const SCENARIOS: &[(&str, Scenario)] = &[
+    ("due_order", due_order),
     ("basic_close", basic_close),
     ("respelled", respelled),
     ("self_close", self_close),

@@ -159,10 +159,16 @@ mutants! {
         "A cookie counts as expired only when now > expiration (not now >= expiration).";
     TimeoutSkipsHook = "timeout-skips-hook", Time2, Perturb,
         "A process timeout ends the process without running the hook.";
+    TimeoutsOutOfDueOrder = "timeouts-out-of-due-order", Time2, Perturb,
+        "The hooks of processes timing out at one clock step run in reverse due order (SPEC.md fixes due order, then session, then lane).";
+    ZeroAdvanceIgnored = "zero-advance-ignored", Time2, Perturb,
+        "A clock advance of 0 s is ignored: a process made due by a lowered process timeout does not end until the clock really moves.";
     WrongTimeoutProfile = "wrong-timeout-profile", Time3, Deviate,
         "After a process timeout, behaves as the other TIME-3 profile (keeps-id <-> new-id).";
     ProcessTimeoutFollowsCookie = "process-timeout-follows-cookie", Time4, Deviate,
         "Processes time out after the cookie timeout instead of the process timeout.";
+    MaxSessionsIgnored = "max-sessions-ignored", Limit1, Perturb,
+        "WEB SET OPTION for selector 71 (max sessions) is ignored: a rule vacuous without the options capability (LIMIT-1 is skip there, never pass).";
     EvictsMostRecent = "evicts-most-recent", Limit1, Deviate,
         "At the limit, the most recently active idle session is evicted instead of the least.";
     Never503 = "never-503", Limit2, Deviate,

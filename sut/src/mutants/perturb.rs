@@ -116,6 +116,14 @@ pub trait Perturbation: Sync + std::fmt::Debug {
     fn response(&self, _seen: &Ledger, _web: &WebCall, _response: &mut Response) {}
     /// The hook runs one call logged, in order.
     fn hook_runs(&self, _seen: &Ledger, _call: Call, _runs: &mut Vec<WireHookRun>) {}
+    /// Whether a clock advance of `seconds` is forwarded (else it answers `ok` unseen).
+    fn forwards_advance(&self, _seconds: u64) -> bool {
+        true
+    }
+    /// Whether a WEB SET OPTION call is forwarded (else it answers `ok` unseen).
+    fn forwards_option(&self, _option: &OptionSet) -> bool {
+        true
+    }
 }
 
 /// The decorator of a mutant, or for [`Mutant`]s of the other kinds, its label only.
@@ -487,6 +495,9 @@ impl<S: Sut> Layer for Perturbed<S> {
             return self.inner.set_option(option);
         };
         let mut led = self.ledger();
+        if !p.forwards_option(option) {
+            return Ok(());
+        }
         self.inner.set_option(option)?;
         if let OptionSet::Mode(mode) = option {
             let scalable = *mode == SessionMode::Scalable;
@@ -518,6 +529,9 @@ impl<S: Sut> Layer for Perturbed<S> {
             return self.inner.advance(seconds);
         };
         let mut led = self.ledger();
+        if !p.forwards_advance(seconds) {
+            return Ok(());
+        }
         self.inner.advance(seconds)?;
         self.drain(p, &mut led, Call::Advance)
     }
@@ -557,6 +571,9 @@ pub fn perturbation(mutant: Mutant) -> Option<&'static dyn Perturbation> {
         Mutant::HookCloseOwnRerunsHook => &HookCloseOwnRerunsHook,
         Mutant::IpValidationSkipped => &IpValidationSkipped,
         Mutant::TimeoutSkipsHook => &TimeoutSkipsHook,
+        Mutant::TimeoutsOutOfDueOrder => &TimeoutsOutOfDueOrder,
+        Mutant::ZeroAdvanceIgnored => &ZeroAdvanceIgnored,
+        Mutant::MaxSessionsIgnored => &MaxSessionsIgnored,
         Mutant::MobileLaneOwnCookie => &MobileLaneOwnCookie,
         _ => return None,
     })
@@ -674,6 +691,42 @@ impl Perturbation for TimeoutSkipsHook {
         if call == Call::Advance {
             runs.clear();
         }
+    }
+}
+
+/// MUTANT TIME-2 (hook order): the runs one `advance` logged come in reverse order, so
+/// processes timing out together do not come in due order (then session, then lane), and a
+/// nested close's hook comes before the timeout hook that caused it.
+#[derive(Debug)]
+struct TimeoutsOutOfDueOrder;
+impl Perturbation for TimeoutsOutOfDueOrder {
+    fn hook_runs(&self, _seen: &Ledger, call: Call, runs: &mut Vec<WireHookRun>) {
+        if call == Call::Advance {
+            runs.reverse();
+        }
+    }
+}
+
+/// MUTANT TIME-2 (an ungenerated combination): an advance of 0 s never reaches the
+/// implementation. Only a process made due by lowering the process timeout (selector 78)
+/// shows it: it should end at the next clock step, 0 s included.
+#[derive(Debug)]
+struct ZeroAdvanceIgnored;
+impl Perturbation for ZeroAdvanceIgnored {
+    fn forwards_advance(&self, seconds: u64) -> bool {
+        seconds != 0
+    }
+}
+
+/// MUTANT LIMIT-1 (a rule vacuous without a capability): selector 71 never reaches the
+/// implementation, so the default limit of 100 sessions stays and nothing is evicted where
+/// a trace lowered it. Without the `options` capability no trace sets it: LIMIT-1 must then
+/// be `skip`, never `pass`.
+#[derive(Debug)]
+struct MaxSessionsIgnored;
+impl Perturbation for MaxSessionsIgnored {
+    fn forwards_option(&self, option: &OptionSet) -> bool {
+        !matches!(option, OptionSet::MaxSessions(_))
     }
 }
 
