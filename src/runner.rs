@@ -210,6 +210,7 @@ fn refusal_as_divergence(run: &mut TraceRun) {
             what: "the target refused a valid step whose capability it declares".into(),
             expected: "the step served (the model says it is valid here)".into(),
             actual: format!("refused: {why}"),
+            should: false,
         };
         run.stats.diverge(*rule);
         // The checker logged it as a harness error: it is the divergence instead.

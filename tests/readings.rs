@@ -89,3 +89,49 @@ fn unknown_readings_are_refused_with_the_alternatives() {
         .expect_err("unknown");
     assert!(err.contains("CLOSE-12=reset-immediately"), "{err}");
 }
+
+#[test]
+fn hook_close_own_invalidates_id_warns_under_close_13_only() {
+    check_warns_only(
+        Mutant::HookCloseOwnInvalidatesId,
+        RuleId::Close13,
+        "invalidates-id",
+    );
+}
+
+#[test]
+fn hook_failure_unreported_warns_under_close_14_only() {
+    check_warns_only(
+        Mutant::HookFailureUnreported,
+        RuleId::Close14,
+        "unreported",
+    );
+}
+
+/// REQ-4's cookie refresh is a SHOULD part of a MUST rule: a target that sends `Set-Cookie`
+/// only on a session's first response diverges on the client jar only, graded SHOULD (a
+/// warning naming REQ-4's SHOULD part, `"should": true` in the JSON), never a MUST failure;
+/// under `--strict` it fails.
+#[test]
+fn the_client_jar_divergence_is_graded_should() {
+    let mutant = Mutant::SetCookieOnlyFirstResponse;
+    let report = run(mutant, false, Readings::default());
+    let text = report::render_text(&report);
+    let row = report
+        .rules
+        .iter()
+        .find(|r| r.id == RuleId::Req4)
+        .expect("row");
+    assert_eq!(row.status, Status::Warn, "{text}");
+    assert!(row.should_divergences > 0 && row.should_divergences == row.divergences);
+    assert_eq!(report.verdict, Verdict::Pass, "{text}");
+    assert!(text.contains("REQ-4's SHOULD part"), "{text}");
+    let json = report::to_json(&report);
+    assert!(json.contains("\"should\": true") || json.contains("\"should\":true"), "{json}");
+    assert!(report.counterexamples.iter().all(|c| c.divergence.should));
+
+    let strict = run(mutant, true, Readings::default());
+    assert_eq!(strict.verdict, Verdict::Fail);
+    let row = strict.rules.iter().find(|r| r.id == RuleId::Req4).expect("row");
+    assert_eq!(row.status, Status::Fail);
+}

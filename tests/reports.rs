@@ -94,6 +94,7 @@ fn sample() -> Report {
         checks,
         fired,
         divergences,
+        should_divergences: 0,
         status,
         skip_reason: skip.map(str::to_string),
         baseline: None,
@@ -194,6 +195,7 @@ fn sample() -> Report {
                 what: "lock table after the close".into(),
                 expected: "[T1]#7 free".into(),
                 actual: "[T1]#7->S0 | \"kept\"".into(),
+                should: false,
             },
             transcript: vec![
                 "#0 request no-cookie [lock [T1]#7] => in new S0 [REQ-1] => 200".into(),

@@ -8,7 +8,7 @@ use crate::index::{ActivityIndex, Indexed};
 use crate::obs::{CookieEffect, ExpectedRead, HookRun, RanIn, Read, ResponseObs, Ruled, StepObs};
 use crate::rules::{RuleId, RuleSet};
 use crate::vocab::{
-    Action, Close11Reading, Close12Reading, ContextSnapshot, HookBehavior, IdText, Ip,
+    Action, Close11Reading, Close12Reading, Close13Reading, Close14Reading, ContextSnapshot, HookBehavior, IdText, Ip,
     Limit2Reading, LockState, OptionSet, Options, ProcRef, Readings, RecordRef, Request,
     SessionMode, SessionRef, Slot, Step, Table, TimeoutProfile, VarName, WorldConfig,
 };
@@ -1169,9 +1169,13 @@ impl Model {
             return;
         };
         if matches!(caller, Caller::Hook { session, .. } if session == target) {
-            // CLOSE-13: a close from inside the session's own hook is a no-op.
+            // CLOSE-13: a close from inside the session's own hook is a no-op; under the
+            // reading invalidates-id it is a close like any other, except that the running
+            // hook is not run again (its lane is on the hook stack, below).
             out.fire(RuleId::Close13);
-            return;
+            if self.readings.close_13 == Close13Reading::NoOp {
+                return;
+            }
         }
         if !self.exists(target) {
             let under_way = self.hook_stack.iter().any(|(s, _)| *s == target)
@@ -1307,7 +1311,8 @@ impl Model {
             session,
             lane,
             snapshot,
-            failed,
+            // CLOSE-14 (reading unreported): the close completes, the failure goes unreported.
+            failed: failed && self.readings.close_14 == Close14Reading::Reported,
             cause,
             also,
         });

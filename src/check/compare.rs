@@ -44,6 +44,10 @@ pub struct Divergence {
     pub expected: String,
     /// What the system under test did.
     pub actual: String,
+    /// Graded SHOULD although its rule is a MUST: the divergence is from the rule's SHOULD
+    /// part (REQ-4's cookie refresh), so it warns, and fails only a strict run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub should: bool,
 }
 
 impl Divergence {
@@ -63,6 +67,15 @@ impl Divergence {
             what: what.into(),
             expected: expected.into(),
             actual: actual.into(),
+            should: false,
+        }
+    }
+
+    /// The same divergence, graded SHOULD (see [`Divergence::should`]).
+    pub fn graded_should(self) -> Divergence {
+        Divergence {
+            should: true,
+            ..self
         }
     }
 

@@ -109,6 +109,7 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
             c.checks += x.checks;
             c.fired += x.fired;
             c.divergences += x.divergences;
+            c.should_divergences += x.should_divergences;
         }
         c
     };

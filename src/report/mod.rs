@@ -128,6 +128,10 @@ pub struct RuleRow {
     pub fired: u64,
     /// Divergences attributed to it.
     pub divergences: u64,
+    /// Of those, the ones graded SHOULD although the rule is a MUST (REQ-4's cookie refresh):
+    /// alone, they make the row a warning.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub should_divergences: u64,
     /// The status.
     pub status: Status,
     /// Why it was skipped.
@@ -579,10 +583,16 @@ pub fn fixture_run(
     }
 }
 
-/// A rule's status from its counters.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A rule's status from its counters: divergences from a SHOULD rule, or only from a MUST
+/// rule's SHOULD part, warn unless the run is strict.
 pub fn row_status(id: RuleId, c: RuleCount, skip_reason: Option<&str>, strict: bool) -> Status {
     if c.divergences > 0 {
-        if id.grade() == Grade::Should && !strict {
+        let should = id.grade() == Grade::Should || c.should_divergences == c.divergences;
+        if should && !strict {
             Status::Warn
         } else {
             Status::Fail
@@ -608,6 +618,7 @@ pub fn rule_row(id: RuleId, c: RuleCount, skip_reason: Option<&str>, strict: boo
         checks: c.checks,
         fired: c.fired,
         divergences: c.divergences,
+        should_divergences: c.should_divergences,
         status,
         skip_reason: if status == Status::Skip {
             skip_reason.map(str::to_string)

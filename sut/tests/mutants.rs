@@ -345,8 +345,19 @@ fn due_order(r: &Recorder) {
     r.advance(0);
 }
 
+/// A hook closing its own session at a process timeout (CLOSE-13), while the ID is valid.
+fn own_hook_at_timeout(r: &Recorder) {
+    r.hook(WireHook::CloseOwn);
+    r.option(OptionSet::ProcessTimeoutMin(1));
+    let a = r.request(req(0, None, vec![set(1, 1)])).expect("a");
+    r.advance(60);
+    r.non_web(vec![exp(&a)]);
+    r.request(req(0, Some(&a), vec![get(1)]));
+}
+
 const SCENARIOS: &[(&str, Scenario)] = &[
     ("due_order", due_order),
+    ("own_hook_at_timeout", own_hook_at_timeout),
     ("basic_close", basic_close),
     ("respelled", respelled),
     ("self_close", self_close),

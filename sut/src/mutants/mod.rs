@@ -127,8 +127,12 @@ mutants! {
         "A close from elsewhere during the target's request runs the hook and reset at once.";
     HookCloseOwnRerunsHook = "hook-close-own-reruns-hook", Close13, Perturb,
         "The hook's close of its own session runs the hook a second time.";
+    HookCloseOwnInvalidatesId = "hook-close-own-invalidates-id", Close13, Deviate,
+        "A hook's close of its own session invalidates the ID (CLOSE-13's reading invalidates-id): after a process timeout the cookie opens a new session.";
     FailingHookAbortsClose = "failing-hook-aborts-close", Close14, Deviate,
         "A failing hook aborts the cleanup: the ended process's records stay locked.";
+    HookFailureUnreported = "hook-failure-unreported", Close14, Perturb,
+        "A failing hook's close completes but its run is reported as not failed (CLOSE-14's reading unreported).";
     NoCookieJoinsIpSession = "no-cookie-joins-ip-session", Req1, Deviate,
         "A request without a cookie joins the last legacy session opened from the same IP.";
     SelectionsDroppedBetweenRequests = "selections-dropped-between-requests", Req2, Deviate,

@@ -571,6 +571,7 @@ pub fn perturbation(mutant: Mutant) -> Option<&'static dyn Perturbation> {
         Mutant::HookCloseOwnRerunsHook => &HookCloseOwnRerunsHook,
         Mutant::IpValidationSkipped => &IpValidationSkipped,
         Mutant::TimeoutSkipsHook => &TimeoutSkipsHook,
+        Mutant::HookFailureUnreported => &HookFailureUnreported,
         Mutant::TimeoutsOutOfDueOrder => &TimeoutsOutOfDueOrder,
         Mutant::ZeroAdvanceIgnored => &ZeroAdvanceIgnored,
         Mutant::MaxSessionsIgnored => &MaxSessionsIgnored,
@@ -666,6 +667,18 @@ impl Perturbation for HookCloseOwnRerunsHook {
                 .drain(..)
                 .flat_map(|r| [r.clone(), WireHookRun { failed: false, ..r }])
                 .collect();
+        }
+    }
+}
+
+/// MUTANT CLOSE-14 (reading unreported): every hook run is reported as not failed; the
+/// close itself completes in the implementation. (Exact.)
+#[derive(Debug)]
+struct HookFailureUnreported;
+impl Perturbation for HookFailureUnreported {
+    fn hook_runs(&self, _seen: &Ledger, _call: Call, runs: &mut Vec<WireHookRun>) {
+        for run in runs.iter_mut() {
+            run.failed = false;
         }
     }
 }
