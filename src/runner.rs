@@ -707,6 +707,8 @@ pub fn run_observed(
         strict_baseline: false,
         seed: cfg.seed,
         profile: cfg.world.profile.name(),
+        readings_declared: cfg.readings.deviations(),
+        readings_detected: report::detected_readings(&counterexamples),
         strict: cfg.strict,
         verdict,
         fixtures: fixtures_run,

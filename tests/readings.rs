@@ -40,6 +40,14 @@ fn check_warns_only(mutant: Mutant, rule: RuleId, reading: &str) {
     let said = format!("{rule} follows reading {reading}");
     assert!(text.contains(&said), "{text}");
     assert!(report::to_json(&report).contains(&said));
+    // The header says which reading was detected, in text and JSON.
+    let detected = format!("{rule}={reading}");
+    assert_eq!(report.readings_detected, [detected.clone()], "{text}");
+    assert!(
+        text.contains(&format!("readings: declared none; detected {detected}")),
+        "{text}"
+    );
+    assert!(report::to_json(&report).contains("readings_detected"));
     assert!(
         report.counterexamples.iter().all(|c| c.rule == rule),
         "{text}"
@@ -56,6 +64,7 @@ fn check_warns_only(mutant: Mutant, rule: RuleId, reading: &str) {
         .set(&format!("{rule}={reading}"))
         .expect("a known reading");
     let report = run(mutant, true, declared);
+    assert_eq!(report.readings_declared, [detected]);
     assert_eq!(
         report.verdict,
         Verdict::Pass,

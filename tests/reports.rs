@@ -110,6 +110,8 @@ fn sample() -> Report {
         },
         seed: 0x9f3a_5c7e_1d2b_4a60,
         profile: "timeout-keeps-id+cookie-4DSID_AppName".into(),
+        readings_declared: Vec::new(),
+        readings_detected: Vec::new(),
         strict: false,
         verdict: Verdict::Fail,
         partition: Some(Partition { index: 2, count: 4 }),

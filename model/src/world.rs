@@ -1291,7 +1291,7 @@ impl Model {
         }
         if l.hooked_early {
             // The hook already ran mid-request (reading reset-immediately): end quietly.
-            self.release(session, lane, release_rule, false, out);
+            self.release(session, lane, release_rule, RuleSet::EMPTY, out);
             return;
         }
         l.hook_runs += 1;
@@ -1333,7 +1333,16 @@ impl Model {
         if release_rule != RuleId::Close7 {
             out.fire(RuleId::Close7);
         }
-        self.release(session, lane, release_rule, failed, out);
+        // CLOSE-14: a release after a failing hook is that rule's too; CLOSE-3: so is one by
+        // another caller's close (its effects answer to CLOSE-3).
+        let mut release_also = RuleSet::EMPTY;
+        if failed {
+            release_also.insert(RuleId::Close14);
+        }
+        if also.contains(RuleId::Close3) {
+            release_also.insert(RuleId::Close3);
+        }
+        self.release(session, lane, release_rule, release_also, out);
     }
 
     /// The reset: locks released, context cleared, process ended (CLOSE-7).
@@ -1342,19 +1351,13 @@ impl Model {
         session: SessionRef,
         lane: u8,
         release_rule: RuleId,
-        failed: bool,
+        release_also: RuleSet,
         out: &mut Out,
     ) {
         let proc = ProcRef::Web { session, lane };
         let sess = &mut self.sessions[session.0 as usize];
         let Some(l) = sess.lanes.get_mut(&lane) else {
             return;
-        };
-        // CLOSE-14: a release after a failing hook is that rule's too.
-        let release_also = if failed {
-            RuleSet::of(&[RuleId::Close14])
-        } else {
-            RuleSet::EMPTY
         };
         for record in std::mem::take(&mut l.ctx.locks) {
             if self

@@ -333,6 +333,12 @@ pub struct Report {
     pub seed: u64,
     /// The profile checked.
     pub profile: String,
+    /// Readings of SHOULD rules the run declared other than SPEC.md's (`RULE=reading`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readings_declared: Vec<String>,
+    /// Readings the run detected the target following (`RULE=reading`, src/readings.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readings_detected: Vec<String>,
     /// Whether SHOULD divergences fail.
     pub strict: bool,
     /// The verdict.
@@ -581,6 +587,40 @@ pub fn fixture_run(
         duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
         replay,
     }
+}
+
+/// The readings the counterexamples say a target follows (`RULE=reading`, sorted, once
+/// each), from the verdicts src/readings.rs writes ("RULE follows reading NAME").
+pub fn detected_readings(counterexamples: &[Counterexample]) -> Vec<String> {
+    let mut out: Vec<String> = counterexamples
+        .iter()
+        .filter_map(|c| {
+            let (rule, name) = c.divergence.what.split_once(" follows reading ")?;
+            Some(format!("{rule}={name}"))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The readings line of a report header, empty when the run used SPEC.md's readings and
+/// detected no other.
+pub fn readings_line(report: &Report) -> Option<String> {
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    (!report.readings_declared.is_empty() || !report.readings_detected.is_empty()).then(|| {
+        format!(
+            "readings: declared {}; detected {}",
+            list(&report.readings_declared),
+            list(&report.readings_detected)
+        )
+    })
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -355,8 +355,22 @@ fn own_hook_at_timeout(r: &Recorder) {
     r.request(req(0, Some(&a), vec![get(1)]));
 }
 
+/// A close from another session's web request (CLOSE-3), and options set in scalable mode,
+/// which D4 says it ignores, seen back in legacy mode.
+fn web_close_and_scalable_options(r: &Recorder) {
+    let a = r.request(req(0, None, vec![set(1, 1)])).expect("a");
+    r.request(req(0, None, vec![close(&a)]));
+    r.request(req(0, Some(&a), vec![get(1)]));
+    r.option(OptionSet::Mode(SessionMode::Scalable));
+    r.option(OptionSet::CookieTimeoutMin(1));
+    r.option(OptionSet::Mode(SessionMode::Legacy));
+    let b = r.request(req(0, None, vec![])).expect("b");
+    r.non_web(vec![exp(&b)]);
+}
+
 const SCENARIOS: &[(&str, Scenario)] = &[
     ("due_order", due_order),
+    ("web_close_and_scalable_options", web_close_and_scalable_options),
     ("own_hook_at_timeout", own_hook_at_timeout),
     ("basic_close", basic_close),
     ("respelled", respelled),

@@ -103,6 +103,8 @@ mutants! {
         "The command trims spaces around the ID, so a padded ID closes the live session.";
     NonWebCloseIgnored = "non-web-close-ignored", Close3, Perturb,
         "A close called from a non-web process (stored procedure, worker) does nothing.";
+    WebCloseOfOtherIgnored = "web-close-of-other-ignored", Close3, Perturb,
+        "A close called in one session's web request on another session's ID does nothing.";
     SelfCloseKeepsCookie = "self-close-keeps-cookie", Close4, Perturb,
         "A self-close's response carries no expiring Set-Cookie.";
     ExpirationSurvivesClose = "expiration-survives-close", Close4, Perturb,
@@ -143,6 +145,8 @@ mutants! {
         "The expiration is set when the session opens and never slides.";
     OptionZeroIgnored = "option-zero-ignored", Req4, Deviate,
         "WEB SET OPTION with 0 for selectors 71, 72 and 78 is ignored instead of restoring the default.";
+    ScalableHonoursIgnoredOptions = "scalable-honours-ignored-options", Req4, Perturb,
+        "WEB SET OPTION for selectors 18, 72, 73 and 78 in scalable mode takes effect (D4 selector 90: they are ignored there).";
     SetCookieOnlyFirstResponse = "set-cookie-only-first-response", Req4, Deviate,
         "Only a session's first response carries its Set-Cookie: the client's cookie expires before the slid session.";
     IpValidationSkipped = "ip-validation-skipped", Req5, Perturb,

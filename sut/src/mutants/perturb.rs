@@ -79,6 +79,8 @@ pub struct Ledger {
     flights: BTreeMap<Slot, WebCall>,
     /// Hook runs taken from the inner implementation, perturbed, not yet taken by the caller.
     hook_runs: Vec<WireHookRun>,
+    /// Options set in scalable mode that it ignores (selectors 18, 72, 73, 78).
+    scalable_options: Vec<OptionSet>,
 }
 
 impl Ledger {
@@ -109,6 +111,16 @@ pub trait Perturbation: Sync + std::fmt::Debug {
     /// Whether a non-web process's close is forwarded (else it answers `Done` unseen).
     fn forwards_non_web_close(&self) -> bool {
         true
+    }
+    /// Whether a web request's close of an ID other than its own session's (as the boundary
+    /// knows it: the cookie, or the held request's session) is forwarded.
+    fn forwards_web_close_of_other(&self) -> bool {
+        true
+    }
+    /// WEB SET OPTION calls ignored in scalable mode to forward again on the return to legacy
+    /// mode (what an implementation honouring them in scalable mode would have in force).
+    fn replays_scalable_options(&self) -> bool {
+        false
     }
     /// An expiration read of `id` (the text resolved), in action order.
     fn expiration(&self, _seen: &Ledger, _id: &str, _read: &mut Option<u64>) {}
@@ -213,10 +225,10 @@ impl<S: Sut> Perturbed<S> {
         &self,
         p: &dyn Perturbation,
         led: &mut Ledger,
-        actions: &[WireAction],
+        (actions, own): (&[WireAction], Option<&str>),
         call: impl FnOnce(&S, &[WireAction]) -> Result<T, SutError>,
     ) -> Result<(T, Batch), SutError> {
-        let batch = Batch::plan(p, led, actions, false);
+        let batch = Batch::plan(p, led, actions, Caller::Web(own));
         let out = call(&self.inner, &batch.forwarded)?;
         Ok((out, batch))
     }
@@ -278,6 +290,15 @@ impl<S: Sut> Perturbed<S> {
     }
 }
 
+/// Who runs a batch of actions: a web request (with the session it runs in, as far as the
+/// boundary knows before it runs: its cookie, or the held request's session) or a non-web
+/// process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caller<'a> {
+    Web(Option<&'a str>),
+    NonWeb,
+}
+
 /// A batch of actions as forwarded, and how to put the answers back.
 struct Batch {
     /// The caller's actions (close texts perturbed).
@@ -297,7 +318,7 @@ enum Fate {
 }
 
 impl Batch {
-    fn plan(p: &dyn Perturbation, led: &Ledger, actions: &[WireAction], non_web: bool) -> Batch {
+    fn plan(p: &dyn Perturbation, led: &Ledger, actions: &[WireAction], caller: Caller) -> Batch {
         let mut batch = Batch {
             actions: Vec::with_capacity(actions.len()),
             forwarded: Vec::with_capacity(actions.len() + 2),
@@ -306,7 +327,18 @@ impl Batch {
         for action in actions {
             let mut action = action.clone();
             let fate = match &mut action {
-                WireAction::Close { .. } if non_web && !p.forwards_non_web_close() => Fate::Dropped,
+                WireAction::Close { .. }
+                    if caller == Caller::NonWeb && !p.forwards_non_web_close() =>
+                {
+                    Fate::Dropped
+                }
+                WireAction::Close {
+                    id: WireId::Text(text),
+                } if matches!(caller, Caller::Web(own) if own != Some(text.as_str()))
+                    && !p.forwards_web_close_of_other() =>
+                {
+                    Fate::Dropped
+                }
                 WireAction::Close { id } => {
                     if let WireId::Text(text) = id {
                         p.close_text(led, text);
@@ -419,7 +451,9 @@ impl<S: Sut> Layer for Perturbed<S> {
         let mut led = self.ledger();
         let mut request = request.clone();
         p.request(&led, &mut request);
-        let (response, batch) = self.web_actions(p, &mut led, &request.actions, |s, a| {
+        let own = request.cookie.clone();
+        let (response, batch) =
+            self.web_actions(p, &mut led, (&request.actions, own.as_deref()), |s, a| {
             s.request(&WireRequest {
                 actions: a.to_vec(),
                 ..request.clone()
@@ -441,7 +475,9 @@ impl<S: Sut> Layer for Perturbed<S> {
         let mut led = self.ledger();
         let mut request = request.clone();
         p.request(&led, &mut request);
-        let (begun, batch) = self.web_actions(p, &mut led, &request.actions, |s, a| {
+        let own = request.cookie.clone();
+        let (begun, batch) =
+            self.web_actions(p, &mut led, (&request.actions, own.as_deref()), |s, a| {
             s.begin(
                 slot,
                 &WireRequest {
@@ -472,7 +508,9 @@ impl<S: Sut> Layer for Perturbed<S> {
         };
         let mut led = self.ledger();
         let web = led.flights.remove(&slot).unwrap_or_default();
-        let (response, batch) = self.web_actions(p, &mut led, actions, |s, a| s.end(slot, a))?;
+        let own = Some(web.session_id.clone()).filter(|id| !id.is_empty());
+        let (response, batch) =
+            self.web_actions(p, &mut led, (actions, own.as_deref()), |s, a| s.end(slot, a))?;
         let response = self.finish_web(p, &mut led, web, batch, response)?;
         self.drain(p, &mut led, Call::Web)?;
         Ok(response)
@@ -483,7 +521,7 @@ impl<S: Sut> Layer for Perturbed<S> {
             return self.inner.non_web(process, actions);
         };
         let mut led = self.ledger();
-        let batch = Batch::plan(p, &led, actions, true);
+        let batch = Batch::plan(p, &led, actions, Caller::NonWeb);
         let reads = self.inner.non_web(process, &batch.forwarded)?;
         let reads = batch.answers(p, &mut led, reads, &mut WebCall::default())?;
         self.drain(p, &mut led, Call::NonWeb)?;
@@ -505,7 +543,23 @@ impl<S: Sut> Layer for Perturbed<S> {
                 // CLOSE-9: a mode change is a restart.
                 led.restart();
                 led.scalable = scalable;
+                if !scalable {
+                    for ignored in std::mem::take(&mut led.scalable_options) {
+                        self.inner.set_option(&ignored)?;
+                    }
+                }
             }
+        } else if led.scalable
+            && p.replays_scalable_options()
+            && matches!(
+                option,
+                OptionSet::MaxProcesses(_)
+                    | OptionSet::CookieTimeoutMin(_)
+                    | OptionSet::CookieName(_)
+                    | OptionSet::ProcessTimeoutMin(_)
+            )
+        {
+            led.scalable_options.push(option.clone());
         }
         self.drain(p, &mut led, Call::Other)
     }
@@ -571,6 +625,8 @@ pub fn perturbation(mutant: Mutant) -> Option<&'static dyn Perturbation> {
         Mutant::HookCloseOwnRerunsHook => &HookCloseOwnRerunsHook,
         Mutant::IpValidationSkipped => &IpValidationSkipped,
         Mutant::TimeoutSkipsHook => &TimeoutSkipsHook,
+        Mutant::WebCloseOfOtherIgnored => &WebCloseOfOtherIgnored,
+        Mutant::ScalableHonoursIgnoredOptions => &ScalableHonoursIgnoredOptions,
         Mutant::HookFailureUnreported => &HookFailureUnreported,
         Mutant::TimeoutsOutOfDueOrder => &TimeoutsOutOfDueOrder,
         Mutant::ZeroAdvanceIgnored => &ZeroAdvanceIgnored,
@@ -616,6 +672,29 @@ struct NonWebCloseIgnored;
 impl Perturbation for NonWebCloseIgnored {
     fn forwards_non_web_close(&self) -> bool {
         false
+    }
+}
+
+/// MUTANT CLOSE-3: a close called in a web request on another session's ID never reaches
+/// the implementation. Approximation: "another" as the boundary knows it before the request
+/// runs, an ID other than its cookie (a held request's end: its session).
+#[derive(Debug)]
+struct WebCloseOfOtherIgnored;
+impl Perturbation for WebCloseOfOtherIgnored {
+    fn forwards_web_close_of_other(&self) -> bool {
+        false
+    }
+}
+
+/// MUTANT REQ-4 (option values): selectors 18, 72, 73 and 78 set in scalable mode are
+/// honoured: they are in force once the server is back in legacy mode (the reference's
+/// ignored calls are forwarded again at the switch). In scalable mode itself nothing they
+/// govern is compared.
+#[derive(Debug)]
+struct ScalableHonoursIgnoredOptions;
+impl Perturbation for ScalableHonoursIgnoredOptions {
+    fn replays_scalable_options(&self) -> bool {
+        true
     }
 }
 
