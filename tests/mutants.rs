@@ -173,8 +173,8 @@ fn cli_refuses_an_internal_mutant_around_a_served_target() {
 fn a_rule_vacuous_without_its_capability_is_caught_with_it_and_skipped_without() {
     use wlcs::report::Status;
     use wlcs::runner::{self, RunConfig};
-    use wlcs_sut::{Capabilities, Layer};
     use wlcs_sut::mutants::MutantSut;
+    use wlcs_sut::{Capabilities, Layer};
 
     /// The mutant, declaring fewer capabilities.
     struct Declaring(MutantSut, Capabilities);

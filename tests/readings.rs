@@ -42,7 +42,7 @@ fn check_warns_only(mutant: Mutant, rule: RuleId, reading: &str) {
     assert!(report::to_json(&report).contains(&said));
     // The header says which reading was detected, in text and JSON.
     let detected = format!("{rule}={reading}");
-    assert_eq!(report.readings_detected, [detected.clone()], "{text}");
+    assert_eq!(report.readings_detected, std::slice::from_ref(&detected), "{text}");
     assert!(
         text.contains(&format!("readings: declared none; detected {detected}")),
         "{text}"
@@ -110,11 +110,7 @@ fn hook_close_own_invalidates_id_warns_under_close_13_only() {
 
 #[test]
 fn hook_failure_unreported_warns_under_close_14_only() {
-    check_warns_only(
-        Mutant::HookFailureUnreported,
-        RuleId::Close14,
-        "unreported",
-    );
+    check_warns_only(Mutant::HookFailureUnreported, RuleId::Close14, "unreported");
 }
 
 /// REQ-4's cookie refresh is a SHOULD part of a MUST rule: a target that sends `Set-Cookie`
@@ -136,11 +132,18 @@ fn the_client_jar_divergence_is_graded_should() {
     assert_eq!(report.verdict, Verdict::Pass, "{text}");
     assert!(text.contains("REQ-4's SHOULD part"), "{text}");
     let json = report::to_json(&report);
-    assert!(json.contains("\"should\": true") || json.contains("\"should\":true"), "{json}");
+    assert!(
+        json.contains("\"should\": true") || json.contains("\"should\":true"),
+        "{json}"
+    );
     assert!(report.counterexamples.iter().all(|c| c.divergence.should));
 
     let strict = run(mutant, true, Readings::default());
     assert_eq!(strict.verdict, Verdict::Fail);
-    let row = strict.rules.iter().find(|r| r.id == RuleId::Req4).expect("row");
+    let row = strict
+        .rules
+        .iter()
+        .find(|r| r.id == RuleId::Req4)
+        .expect("row");
     assert_eq!(row.status, Status::Fail);
 }

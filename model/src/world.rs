@@ -8,9 +8,10 @@ use crate::index::{ActivityIndex, Indexed};
 use crate::obs::{CookieEffect, ExpectedRead, HookRun, RanIn, Read, ResponseObs, Ruled, StepObs};
 use crate::rules::{RuleId, RuleSet};
 use crate::vocab::{
-    Action, Close11Reading, Close12Reading, Close13Reading, Close14Reading, ContextSnapshot, HookBehavior, IdText, Ip,
-    Limit2Reading, LockState, OptionSet, Options, ProcRef, Readings, RecordRef, Request,
-    SessionMode, SessionRef, Slot, Step, Table, TimeoutProfile, VarName, WorldConfig,
+    Action, Close11Reading, Close12Reading, Close13Reading, Close14Reading, ContextSnapshot,
+    HookBehavior, IdText, Ip, Limit2Reading, LockState, OptionSet, Options, ProcRef, Readings,
+    RecordRef, Request, SessionMode, SessionRef, Slot, Step, Table, TimeoutProfile, VarName,
+    WorldConfig,
 };
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -370,7 +370,10 @@ fn web_close_and_scalable_options(r: &Recorder) {
 
 const SCENARIOS: &[(&str, Scenario)] = &[
     ("due_order", due_order),
-    ("web_close_and_scalable_options", web_close_and_scalable_options),
+    (
+        "web_close_and_scalable_options",
+        web_close_and_scalable_options,
+    ),
     ("own_hook_at_timeout", own_hook_at_timeout),
     ("basic_close", basic_close),
     ("respelled", respelled),

@@ -454,11 +454,11 @@ impl<S: Sut> Layer for Perturbed<S> {
         let own = request.cookie.clone();
         let (response, batch) =
             self.web_actions(p, &mut led, (&request.actions, own.as_deref()), |s, a| {
-            s.request(&WireRequest {
-                actions: a.to_vec(),
-                ..request.clone()
-            })
-        })?;
+                s.request(&WireRequest {
+                    actions: a.to_vec(),
+                    ..request.clone()
+                })
+            })?;
         let web = match &response.session_id {
             Some(id) if response.status == 200 => self.started(&mut led, &request, id),
             _ => WebCall::default(),
@@ -478,14 +478,14 @@ impl<S: Sut> Layer for Perturbed<S> {
         let own = request.cookie.clone();
         let (begun, batch) =
             self.web_actions(p, &mut led, (&request.actions, own.as_deref()), |s, a| {
-            s.begin(
-                slot,
-                &WireRequest {
-                    actions: a.to_vec(),
-                    ..request.clone()
-                },
-            )
-        })?;
+                s.begin(
+                    slot,
+                    &WireRequest {
+                        actions: a.to_vec(),
+                        ..request.clone()
+                    },
+                )
+            })?;
         let begun = match begun {
             Begun::Running { session_id, reads } => {
                 let mut web = self.started(&mut led, &request, &session_id);
@@ -510,7 +510,9 @@ impl<S: Sut> Layer for Perturbed<S> {
         let web = led.flights.remove(&slot).unwrap_or_default();
         let own = Some(web.session_id.clone()).filter(|id| !id.is_empty());
         let (response, batch) =
-            self.web_actions(p, &mut led, (actions, own.as_deref()), |s, a| s.end(slot, a))?;
+            self.web_actions(p, &mut led, (actions, own.as_deref()), |s, a| {
+                s.end(slot, a)
+            })?;
         let response = self.finish_web(p, &mut led, web, batch, response)?;
         self.drain(p, &mut led, Call::Web)?;
         Ok(response)
