@@ -42,7 +42,11 @@ fn check_warns_only(mutant: Mutant, rule: RuleId, reading: &str) {
     assert!(report::to_json(&report).contains(&said));
     // The header says which reading was detected, in text and JSON.
     let detected = format!("{rule}={reading}");
-    assert_eq!(report.readings_detected, std::slice::from_ref(&detected), "{text}");
+    assert_eq!(
+        report.readings_detected,
+        std::slice::from_ref(&detected),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("readings: declared none; detected {detected}")),
         "{text}"
