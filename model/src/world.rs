@@ -344,6 +344,16 @@ impl Model {
             .unwrap_or_default()
     }
 
+    /// Whether an idle process is due to time out at the current clock without having been
+    /// ended: only after the process timeout (selector 78) was lowered, since timeouts fire
+    /// only when the clock moves (TIME-2; an advance of 0 s ends it).
+    pub fn timeout_due(&self) -> bool {
+        !self.scalable()
+            && self.index.first_idle_lane().is_some_and(|(at, _, _)| {
+                at.saturating_add(self.options.process_timeout_s()) <= self.now
+            })
+    }
+
     /// The expiration of a session's cookie (meaningful while it exists).
     pub fn expiration(&self, session: SessionRef) -> Option<u64> {
         self.session(session).map(|s| s.expiration)
