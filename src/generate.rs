@@ -329,6 +329,15 @@ fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Ste
                 ADVANCE_S[usize::from(c.a) % ADVANCE_S.len()]
             },
         },
+        // In scalable mode D4 ignores selectors 18, 72, 73 and 78, which only a return to legacy
+        // mode shows: those and the return are chosen more often there.
+        Kind::SetOption if model.scalable() && c.b % 9 < 5 => Step::SetOption(match c.b % 5 {
+            0 => OptionSet::CookieTimeoutMin(1 + u32::from(c.a % 10)),
+            1 => OptionSet::ProcessTimeoutMin(1 + u32::from(c.a % 10)),
+            2 => OptionSet::CookieName("SID2".into()),
+            3 => OptionSet::MaxProcesses(10),
+            _ => OptionSet::Mode(SessionMode::Legacy),
+        }),
         Kind::SetOption => Step::SetOption(match c.b % 9 {
             // Edge values: 0 (ignored), the minimum, the default (coverage.rs "option/...").
             0 | 1 => OptionSet::MaxSessions([1, 2, 3, 4, 1, 2, 0, 100][usize::from(c.a % 8)]),
