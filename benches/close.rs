@@ -24,6 +24,9 @@
 //! timed part. The victims of a batch are drawn by a partial Fisher-Yates shuffle from a
 //! `ChaCha8Rng` with a fixed seed, so every run closes the same sequence of slots.
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};

@@ -23,6 +23,9 @@
 //! so their ratios are the CPU cost of checking alone. Figures and ratios:
 //! `reports/bench/README.md`.
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;

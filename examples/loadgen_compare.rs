@@ -5,7 +5,7 @@
 //! - `raw`: one OS thread per connection, hand-written HTTP/1.1 over `std::net::TcpStream`
 //!   (what `wlcs::bench` does);
 //! - `hyper`: one task per connection on a tokio runtime of `--threads` workers, hyper's
-//!   `client::conn::http1` (what `wlcs_sut::http::HttpSut` builds on).
+//!   `client::conn::http1` (what `wlcs_http::HttpSut` builds on).
 //!
 //! Run it against `examples/hello_server.rs`, where the server's own cost is smallest, so the
 //! generators' costs show:

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Barrier;
+use wlcs_http::proto;
 use wlcs_model::vocab::WorldConfig;
-use wlcs_sut::http::proto;
 
 /// Default measurement time.
 pub const DURATION_MS_DEFAULT: u64 = 5_000;

@@ -1,6 +1,6 @@
 //! Fuzzing on stable Rust: seeded, structure-aware loops over the three parsers that face
 //! untrusted input: the fixture parser ([`Fixture::parse`]), the adapter's `Set-Cookie`
-//! handling ([`wlcs_sut::http::client::parse_set_cookie`]) and the reference server's request
+//! handling ([`wlcs_http::client::parse_set_cookie`]) and the reference server's request
 //! handling (raw HTTP/1.1 against a served reference).
 //!
 //! Why not cargo-fuzz: it needs a nightly compiler. These loops take a committed corpus
@@ -305,7 +305,7 @@ fn random_set_cookie(rng: &mut ChaCha8Rng, corpus: &[Vec<u8>]) -> (String, Optio
     (header, max_age)
 }
 
-/// Fuzzes [`wlcs_sut::http::client::parse_set_cookie`]: never a panic, and when it accepts a
+/// Fuzzes [`wlcs_http::client::parse_set_cookie`]: never a panic, and when it accepts a
 /// header whose last attribute group gives a `Max-Age`, the expiry follows RFC 6265 (a
 /// `Max-Age` of zero or less expires the cookie).
 pub fn fuzz_set_cookie(seed: u64, corpus: &[Vec<u8>], budget: FuzzBudget) -> FuzzStats {
@@ -318,8 +318,7 @@ pub fn fuzz_set_cookie(seed: u64, corpus: &[Vec<u8>], budget: FuzzBudget) -> Fuz
     run_budget(budget, |_| {
         let (header, max_age) = random_set_cookie(&mut rng, corpus);
         stats.executions += 1;
-        let outcome =
-            std::panic::catch_unwind(|| wlcs_sut::http::client::parse_set_cookie(&header));
+        let outcome = std::panic::catch_unwind(|| wlcs_http::client::parse_set_cookie(&header));
         match outcome {
             Err(panic) => stats.crash(format!("panic {:?} on {header:?}", panic_text(&*panic))),
             Ok(Ok(parsed)) => {
@@ -426,10 +425,10 @@ pub fn fuzz_server(seed: u64, corpus: &[Vec<u8>], budget: FuzzBudget) -> FuzzSta
         ..FuzzStats::default()
     };
     let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let server = match wlcs_sut::http::serve(
+    let server = match wlcs_http::serve(
         addr,
         Arc::new(wlcs_sut::memory::MemorySut::new()),
-        wlcs_sut::http::ServeOptions::default(),
+        wlcs_http::ServeOptions::default(),
     ) {
         Ok(s) => s,
         Err(e) => {

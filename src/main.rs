@@ -22,9 +22,9 @@ use wlcs::progress::Display;
 use wlcs::replay::ReplayCommand;
 use wlcs::report;
 use wlcs::runner::{self, RunConfig};
+use wlcs_http::{ClientOptions, HttpSut, serve_blocking};
 use wlcs_model::RuleId;
 use wlcs_model::vocab::{CookieNameProfile, Profile, TimeoutProfile, WorldConfig};
-use wlcs_sut::http::{ClientOptions, HttpSut, serve_blocking};
 use wlcs_sut::mutants::Mutant;
 use wlcs_sut::{Sut, SutError};
 
@@ -253,6 +253,10 @@ struct RunArgs {
     /// A skipped rule fails the run.
     #[arg(long)]
     fail_on_skip: bool,
+    /// Skip the security checks a run makes after its cases (REQ-6 ID quality over 2 000
+    /// minted IDs, REQ-3 fixation probes, cookie attributes for information).
+    #[arg(long)]
+    no_security: bool,
     /// Rules that need this capability fail, instead of being skipped, when the target does
     /// not declare it (repeatable or comma-separated).
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -568,6 +572,7 @@ fn run(args: RunArgs) -> Result<i32> {
         harness_errors_max: args.harness_errors_max,
         time_budget_ms,
         fail_on_skip: args.fail_on_skip,
+        security: !args.no_security,
         require: gate::required(&args.require),
         partition: args.partition,
         readings: {

@@ -89,6 +89,8 @@ fn check_one(mutant: Option<Mutant>, fixtures: &[Fixture], cfg: &MutationConfig)
             strict: true,
             ..crate::replay::ReplayCommand::default()
         },
+        // Checked below, only where no trace caught the mutant.
+        security: false,
         ..RunConfig::default()
     };
     let report = runner::run(&sut, fixtures, &run_cfg, &name);

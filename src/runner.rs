@@ -65,6 +65,9 @@ pub struct RunConfig {
     pub partition: Option<report::Partition>,
     /// Declared readings of SHOULD rules (`--reading`); others are detected (`crate::readings`).
     pub readings: wlcs_model::vocab::Readings,
+    /// Run the security checks after the cases (`crate::security::runs_in` says when they
+    /// run); `--no-security` turns them off.
+    pub security: bool,
 }
 
 impl Default for RunConfig {
@@ -90,6 +93,7 @@ impl Default for RunConfig {
             require: gate::NO_CAPABILITIES,
             partition: None,
             readings: wlcs_model::vocab::Readings::default(),
+            security: true,
         }
     }
 }
@@ -667,8 +671,14 @@ pub fn run_observed(
     // Failures before deviations: a SHOULD reading that explains one case (src/readings.rs)
     // must not hide another case's MUST failure from the first counterexample.
     counterexamples.sort_by_key(|c| c.rule.grade() == wlcs_model::Grade::Should);
-    let harness_errors = seen.errors;
+    // REQ-6 ID quality and REQ-3 fixation probes (src/security.rs), counted on their rules.
+    let security = match crate::security::runs_in(cfg, seen.errors, stopped.is_some()) {
+        true => crate::security::for_run(sut, cfg, &mut stats, &mut diverged),
+        false => crate::security::RunSecurity::default(),
+    };
+    let harness_errors = seen.errors + security.errors.len() as u32;
     errors.extend(target_errors.into_lines());
+    errors.extend(security.errors);
     let not_run = (selected_fixtures.len() - fixtures_run) as u64 + (seeds_total - cases_run);
     // Counted over the whole run, not this partition, so partitions merge to its verdict.
     let targeted = cfg.case_seed.is_some() || (cfg.cases == 0 && fixtures_in_run <= 1);
@@ -721,6 +731,7 @@ pub fn run_observed(
         error_cases,
         not_run,
         stopped,
+        security: security.rows,
     }
 }
 

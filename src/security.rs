@@ -18,8 +18,11 @@
 //! only the birthday bound would show it (a repeat becomes likely near 2^16 x 1.2 = 77 000
 //! IDs). The checks catch IDs that are counters, timestamps or mostly constant.
 
+use crate::runner::RunConfig;
+use crate::stats::RuleStats;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use wlcs_model::RuleId;
 use wlcs_model::vocab::{OptionSet, Spelling, WorldConfig};
 use wlcs_sut::{Response, Sut, SutError, WireAction, WireId, WireRequest};
 
@@ -65,7 +68,7 @@ pub enum SecStatus {
 }
 
 /// One row of the security section.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecRow {
     /// A stable name (`REQ-6/unique`...).
     pub id: String,
@@ -105,6 +108,9 @@ pub struct SecurityReport {
     pub fixations: usize,
     /// The rows, in order.
     pub rows: Vec<SecRow>,
+    /// The target's failures during the checks (each also skips its row).
+    #[serde(default)]
+    pub errors: Vec<String>,
 }
 
 impl SecurityReport {
@@ -115,19 +121,96 @@ impl SecurityReport {
 
     /// The section as text.
     pub fn render_text(&self) -> String {
-        let mut out =
-            String::from("security (REQ-6 ID quality, REQ-3 fixation, cookie attributes)\n");
-        for r in &self.rows {
-            let status = match r.status {
-                SecStatus::Pass => "pass",
-                SecStatus::Fail => "FAIL",
-                SecStatus::Skip => "skip",
-                SecStatus::Info => "info",
-            };
-            out.push_str(&format!("  {:<22} {:<5} {}\n", r.id, status, r.detail));
-        }
-        out
+        render_rows_text(&self.rows)
     }
+}
+
+impl SecStatus {
+    /// The status as the reports write it (`FAIL` in capitals, as the rule table does).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecStatus::Pass => "pass",
+            SecStatus::Fail => "FAIL",
+            SecStatus::Skip => "skip",
+            SecStatus::Info => "info",
+        }
+    }
+}
+
+/// The title every report format gives the security section.
+pub const SECTION_TITLE: &str = "security (REQ-6 ID quality, REQ-3 fixation, cookie attributes)";
+
+/// Security rows as the text report's section.
+pub fn render_rows_text(rows: &[SecRow]) -> String {
+    let mut out = format!("{SECTION_TITLE}\n");
+    for r in rows {
+        out.push_str(&format!(
+            "  {:<22} {:<5} {}\n",
+            r.id,
+            r.status.as_str(),
+            r.detail
+        ));
+    }
+    out
+}
+
+/// What a run's security checks add to its report: the rows, and the harness errors of a
+/// target that failed during them.
+#[derive(Debug, Default)]
+pub struct RunSecurity {
+    /// The rows, in order (empty when the run does not check security).
+    pub rows: Vec<SecRow>,
+    /// Harness errors met while checking.
+    pub errors: Vec<String>,
+}
+
+/// Whether a run checks security: it generates cases (a replay of one case or of fixtures
+/// alone does not), it is the first partition of a sharded run (or not sharded, so a merge
+/// counts the checks once), it met no harness error and did not stop early (a failing target
+/// would pay a timeout per sampled ID), and it selects REQ-3 or REQ-6.
+pub fn runs_in(cfg: &RunConfig, harness_errors: u32, stopped: bool) -> bool {
+    cfg.security
+        && cfg.cases > 0
+        && cfg.case_seed.is_none()
+        && cfg.partition.is_none_or(|p| p.index == 1)
+        && harness_errors == 0
+        && !stopped
+        && (cfg.selected(RuleId::Req3) || cfg.selected(RuleId::Req6))
+}
+
+/// Runs the security checks for a run (see [`runs_in`]) and counts each judged row as one
+/// check of its rule, and each failed row as a divergence, so the rule table, the verdict and
+/// a merge of partitions all see them. Sets `diverged` when a row failed.
+pub fn for_run(
+    sut: &dyn Sut,
+    cfg: &RunConfig,
+    stats: &mut RuleStats,
+    diverged: &mut bool,
+) -> RunSecurity {
+    let sec = check(sut, &SecurityConfig::default());
+    let mut out = RunSecurity {
+        rows: Vec::new(),
+        errors: sec.errors,
+    };
+    for row in sec.rows {
+        let rule = RuleId::parse(&row.rule).filter(|r| cfg.selected(*r));
+        if row.rule != "info" && rule.is_none() {
+            continue;
+        }
+        match (rule, row.status) {
+            (Some(rule), SecStatus::Pass) => stats.check(rule),
+            (Some(rule), SecStatus::Fail) => {
+                stats.check(rule);
+                stats.diverge(rule);
+                *diverged = true;
+            }
+            // A skip is never counted as a check: the IDs were not hexadecimal, or the target
+            // failed (that failure is in `errors`).
+            _ => {}
+        }
+        out.rows.push(row);
+    }
+    out
 }
 
 fn session_cookie_value(resp: &Response, name: &str) -> Option<String> {
@@ -160,6 +243,7 @@ pub fn check(sut: &dyn Sut, cfg: &SecurityConfig) -> SecurityReport {
         fixation_probes: 0,
         fixations: 0,
         rows: Vec::new(),
+        errors: Vec::new(),
     };
     // ID sample.
     let mut ids = Vec::with_capacity(cfg.id_sample);
@@ -190,12 +274,17 @@ pub fn check(sut: &dyn Sut, cfg: &SecurityConfig) -> SecurityReport {
         Ok(())
     })();
     match sampled {
-        Err(e) => rows.push(SecRow {
-            id: "REQ-6/ids".into(),
-            rule: "REQ-6".into(),
-            status: SecStatus::Skip,
-            detail: format!("the target failed while IDs were sampled: {e}"),
-        }),
+        Err(e) => {
+            report
+                .errors
+                .push(format!("security checks, sampling IDs: {e}"));
+            rows.push(SecRow {
+                id: "REQ-6/ids".into(),
+                rule: "REQ-6".into(),
+                status: SecStatus::Skip,
+                detail: format!("the target failed while IDs were sampled: {e}"),
+            })
+        }
         Ok(()) => id_rows(&ids, &mut report, &mut rows),
     }
     // Fixation probes.
@@ -220,12 +309,17 @@ pub fn check(sut: &dyn Sut, cfg: &SecurityConfig) -> SecurityReport {
                 },
             });
         }
-        Err(e) => rows.push(SecRow {
-            id: "REQ-3/fixation".into(),
-            rule: "REQ-3".into(),
-            status: SecStatus::Skip,
-            detail: format!("the target failed during the probes: {e}"),
-        }),
+        Err(e) => {
+            report
+                .errors
+                .push(format!("security checks, fixation probes: {e}"));
+            rows.push(SecRow {
+                id: "REQ-3/fixation".into(),
+                rule: "REQ-3".into(),
+                status: SecStatus::Skip,
+                detail: format!("the target failed during the probes: {e}"),
+            })
+        }
     }
     rows.push(cookie_row(raw_cookie.as_deref()));
     let _ = sut.reset(&world);
@@ -355,6 +449,25 @@ fn id_bits(id: &str, v4: bool) -> Option<Vec<bool>> {
     Some(bits)
 }
 
+/// An ID's shape without its value (a report must not change from run to run with the IDs
+/// minted): its length and the classes of characters it uses.
+fn id_shape(id: &str) -> String {
+    let classes: Vec<&str> = [
+        ("0-9", id.chars().any(|c| c.is_ascii_digit())),
+        ("a-z", id.chars().any(|c| c.is_ascii_lowercase())),
+        ("A-Z", id.chars().any(|c| c.is_ascii_uppercase())),
+        ("other", id.chars().any(|c| !c.is_ascii_alphanumeric())),
+    ]
+    .into_iter()
+    .filter_map(|(name, used)| used.then_some(name))
+    .collect();
+    format!(
+        "{} characters from [{}]",
+        id.chars().count(),
+        classes.join(" ")
+    )
+}
+
 fn is_uuid_shape(id: &str) -> bool {
     let hex: String = id.chars().filter(|c| *c != '-').collect();
     let dashed_ok = !id.contains('-')
@@ -379,6 +492,7 @@ pub fn id_quality(ids: &[String]) -> (Vec<SecRow>, Vec<StatTest>) {
         fixation_probes: 0,
         fixations: 0,
         rows: Vec::new(),
+        errors: Vec::new(),
     };
     let mut rows = Vec::new();
     id_rows(ids, &mut report, &mut rows);
@@ -418,8 +532,8 @@ fn id_rows(ids: &[String], report: &mut SecurityReport, rows: &mut Vec<SecRow>) 
             format!("UUID-shaped but not v4 (first: {bad:?})")
         } else {
             format!(
-                "not UUID-shaped (first: {:?}); tested as hexadecimal when it is",
-                ids.first().cloned().unwrap_or_default()
+                "not UUID-shaped ({}); tested as hexadecimal when it is",
+                id_shape(ids.first().map(String::as_str).unwrap_or_default())
             )
         },
     });
@@ -447,13 +561,20 @@ fn id_rows(ids: &[String], report: &mut SecurityReport, rows: &mut Vec<SecRow>) 
             SecStatus::Fail
         },
         detail: {
+            // The p-values of a passing sample are random: the row names the tests and their
+            // thresholds, so a report is the same on every run; the figures of a failing test
+            // are shown, and every figure is in `SecurityReport::tests`.
             let figures: Vec<String> = tests
                 .iter()
                 .map(|t| {
-                    format!(
-                        "{} p_min={:.3e} (threshold {:.1e})",
-                        t.name, t.p_min, t.threshold
-                    )
+                    if t.p_min < t.threshold {
+                        format!(
+                            "{} p_min={:.3e} below its threshold {:.1e}",
+                            t.name, t.p_min, t.threshold
+                        )
+                    } else {
+                        format!("{} above {:.1e}", t.name, t.threshold)
+                    }
                 })
                 .collect();
             format!(

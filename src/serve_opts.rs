@@ -3,9 +3,9 @@
 //! `main.rs` so that the CLI's structure stays one small hunk.
 
 use clap::{Args, ValueEnum};
-use wlcs_sut::http::{CallMode, ChaosOptions, Fault, ServeOptions};
+use wlcs_http::{CallMode, ChaosOptions, Fault, ServeOptions};
 
-/// A fault of `wlcs serve --chaos` (see [`wlcs_sut::http::chaos`]).
+/// A fault of `wlcs serve --chaos` (see [`wlcs_http::chaos`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ChaosFault {
     /// Bytes that are not HTTP, then the connection closes.

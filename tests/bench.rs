@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use wlcs::bench::{self, BenchConfig, BenchError, CloseKind};
-use wlcs_sut::http::{ServeOptions, serve};
+use wlcs_http::{ServeOptions, serve};
 use wlcs_sut::memory::MemorySut;
 
 #[test]

@@ -9,14 +9,17 @@
 //! the CLI's defaults (fixtures, 1 000 cases, the default budget) a stall or a drip ends the
 //! run in exit 2 after about 30 s. Every server binds 127.0.0.1:0.
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wlcs::report::Verdict;
 use wlcs::runner::{self, RunConfig};
+use wlcs_http::{ChaosOptions, ClientOptions, Fault, HttpSut, ServeOptions, serve};
 use wlcs_sut::Sut;
-use wlcs_sut::http::{ChaosOptions, ClientOptions, Fault, HttpSut, ServeOptions, serve};
 use wlcs_sut::memory::MemorySut;
 
 /// The seed of the generated cases.
@@ -45,7 +48,7 @@ const CALLS: &[&str] = &[
     "reset",
 ];
 
-fn chaos_server(fault: Fault) -> wlcs_sut::http::ServerHandle {
+fn chaos_server(fault: Fault) -> wlcs_http::ServerHandle {
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
     let opts = ServeOptions {
         chaos: Some(ChaosOptions {

@@ -8,6 +8,9 @@
 //! Bounded: small case counts, every server on 127.0.0.1:0, short call timeouts, every
 //! child process waited on with a deadline.
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -16,8 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use wlcs::fixture::Fixture;
+use wlcs_http::{ServeOptions, ServerHandle, serve};
 use wlcs_model::RuleId;
-use wlcs_sut::http::{ServeOptions, ServerHandle, serve};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 

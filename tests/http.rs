@@ -6,6 +6,9 @@
 //! Bounded: fixed seeds and case counts, every server on 127.0.0.1:0, every call under the
 //! adapter's timeouts.
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,9 +18,9 @@ use wlcs::fixture::Fixture;
 use wlcs::generate::{GenConfig, Weights};
 use wlcs::report::{Report, Status, Verdict};
 use wlcs::runner::{self, RunConfig};
+use wlcs_http::{ClientOptions, HttpSut, ServeOptions, ServerHandle, serve};
 use wlcs_model::WorldConfig;
 use wlcs_sut::Sut;
-use wlcs_sut::http::{ClientOptions, HttpSut, ServeOptions, ServerHandle, serve};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 

@@ -3,6 +3,9 @@
 //! implementation is linearizable over 10^5 operations from two threads, each race mutant is
 //! caught, blamed on the rule it declares, within a bounded number of rounds.
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::time::Instant;
 use wlcs::concurrent::{self, ConcurrentConfig, Mix};

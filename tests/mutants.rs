@@ -3,6 +3,9 @@
 //! `mutants_killed_by_another_rule_are_the_documented_ones` says which), with short
 //! counterexamples; the reference and the canary pass (no false failures).
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::sync::OnceLock;
 use wlcs::fixture::Fixture;
@@ -100,8 +103,8 @@ const SERVED_MUTANT_CASES: u64 = 50;
 fn decorator_mutants_around_a_served_reference_are_killed_by_their_rules() {
     use std::sync::Arc;
     use wlcs::runner::{self, RunConfig};
+    use wlcs_http::{HttpSut, ServeOptions, serve};
     use wlcs_sut::Sut;
-    use wlcs_sut::http::{HttpSut, ServeOptions, serve};
     use wlcs_sut::mutants::{Kind, Perturbed};
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");

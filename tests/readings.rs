@@ -1,6 +1,9 @@
 //! SHOULD readings do not cascade: a target taking another reasonable reading of a SHOULD rule
 //! ends with a warning naming the reading and no failed MUST rule; under `--strict` it fails.
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use wlcs::fixture::Fixture;
 use wlcs::report::{self, Status, Verdict};

@@ -4,6 +4,9 @@
 //! Markdown and HTML renderers are snapshot-tested; the committed reference report is current;
 //! `wlcs rules` and `wlcs explain` list and explain the rules.
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use wlcs::check::Divergence;

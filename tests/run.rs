@@ -3,6 +3,9 @@
 //! codes and report schema, and a misbehaving implementation is a reported error, never a
 //! panic of the suite.
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use wlcs::check::{Checker, HarnessError, Verdict as TraceVerdict};

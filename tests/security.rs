@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use wlcs::security::{self, SecStatus, SecurityConfig, id_quality};
+use wlcs_http::{HttpSut, ServeOptions, serve};
 use wlcs_model::vocab::{OptionSet, RecordRef, Slot, VarName, WorldConfig};
-use wlcs_sut::http::{HttpSut, ServeOptions, serve};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::mutants::Mutant;
 use wlcs_sut::{
@@ -200,4 +200,127 @@ fn id_mutants_fail_id_quality_and_adopting_fails_fixation() {
     let report = security::check(&Mutant::AdoptsClientId.sut(), &SecurityConfig::default());
     eprintln!("adopts-client-id:\n{}", report.render_text());
     assert_eq!(status(&report.rows, "REQ-3/fixation"), SecStatus::Fail);
+}
+
+/// A run's report carries the security rows in every format, and a run of the reference
+/// passes them.
+#[test]
+fn a_run_reports_security_rows_in_every_format() {
+    let cfg = wlcs::runner::RunConfig {
+        seed: 7,
+        cases: 20,
+        ..wlcs::runner::RunConfig::default()
+    };
+    let report = wlcs::runner::run(&MemorySut::new(), &[], &cfg, "reference");
+    let ids: Vec<&str> = report.security.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "REQ-6/unique",
+            "REQ-6/structure",
+            "REQ-6/random",
+            "REQ-3/fixation",
+            "cookie/attributes"
+        ]
+    );
+    assert!(
+        report.security.iter().all(|r| r.status != SecStatus::Fail),
+        "{:?}",
+        report.security
+    );
+    let text = wlcs::report::render_text(&report);
+    let md = wlcs::report::markdown::to_markdown(&report);
+    let html = wlcs::report::html::to_html(&report);
+    let junit = wlcs::report::junit::to_junit(&report).expect("junit");
+    let json = serde_json::to_string(&report).expect("json");
+    for (format, out) in [
+        ("text", &text),
+        ("markdown", &md),
+        ("html", &html),
+        ("junit", &junit),
+        ("json", &json),
+    ] {
+        for id in &ids {
+            assert!(out.contains(id), "{format} lacks the security row {id}");
+        }
+    }
+    assert!(junit.contains("wlcs.security"), "{junit}");
+    // The rows are the same on every run: no minted ID or random p-value in them.
+    let again = wlcs::runner::run(&MemorySut::new(), &[], &cfg, "reference");
+    assert_eq!(report.security, again.security);
+}
+
+/// A target minting counter IDs diverges on REQ-6 in a run (the row, the rule and the
+/// verdict), even though no trace can see it: a warning, REQ-6 being a SHOULD, and a failure
+/// under `--strict`; `--no-security` leaves the rule to the traces alone.
+#[test]
+fn a_run_flags_req_6_on_counter_ids_and_no_security_turns_the_check_off() {
+    let cfg = wlcs::runner::RunConfig {
+        seed: 7,
+        cases: 20,
+        ..wlcs::runner::RunConfig::default()
+    };
+    let sut = Mutant::IdsFromCounter.sut();
+    let req6 = |report: &wlcs::report::Report| {
+        report
+            .rules
+            .iter()
+            .find(|r| r.id == wlcs_model::RuleId::Req6)
+            .cloned()
+            .expect("REQ-6 row")
+    };
+    let report = wlcs::runner::run(&sut, &[], &cfg, "ids-from-counter");
+    assert_eq!(
+        status(&report.security, "REQ-6/random"),
+        SecStatus::Fail,
+        "{:?}",
+        report.security
+    );
+    assert_eq!(
+        req6(&report).status,
+        wlcs::report::Status::Warn,
+        "{:?}",
+        req6(&report)
+    );
+    assert!(req6(&report).divergences >= 1);
+
+    let strict = wlcs::runner::RunConfig {
+        strict: true,
+        ..cfg.clone()
+    };
+    let report = wlcs::runner::run(&sut, &[], &strict, "ids-from-counter");
+    assert_eq!(
+        req6(&report).status,
+        wlcs::report::Status::Fail,
+        "{:?}",
+        req6(&report)
+    );
+    assert_eq!(report.verdict, wlcs::report::Verdict::Fail);
+
+    let off = wlcs::runner::RunConfig {
+        security: false,
+        strict: true,
+        ..cfg
+    };
+    let report = wlcs::runner::run(&sut, &[], &off, "ids-from-counter");
+    assert!(report.security.is_empty());
+    assert_eq!(req6(&report).divergences, 0, "{:?}", req6(&report));
+}
+
+/// Only the first partition checks security, so a merge of partitions counts the checks once
+/// and carries the rows once.
+#[test]
+fn only_the_first_partition_checks_security() {
+    let part = |index| wlcs::runner::RunConfig {
+        seed: 7,
+        cases: 20,
+        partition: Some(wlcs::report::Partition { index, count: 2 }),
+        ..wlcs::runner::RunConfig::default()
+    };
+    let first = wlcs::runner::run(&MemorySut::new(), &[], &part(1), "reference");
+    let second = wlcs::runner::run(&MemorySut::new(), &[], &part(2), "reference");
+    assert!(!first.security.is_empty());
+    assert!(second.security.is_empty());
+    let merged = wlcs::report::merge::merge(&[first.clone(), second]).expect("merge");
+    assert_eq!(merged.security, first.security);
 }

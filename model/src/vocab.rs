@@ -171,6 +171,10 @@ impl fmt::Display for IdText {
 /// actions to keep in step with SPEC.md.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(
+    missing_docs,
+    reason = "each variant's fields are its arguments, named in its doc"
+)]
 pub enum Action<I = IdText> {
     /// Assigns a process variable.
     SetVar { var: VarName, value: i64 },
@@ -333,6 +337,10 @@ impl<I> HookBehavior<I> {
 /// One step of a trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(
+    missing_docs,
+    reason = "each variant's fields are its arguments, named in its doc"
+)]
 pub enum Step {
     /// A whole request, begun and ended with nothing in between.
     Request(Request),

@@ -1479,6 +1479,7 @@ impl Model {
         opened_in_step: bool,
         sessions: impl Iterator<Item = usize>,
     ) -> Result<(), (RuleId, String)> {
+        // INV-1: no lock outlives its process.
         for (record, (owner, _)) in &self.locks {
             if !self.process_running(*owner) {
                 return Err((RuleId::Inv1, format!("{record} held by ended {owner}")));
@@ -1489,6 +1490,7 @@ impl Model {
                 continue;
             };
             for (lane, l) in &s.lanes {
+                // INV-2: an ended process had exactly one hook run.
                 let expected = u32::from(!l.running);
                 if l.hook_runs > 1
                     || (!l.running && l.hook_runs != expected && s.id != IdState::Dropped)
@@ -1498,10 +1500,12 @@ impl Model {
                         format!("S{i} lane {lane} had {} hook runs", l.hook_runs),
                     ));
                 }
+                // INV-4: an ended process keeps no context to leak.
                 if !l.running && !l.ctx.is_empty() {
                     return Err((RuleId::Inv4, format!("S{i} lane {lane} kept its context")));
                 }
             }
+            // INV-3: a closed ID never names a live session again.
             let unclosed_flight = self.in_flight.values().any(|f| {
                 f.session.0 as usize == i
                     && s.lanes.get(&f.lane).is_some_and(|l| l.pending.is_none())
@@ -1510,6 +1514,7 @@ impl Model {
                 return Err((RuleId::Inv3, format!("closed S{i} runs a request")));
             }
         }
+        // INV-5: live sessions stay within the maximum.
         if opened_in_step
             && !self.scalable()
             && self.live_sessions() > self.options.max_sessions as usize

@@ -1,6 +1,9 @@
 //! One named test per rule of SPEC.md, each driving the model through `check` and asserting
 //! both what must happen and what must not (the negative space).
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use wlcs_model::vocab::*;
 use wlcs_model::{CookieEffect, HookRun, Model, Read, RuleId, StepObs};
 

@@ -3,7 +3,7 @@
 //! verdict and counts, the run (target, seed, capabilities, versions, times), the rule matrix
 //! (`#rule-matrix`: one row per selected rule, one cell per status), the fixtures, the
 //! counterexamples as timelines (one row per transcript line, the diverging step marked) with
-//! their replay commands, and the errors.
+//! their replay commands, the errors, and the security rows (`#security`).
 
 use super::{BaselineOutcome, Report, RuleRow};
 
@@ -124,6 +124,25 @@ fn fixtures(report: &Report) -> String {
             s = f.steps,
             ms = f.duration_ms,
             m = esc(f.message.as_deref().unwrap_or("")),
+        ));
+    }
+    out.push_str("</tbody></table>\n");
+    out
+}
+
+fn security(report: &Report) -> String {
+    let mut out = String::from(
+        "<table id=\"security\"><thead><tr><th>check</th><th>rule</th><th>status</th>\
+         <th>detail</th></tr></thead><tbody>\n",
+    );
+    for r in &report.security {
+        let st = r.status.as_str().to_ascii_lowercase();
+        out.push_str(&format!(
+            "<tr class=\"s-{st}\"><td>{id}</td><td>{rule}</td><td class=\"s s-{st}\">{st}</td>\
+             <td>{d}</td></tr>\n",
+            id = esc(&r.id),
+            rule = esc(&r.rule),
+            d = esc(&r.detail),
         ));
     }
     out.push_str("</tbody></table>\n");
@@ -261,6 +280,13 @@ pub fn to_html(report: &Report) -> String {
         for e in &report.errors {
             out.push_str(&format!("<pre class=\"s-error\">{}</pre>\n", esc(e)));
         }
+    }
+    if !report.security.is_empty() {
+        out.push_str(&format!(
+            "<h2>{}</h2>\n",
+            esc(crate::security::SECTION_TITLE)
+        ));
+        out.push_str(&security(report));
     }
     out.push_str(&format!(
         "<h2>Fixtures ({})</h2>\n",

@@ -2,7 +2,7 @@
 //! JUnit schema Jenkins reads (`schemas/junit-10.xsd`, checked by `.ci/report-check`).
 //!
 //! Suite `wlcs.rules` has a testcase per selected rule, `wlcs.fixtures` one per fixture run,
-//! `wlcs.harness` one per harness error. A failure's body quotes the requirement (SPEC.md),
+//! `wlcs.harness` one per harness error, `wlcs.security` one per security row. A failure's body quotes the requirement (SPEC.md),
 //! gives expected against actual and the replay command; a skip carries its reason. A failure
 //! the baseline expects is a `<skipped>` whose message says so (CI shows it, the job stays
 //! green); an unexpected pass is a `<failure>` under `--strict-baseline`, a note otherwise.
@@ -241,6 +241,36 @@ fn properties(report: &Report) -> Vec<Property> {
     props
 }
 
+/// A security row as a testcase: a failure under its rule, a skip, or a pass (information
+/// rows pass: they are never judged, and their detail is in the output).
+fn security_case(row: &crate::security::SecRow) -> TestCase {
+    use crate::security::SecStatus;
+    let status = match row.status {
+        SecStatus::Fail => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_type(row.rule.as_str());
+            s.set_message(row.detail.clone());
+            s
+        }
+        SecStatus::Skip => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_type("skip");
+            s.set_message(row.detail.clone());
+            s
+        }
+        SecStatus::Pass | SecStatus::Info => TestCaseStatus::success(),
+    };
+    let mut case = TestCase::new(row.id.as_str(), status);
+    case.set_classname("wlcs.security");
+    case.set_system_out(format!(
+        "{} [{}]: {}\n",
+        row.id,
+        row.status.as_str(),
+        row.detail
+    ));
+    case
+}
+
 /// The report as JUnit XML.
 pub fn to_junit(report: &Report) -> Result<String, quick_junit::SerializeError> {
     let mut junit = quick_junit::Report::new("wlcs");
@@ -255,6 +285,11 @@ pub fn to_junit(report: &Report) -> Result<String, quick_junit::SerializeError> 
         fixtures.set_time(Duration::from_millis(report.durations.fixtures_ms));
         fixtures.add_test_cases(report.fixture_runs.iter().map(|f| fixture_case(report, f)));
         junit.add_test_suite(fixtures);
+    }
+    if !report.security.is_empty() {
+        let mut suite = TestSuite::new("wlcs.security");
+        suite.add_test_cases(report.security.iter().map(security_case));
+        junit.add_test_suite(suite);
     }
     // Errors of fixtures are on their testcases; the others (generated cases) get their own.
     let harness: Vec<&String> = report

@@ -1,6 +1,7 @@
 //! A Markdown summary for a CI step summary (`$GITHUB_STEP_SUMMARY`) or a PR comment: the
 //! verdict and counts first, then what needs attention (failing, warning, skipped, unreached
-//! and baselined rules), counterexamples with their replay commands, errors, and the whole
+//! and baselined rules), counterexamples with their replay commands, errors, the security
+//! rows, and the whole
 //! rule table folded away.
 
 use super::{Report, RuleRow, Status};
@@ -169,6 +170,22 @@ pub fn to_markdown(report: &Report) -> String {
         for e in &report.errors {
             out.push_str(&format!("```text\n{e}\n```\n\n"));
         }
+    }
+    if !report.security.is_empty() {
+        out.push_str(&format!(
+            "### {}\n\n| check | rule | status | detail |\n|---|---|---|---|\n",
+            crate::security::SECTION_TITLE
+        ));
+        for r in &report.security {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                cell(&r.id),
+                cell(&r.rule),
+                r.status.as_str(),
+                cell(&r.detail)
+            ));
+        }
+        out.push('\n');
     }
     let all: Vec<&RuleRow> = report.rules.iter().collect();
     out.push_str(&format!(

@@ -223,6 +223,12 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
         facts,
         rules,
         fixture_runs,
+        // Only the first partition checks security (`security::runs_in`).
+        security: parts
+            .iter()
+            .find(|r| !r.security.is_empty())
+            .map(|r| r.security.clone())
+            .unwrap_or_default(),
         counterexamples,
         errors,
         error_cases,

@@ -380,6 +380,10 @@ pub struct Report {
     /// Why the run stopped early (harness errors, the time budget), if it did.
     #[serde(default)]
     pub stopped: Option<String>,
+    /// The security rows (REQ-6 ID quality, REQ-3 fixation, cookie attributes for
+    /// information), when the run checked them (`crate::security::runs_in`).
+    #[serde(default)]
+    pub security: Vec<crate::security::SecRow>,
 }
 
 /// What decides rule statuses beyond the per-rule counters.

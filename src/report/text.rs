@@ -1,4 +1,4 @@
-//! The terminal table: the per-rule rows, counterexamples and how to replay them, errors, the
+//! The terminal table: the per-rule rows, the security rows, counterexamples and how to replay them, errors, the
 //! baseline's expected failures and unexpected passes, and the verdict.
 
 use super::{Report, RuleRow, Status};
@@ -66,6 +66,10 @@ pub fn render_text(report: &Report) -> String {
                 .unwrap_or_default(),
             baseline_note(r)
         ));
+    }
+    if !report.security.is_empty() {
+        out.push('\n');
+        out.push_str(&crate::security::render_rows_text(&report.security));
     }
     for (i, c) in report.counterexamples.iter().enumerate() {
         let d = &c.divergence;

@@ -6,13 +6,13 @@
 //! call that reaches the inner implementation passes through [`Layer::around`], so a wrapper
 //! that treats all calls alike (catching panics, counting calls) overrides that one method.
 //!
-//! Users: the mutant decorator [`crate::mutants::Perturbed`], the harness's panic guard
+//! Users: the mutant decorator `wlcs_sut::mutants::Perturbed`, the harness's panic guard
 //! (`wlcs::guard::Guarded`), the benches' `NoSleep`, the test shims of `tests/run.rs`.
 //!
 //! Architecture invariant: this file depends only on the trait and its vocabulary
-//! ([`crate::plugin`]), so it moves with the trait wherever the trait goes.
+//! ([`crate`]), so it moves with the trait wherever the trait goes.
 
-use crate::plugin::{
+use crate::{
     Begun, Capabilities, Observed, Response, Sut, SutError, WireAction, WireHook, WireHookRun,
     WireProc, WireRead, WireRequest,
 };

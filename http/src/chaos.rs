@@ -13,7 +13,7 @@
 //! `Content-Length` body): the reference server never answers chunked, and the suite's client
 //! never sends chunked. Everything it does is deterministic: no randomness, fixed bytes.
 
-use super::proto;
+use crate::proto;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,5 +1,5 @@
 //! The black-box adapter: [`HttpSut`] implements [`Sut`] against any server that speaks
-//! HARNESS.md (protocol v1), the reference server of [`super::server`] or a vendor's.
+//! HARNESS.md (protocol v1), the reference server of [`crate::server`] or a vendor's.
 //!
 //! - Web requests are real HTTP requests from a real client address: the request of client IP
 //!   `n` leaves from 127.0.0.(n+1) (the socket is bound before it connects), so a server sees
@@ -17,14 +17,10 @@
 //! server. The adapter runs a small runtime of its own and blocks on it, as the trait is
 //! synchronous; requests held in flight are tasks on it, not threads.
 
-use super::proto::{
+use crate::proto::{
     self, ActionsV1, AdvanceV1, CapabilitiesV1, EndedV1, ErrorBodyV1, HookRunV1, HookRunsV1,
     HookV1, IpvarsV1, LocksV1, NonWebV1, ObserveV1, ObservedV1, OkV1, OptionV1, ReadsV1, ResetV1,
     SlotStateV1, SlotV1, WebResultV1,
-};
-use crate::plugin::{
-    Begun, Capabilities, Observed, Response, SetCookie, Sut, SutError, WireAction, WireHook,
-    WireHookRun, WireProc, WireRead, WireRequest,
 };
 use bytes::Bytes;
 use cookie::time::{Duration as CookieDuration, OffsetDateTime};
@@ -43,6 +39,10 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use wlcs_model::vocab::{Ip, OptionSet, Options, RecordRef, Slot, VarName, WorldConfig};
+use wlcs_plugin::{
+    Begun, Capabilities, Observed, Response, SetCookie, Sut, SutError, WireAction, WireHook,
+    WireHookRun, WireProc, WireRead, WireRequest,
+};
 
 /// How long one call (one HTTP exchange, or a begin's wait for its request to start) may take.
 pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
@@ -850,7 +850,7 @@ impl Sut for HttpSut {
     fn observe(&self, shared: bool) -> Result<Observed, SutError> {
         if !self.observe {
             // A server without the optional endpoint: the three calls.
-            return crate::plugin::observe_by_parts(self, shared);
+            return wlcs_plugin::observe_by_parts(self, shared);
         }
         let what = "observe";
         let o: ObservedV1 = self.control(

@@ -6,22 +6,25 @@
 //! Every server binds 127.0.0.1:0; every client sends from 127.0.0.1 or 127.0.0.2; every
 //! wait is bounded.
 
+// A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use wlcs_model::vocab::{
-    ContextSnapshot, LockState, OptionSet, RecordRef, SessionMode, WorldConfig,
-};
-use wlcs_sut::http::proto::{
+use wlcs_http::proto::{
     self, ActionV1, AdvanceV1, CapabilitiesV1, EndedV1, ErrorBodyV1, ErrorV1, HookRunV1,
     HookRunsV1, HookV1, IpvarsV1, LockV1, LocksV1, ModeV1, NonWebV1, ObserveV1, ObservedV1, OkV1,
     OptionV1, OwnerV1, ReadV1, ReadsV1, ResetV1, SlotStateV1, SlotV1, VarV1, WebResultV1,
 };
-use wlcs_sut::http::server::ip_index;
-use wlcs_sut::http::{ClientOptions, HttpSut, ServeError, ServeOptions, ServerHandle, serve};
+use wlcs_http::server::ip_index;
+use wlcs_http::{ClientOptions, HttpSut, ServeError, ServeOptions, ServerHandle, serve};
+use wlcs_model::vocab::{
+    ContextSnapshot, LockState, OptionSet, RecordRef, SessionMode, WorldConfig,
+};
 use wlcs_sut::memory::MemorySut;
 use wlcs_sut::{
     Begun, Capabilities, Sut, SutError, WireAction, WireHookRun, WireId, WireProc, WireRead,
@@ -178,10 +181,7 @@ fn client_ip_is_the_tcp_peer_address() {
     assert_eq!(ip_index("127.0.1.0".parse().expect("ip")), Some(255));
     assert_eq!(ip_index("127.0.1.1".parse().expect("ip")), None);
     assert_eq!(ip_index("10.0.0.1".parse().expect("ip")), None);
-    assert_eq!(
-        wlcs_sut::http::client::client_addr(1).to_string(),
-        "127.0.0.2"
-    );
+    assert_eq!(wlcs_http::client::client_addr(1).to_string(), "127.0.0.2");
 
     let server = serve_memory();
     let sut = connect(&server);
@@ -1016,7 +1016,7 @@ fn protocol_shapes_are_harness_md_examples() {
 
 #[test]
 fn set_cookie_parsing_follows_rfc_6265() {
-    use wlcs_sut::http::client::parse_set_cookie;
+    use wlcs_http::client::parse_set_cookie;
     let cases = [
         ("A=1; Path=/; Max-Age=60", "1", false),
         ("A=1; Max-Age=0", "1", true),

@@ -22,12 +22,11 @@
 //! - Hook-run logs of any size cross in pages (the optional `hook_runs_paged` feature).
 //! - Every answer that is not a web outcome is a JSON error with a stable code (HARNESS.md).
 
-use super::proto::{
+use crate::proto::{
     self, ActionsV1, AdvanceV1, CapabilitiesV1, EndedV1, ErrorBodyV1, ErrorV1, HookRunV1,
     HookRunsV1, HookV1, IpvarsV1, LocksV1, NonWebV1, ObserveV1, ObservedV1, OkV1, OptionV1,
     ReadsV1, ResetV1, SlotStateV1, SlotV1, WebResultV1, codes,
 };
-use crate::plugin::{Begun, Response as WireResponse, Sut, SutError, WireHookRun, WireRequest};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -52,6 +51,7 @@ use tokio::sync::{Notify, Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
 use wlcs_model::vocab::{Ip, OptionSet, Options, Slot, WorldConfig};
+use wlcs_plugin::{Begun, Response as WireResponse, Sut, SutError, WireHookRun, WireRequest};
 
 /// How long a connection may wait for a complete request head: both an idle keep-alive
 /// connection (its next head) and a head arriving slowly (slowloris). The suite's own client
@@ -123,8 +123,8 @@ pub struct ServeOptions {
     /// this; the reference overwrites it). Tests use it to prove the suite always polls.
     pub strict_slots: bool,
     /// Serve behind a fault injector (`wlcs serve --chaos`): every answer after the first
-    /// [`super::chaos::ChaosOptions::after_requests`] suffers the fault.
-    pub chaos: Option<super::chaos::ChaosOptions>,
+    /// [`crate::chaos::ChaosOptions::after_requests`] suffers the fault.
+    pub chaos: Option<crate::chaos::ChaosOptions>,
 }
 
 impl Default for ServeOptions {
@@ -205,7 +205,7 @@ impl ServerHandle {
         self.app.connections.load(Ordering::Relaxed)
     }
 
-    /// `http://ADDR`, what [`crate::http::HttpSut::connect`] takes.
+    /// `http://ADDR`, what [`crate::HttpSut::connect`] takes.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.local_addr)
     }
@@ -341,7 +341,7 @@ pub fn serve(
     });
     let router = router(app.clone());
     if let (Some(front), Some(chaos)) = (front, app.opts.chaos) {
-        runtime.spawn(super::chaos::front(
+        runtime.spawn(crate::chaos::front(
             front,
             inner_local,
             chaos,
@@ -413,7 +413,7 @@ enum SlotEntry {
     /// A request runs in it; its handler waits on `reply`.
     Running {
         session_id: String,
-        reads: Vec<crate::plugin::WireRead>,
+        reads: Vec<wlcs_plugin::WireRead>,
         reply: oneshot::Sender<Reply>,
     },
     /// Its request was answered at once; reported to one poll, then forgotten.
@@ -1291,7 +1291,7 @@ async fn set_hook(State(app): State<Arc<App>>, body: Body) -> Response {
         Ok(b) => b,
         Err(reject) => return reject.into_response(),
     };
-    let behavior = crate::plugin::WireHook::from(body);
+    let behavior = wlcs_plugin::WireHook::from(body);
     let result = app.call(move |s| s.set_hook(&behavior)).await;
     ok_or_error(result.map(|()| OkV1 { ok: true }))
 }

@@ -1,19 +1,19 @@
 //! The JSON shapes of HARNESS.md, protocol version 1, and their conversions to and from the
 //! plug-in trait's wire types.
 //!
-//! The protocol owns its shapes: they are not the serde shapes of [`crate::plugin`], so a
+//! The protocol owns its shapes: they are not the serde shapes of [`wlcs_plugin`], so a
 //! rename in the Rust types cannot change what a vendor's server must speak. Every conversion
 //! is an exhaustive `match`, so a new wire variant fails to compile here until the protocol
 //! says how it travels. `sut/tests/http.rs` pins every shape against HARNESS.md's examples.
 
-use crate::plugin::{
-    Capabilities, SutError, WireAction, WireHook, WireHookRun, WireId, WireProc, WireRead,
-};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use wlcs_model::vocab::{
     ContextSnapshot, CookieNameProfile, LockState, OptionSet, Profile, RecordRef, SessionMode,
     TimeoutProfile, VarName, WorldConfig,
+};
+use wlcs_plugin::{
+    Capabilities, SutError, WireAction, WireHook, WireHookRun, WireId, WireProc, WireRead,
 };
 
 /// The protocol version this build speaks (the `v1` of every path).

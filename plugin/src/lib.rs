@@ -1,11 +1,19 @@
-//! The plug-in trait a system under test implements, and the concrete (wire) vocabulary it
-//! speaks: real ID strings instead of the model's symbolic sessions. The wire vocabulary is
+//! `wlcs-plugin`: the plug-in trait a system under test implements, and the concrete (wire)
+//! vocabulary it speaks: real ID strings instead of the model's symbolic sessions. A vendor
+//! implementing the trait in process depends on this crate alone (and serde): no HTTP stack,
+//! no runtime, no reference implementation. [`layer`] is the one forwarding helper for
+//! wrappers (decorators) of a [`Sut`].
+//! The wire vocabulary is
 //! the model's own types instantiated with real IDs (`WireAction = Action<WireId>`), so there
-//! is one list of actions and reads; only the HTTP protocol (`http::proto`) has its own,
+//! is one list of actions and reads; only the HTTP protocol (`wlcs_http::proto`) has its own,
 //! versioned shapes.
 //!
 //! Architecture invariant: nothing here calls the model's `step`. The trait is what the
 //! harness sees of an implementation; the harness never reaches past it.
+
+pub mod layer;
+
+pub use layer::Layer;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -138,16 +146,13 @@ impl Capabilities {
 
 /// Why a call to an implementation failed. This is never a conformance verdict: the harness
 /// reports it as a harness error at the step it happened.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SutError {
     /// The implementation could not be reached or dropped the connection.
-    #[error("transport error: {0}")]
     Transport(String),
     /// The implementation did not answer in time.
-    #[error("timed out after {0} ms")]
     Timeout(u64),
     /// A named call did not answer in time (the HTTP adapter names every call it makes).
-    #[error("{call}: timed out after {ms} ms")]
     CallTimeout {
         /// The call that timed out (`web request`, `begin in slot 3: poll`, ...).
         call: String,
@@ -155,16 +160,30 @@ pub enum SutError {
         ms: u64,
     },
     /// The implementation answered something the protocol does not allow.
-    #[error("protocol error: {0}")]
     Protocol(String),
     /// The implementation panicked.
-    #[error("implementation panicked: {0}")]
     Panic(String),
     /// The call needs a capability the implementation does not declare, or the state does not
     /// allow it (ending an empty slot).
-    #[error("unsupported: {0}")]
     Unsupported(String),
 }
+
+// Display by hand rather than with thiserror: the trait crate keeps serde as its only
+// dependency besides the model.
+impl std::fmt::Display for SutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SutError::Transport(m) => write!(f, "transport error: {m}"),
+            SutError::Timeout(ms) => write!(f, "timed out after {ms} ms"),
+            SutError::CallTimeout { call, ms } => write!(f, "{call}: timed out after {ms} ms"),
+            SutError::Protocol(m) => write!(f, "protocol error: {m}"),
+            SutError::Panic(m) => write!(f, "implementation panicked: {m}"),
+            SutError::Unsupported(m) => write!(f, "unsupported: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for SutError {}
 
 /// What the suite observes after a step, in one call ([`Sut::observe`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
