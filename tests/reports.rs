@@ -224,6 +224,7 @@ fn sample() -> Report {
         strict_baseline: false,
         not_run: 0,
         stopped: None,
+        security: Vec::new(),
     };
     let baseline = Baseline::parse(
         r#"{"format": 1, "rules": {
