@@ -119,9 +119,17 @@ impl SecurityReport {
         self.rows.iter().any(|r| r.status == SecStatus::Fail)
     }
 
-    /// The section as text.
+    /// The section as text, with every statistical test's figures (which a run's report
+    /// leaves out for a passing sample: they are random).
     pub fn render_text(&self) -> String {
-        render_rows_text(&self.rows)
+        let mut out = render_rows_text(&self.rows);
+        for t in &self.tests {
+            out.push_str(&format!(
+                "  {:<22} p_min={:.3e} threshold={:.1e}\n",
+                t.name, t.p_min, t.threshold
+            ));
+        }
+        out
     }
 }
 

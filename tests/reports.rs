@@ -224,7 +224,20 @@ fn sample() -> Report {
         strict_baseline: false,
         not_run: 0,
         stopped: None,
-        security: Vec::new(),
+        security: vec![
+            wlcs::security::SecRow {
+                id: "REQ-6/random".into(),
+                rule: "REQ-6".into(),
+                status: wlcs::security::SecStatus::Fail,
+                detail: "122 bits per ID; frequency per bit position p_min=0.000e0 below its threshold 2.7e-9".into(),
+            },
+            wlcs::security::SecRow {
+                id: "cookie/attributes".into(),
+                rule: "info".into(),
+                status: wlcs::security::SecStatus::Info,
+                detail: "HttpOnly=no Secure=no SameSite=Strict Path=/".into(),
+            },
+        ],
     };
     let baseline = Baseline::parse(
         r#"{"format": 1, "rules": {

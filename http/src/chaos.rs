@@ -102,6 +102,23 @@ impl Fault {
         }
     }
 
+    /// What the fault does, in a line (the CLI's help for its name).
+    pub fn description(self) -> &'static str {
+        match self {
+            Fault::Garbage => "bytes that are not HTTP, then the connection closes",
+            Fault::WrongShape => "a 200 whose JSON has the wrong shape",
+            Fault::Truncated => "half the body, then the connection closes",
+            Fault::Reset => "the connection is reset instead of answered",
+            Fault::Stall => "no answer, ever",
+            Fault::Drip => "the answer one byte every 250 ms",
+            Fault::HugeHeader => "a 1 MiB header line",
+            Fault::ManySetCookie => "10 000 Set-Cookie headers",
+            Fault::Status5xx => "500 with a text body",
+            Fault::Dies => "the server dies after --chaos-after requests",
+            Fault::LiarCapabilities => "the capabilities claim features whose endpoints answer 404",
+        }
+    }
+
     /// The fault of a CLI name.
     pub fn parse(name: &str) -> Option<Fault> {
         Fault::ALL.into_iter().find(|f| f.name() == name)
