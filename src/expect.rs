@@ -88,6 +88,9 @@ pub struct StepExpect {
     /// The whole lock table after the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locks: Option<Vec<LockExpect>>,
+    /// The documentation's sentence behind the expectation, for a reader (never checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// An expectation the model contradicts.
@@ -164,6 +167,7 @@ fn observed(obs: &StepObs, model: &Model) -> StepExpect {
                 .map(|(record, owner)| LockExpect { record, owner })
                 .collect(),
         ),
+        why: None,
     }
 }
 

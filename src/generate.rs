@@ -261,7 +261,13 @@ pub(crate) fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) ->
         Kind::RequestOtherIp => {
             let s = session?;
             let ip = 1 - model.session_ip(s).unwrap_or(0).min(1);
-            Step::Request(request(Some(IdText::Session(s)), ip, None))
+            let mut r = request(Some(IdText::Session(s)), ip, None);
+            if model.scalable() {
+                // Whether IP validation refuses it in scalable mode is not compared (out of
+                // scope beyond CLOSE-9): without actions nothing else depends on the answer.
+                r.actions.clear();
+            }
+            Step::Request(r)
         }
         Kind::RequestBadCookie => {
             // Sometimes from the other client IP: a wrong cookie names nothing whatever the IP.
@@ -327,8 +333,23 @@ pub(crate) fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) ->
             actions: nonweb_actions(i, &c.acts, model),
         },
         Kind::Advance => Step::Advance {
-            seconds: ADVANCE_S[usize::from(c.a) % ADVANCE_S.len()],
+            // A process made due by a lowered process timeout ends at the next clock step,
+            // also one of 0 s (HARNESS.md readings): that combination is generated on purpose.
+            seconds: if model.timeout_due() && c.b.is_multiple_of(2) {
+                0
+            } else {
+                ADVANCE_S[usize::from(c.a) % ADVANCE_S.len()]
+            },
         },
+        // In scalable mode D4 ignores selectors 18, 72, 73 and 78, which only a return to legacy
+        // mode shows: those and the return are chosen more often there.
+        Kind::SetOption if model.scalable() && c.b % 9 < 5 => Step::SetOption(match c.b % 5 {
+            0 => OptionSet::CookieTimeoutMin(1 + u32::from(c.a % 10)),
+            1 => OptionSet::ProcessTimeoutMin(1 + u32::from(c.a % 10)),
+            2 => OptionSet::CookieName("SID2".into()),
+            3 => OptionSet::MaxProcesses(10),
+            _ => OptionSet::Mode(SessionMode::Legacy),
+        }),
         Kind::SetOption => Step::SetOption(match c.b % 9 {
             // Edge values: 0 (ignored), the minimum, the default (coverage.rs "option/...").
             0 | 1 => OptionSet::MaxSessions([1, 2, 3, 4, 1, 2, 0, 100][usize::from(c.a % 8)]),

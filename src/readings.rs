@@ -1,5 +1,5 @@
 //! SHOULD readings must not cascade (SPEC.md decisions). A SHOULD rule with another
-//! reasonable reading (CLOSE-11, CLOSE-12, LIMIT-2: `wlcs_model::vocab::Readings`) is a choice:
+//! reasonable reading (CLOSE-11, CLOSE-12, CLOSE-13, CLOSE-14, LIMIT-2: `wlcs_model::vocab::Readings`) is a choice:
 //! a target that takes the other reading deviates from that SHOULD only, and must not be
 //! charged the MUST failures that follow from it. A run declares readings (`--reading
 //! CLOSE-12=reset-immediately`), and when a case still diverges the suite replays it with each
@@ -75,6 +75,7 @@ pub fn explain(
                 "reading {reading} (with it the whole trace passes; first seen as {}: {})",
                 d.rule, d.what
             ),
+            should: false,
         });
         return run;
     }

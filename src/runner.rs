@@ -214,6 +214,7 @@ fn refusal_as_divergence(run: &mut TraceRun) {
             what: "the target refused a valid step whose capability it declares".into(),
             expected: "the step served (the model says it is valid here)".into(),
             actual: format!("refused: {why}"),
+            should: false,
         };
         run.stats.diverge(*rule);
         // The checker logged it as a harness error: it is the divergence instead.
@@ -851,6 +852,8 @@ pub fn run_workers(
         strict_baseline: false,
         seed: cfg.seed,
         profile: cfg.world.profile.name(),
+        readings_declared: cfg.readings.deviations(),
+        readings_detected: report::detected_readings(&counterexamples),
         strict: cfg.strict,
         verdict,
         fixtures: fixtures_run,

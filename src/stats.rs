@@ -13,6 +13,10 @@ pub struct RuleCount {
     pub fired: u64,
     /// Divergences attributed to the rule.
     pub divergences: u64,
+    /// Of those, the divergences graded SHOULD although the rule is a MUST (its SHOULD part,
+    /// REQ-4's cookie refresh).
+    #[serde(default)]
+    pub should_divergences: u64,
 }
 
 /// Counters for every rule, indexed by SPEC.md order.
@@ -51,6 +55,14 @@ impl RuleStats {
         self.counts[index(rule)].divergences += 1;
     }
 
+    /// Counts a divergence, graded SHOULD when `should` ([`RuleCount::should_divergences`]).
+    pub fn diverge_graded(&mut self, rule: RuleId, should: bool) {
+        self.diverge(rule);
+        if should {
+            self.counts[index(rule)].should_divergences += 1;
+        }
+    }
+
     /// One rule's counters.
     pub fn get(&self, rule: RuleId) -> RuleCount {
         self.counts[index(rule)]
@@ -62,6 +74,7 @@ impl RuleStats {
             a.checks += b.checks;
             a.fired += b.fired;
             a.divergences += b.divergences;
+            a.should_divergences += b.should_divergences;
         }
     }
 

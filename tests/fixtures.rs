@@ -163,3 +163,27 @@ fn a_flipped_expectation_is_reported_as_a_model_fault() {
         .to_string();
     assert!(msg.contains("field `cookie`"), "{msg}");
 }
+
+/// HARNESS.md "Readings implementers get wrong": two requests on one legacy process at once
+/// are never sent; a trace that asks for them has an invalid step, which the model names (and
+/// the runner reports as a fixture error), so no server is judged on it.
+#[test]
+fn a_second_request_on_a_busy_process_is_not_a_valid_step() {
+    let text = r#"{"format":1,"name":"x","rules":["REQ-2"],"trace":{"steps":[
+        {"Request":{}},
+        {"Begin":{"slot":0,"request":{"cookie":{"Session":0}}}},
+        {"Begin":{"slot":1,"request":{"cookie":{"Session":0}}}},
+        {"End":{"slot":0}}]}}"#;
+    let fixture = Fixture::parse(text, Path::new("x.json")).expect("well-formed");
+    let mut model = wlcs_model::Model::new(fixture.trace.config.clone());
+    let invalid: Vec<Option<String>> = fixture
+        .trace
+        .steps
+        .iter()
+        .map(|s| model.step(s).invalid)
+        .collect();
+    assert_eq!(invalid[..2], [None, None]);
+    let reason = invalid[2].as_deref().unwrap_or("valid");
+    assert!(reason.contains("already running a request"), "{reason}");
+    assert_eq!(invalid[3], None);
+}

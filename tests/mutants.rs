@@ -167,3 +167,57 @@ fn cli_refuses_an_internal_mutant_around_a_served_target() {
         "{stderr}"
     );
 }
+
+/// A rule vacuous without a capability (issue 13.3): `max-sessions-ignored` breaks LIMIT-1,
+/// whose checks need the `options` capability (a trace must lower selector 71 to reach the
+/// limit). Declared, the mutant is caught by LIMIT-1; without the capability LIMIT-1 is
+/// `skip`, never `pass`, and the run says so rather than calling the mutant conformant on it.
+#[test]
+fn a_rule_vacuous_without_its_capability_is_caught_with_it_and_skipped_without() {
+    use wlcs::report::Status;
+    use wlcs::runner::{self, RunConfig};
+    use wlcs_sut::mutants::MutantSut;
+    use wlcs_sut::{Capabilities, Layer};
+
+    /// The mutant, declaring fewer capabilities.
+    struct Declaring(MutantSut, Capabilities);
+    impl Layer for Declaring {
+        type Inner = MutantSut;
+        fn inner(&self) -> &MutantSut {
+            &self.0
+        }
+        fn capabilities(&self) -> Capabilities {
+            self.1
+        }
+    }
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let fixtures = Fixture::load_dir(&dir).expect("fixtures");
+    let cfg = RunConfig {
+        seed: 1,
+        cases: 120,
+        ..RunConfig::default()
+    };
+    let mutant = Mutant::MaxSessionsIgnored;
+    let full = mutant.sut().with_slow_hook(std::time::Duration::ZERO);
+    let caps = wlcs_sut::Sut::capabilities(&full);
+    assert!(caps.options);
+    let status = |sut: &dyn wlcs_sut::Sut| {
+        let report = runner::run(sut, &fixtures, &cfg, mutant.name());
+        let row = report
+            .rules
+            .iter()
+            .find(|r| r.id == mutant.breaks())
+            .map(|r| r.status);
+        (row, wlcs::report::render_text(&report))
+    };
+    let (with, text) = status(&Declaring(full, caps));
+    assert_eq!(with, Some(Status::Fail), "{text}");
+    let without = Capabilities {
+        options: false,
+        ..caps
+    };
+    let sut = mutant.sut().with_slow_hook(std::time::Duration::ZERO);
+    let (row, text) = status(&Declaring(sut, without));
+    assert_eq!(row, Some(Status::Skip), "{text}");
+}

@@ -631,6 +631,32 @@ pub enum Close12Reading {
     ResetImmediately,
 }
 
+/// CLOSE-13's readings: a session's hook closing that session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Close13Reading {
+    /// SPEC.md's: a no-op (the hook does not run again, nothing else changes).
+    #[default]
+    #[serde(rename = "no-op")]
+    NoOp,
+    /// A close like any other, except that the running hook is not run again: the ID is
+    /// invalidated (visible after a process timeout, whose hook runs while the ID is valid).
+    #[serde(rename = "invalidates-id")]
+    InvalidatesId,
+}
+
+/// CLOSE-14's readings: how a failing hook's failure is reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Close14Reading {
+    /// SPEC.md's: the close completes and the hook run is reported as failed.
+    #[default]
+    #[serde(rename = "reported")]
+    Reported,
+    /// The close completes, but the failure is only logged by the server: the hook run is
+    /// reported as not failed.
+    #[serde(rename = "unreported")]
+    Unreported,
+}
+
 /// LIMIT-2's readings of selector 18's process cap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Limit2Reading {
@@ -655,6 +681,12 @@ pub struct Readings {
     /// CLOSE-12.
     #[serde(default)]
     pub close_12: Close12Reading,
+    /// CLOSE-13.
+    #[serde(default)]
+    pub close_13: Close13Reading,
+    /// CLOSE-14.
+    #[serde(default)]
+    pub close_14: Close14Reading,
     /// LIMIT-2.
     #[serde(default)]
     pub limit_2: Limit2Reading,
@@ -665,6 +697,8 @@ impl Readings {
     pub const ALTERNATIVES: &'static [(&'static str, &'static str)] = &[
         ("CLOSE-11", "reset-immediately"),
         ("CLOSE-12", "reset-immediately"),
+        ("CLOSE-13", "invalidates-id"),
+        ("CLOSE-14", "unreported"),
         ("LIMIT-2", "cap-at-max"),
     ];
 
@@ -680,6 +714,10 @@ impl Readings {
                 self.close_12 = Close12Reading::DeferToRequestEnd
             }
             ("CLOSE-12", "reset-immediately") => self.close_12 = Close12Reading::ResetImmediately,
+            ("CLOSE-13", "no-op") => self.close_13 = Close13Reading::NoOp,
+            ("CLOSE-13", "invalidates-id") => self.close_13 = Close13Reading::InvalidatesId,
+            ("CLOSE-14", "reported") => self.close_14 = Close14Reading::Reported,
+            ("CLOSE-14", "unreported") => self.close_14 = Close14Reading::Unreported,
             ("LIMIT-2", "cap-at-max-minus-one") => self.limit_2 = Limit2Reading::CapAtMaxMinusOne,
             ("LIMIT-2", "cap-at-max") => self.limit_2 = Limit2Reading::CapAtMax,
             _ => {
@@ -704,6 +742,12 @@ impl Readings {
         }
         if self.close_12 == Close12Reading::ResetImmediately {
             out.push("CLOSE-12=reset-immediately".to_string());
+        }
+        if self.close_13 == Close13Reading::InvalidatesId {
+            out.push("CLOSE-13=invalidates-id".to_string());
+        }
+        if self.close_14 == Close14Reading::Unreported {
+            out.push("CLOSE-14=unreported".to_string());
         }
         if self.limit_2 == Limit2Reading::CapAtMax {
             out.push("LIMIT-2=cap-at-max".to_string());

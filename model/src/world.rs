@@ -8,9 +8,10 @@ use crate::index::{ActivityIndex, Indexed};
 use crate::obs::{CookieEffect, ExpectedRead, HookRun, RanIn, Read, ResponseObs, Ruled, StepObs};
 use crate::rules::{RuleId, RuleSet};
 use crate::vocab::{
-    Action, Close11Reading, Close12Reading, ContextSnapshot, HookBehavior, IdText, Ip,
-    Limit2Reading, LockState, OptionSet, Options, ProcRef, Readings, RecordRef, Request,
-    SessionMode, SessionRef, Slot, Step, Table, TimeoutProfile, VarName, WorldConfig,
+    Action, Close11Reading, Close12Reading, Close13Reading, Close14Reading, ContextSnapshot,
+    HookBehavior, IdText, Ip, Limit2Reading, LockState, OptionSet, Options, ProcRef, Readings,
+    RecordRef, Request, SessionMode, SessionRef, Slot, Step, Table, TimeoutProfile, VarName,
+    WorldConfig,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -341,6 +342,16 @@ impl Model {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Whether an idle process is due to time out at the current clock without having been
+    /// ended: only after the process timeout (selector 78) was lowered, since timeouts fire
+    /// only when the clock moves (TIME-2; an advance of 0 s ends it).
+    pub fn timeout_due(&self) -> bool {
+        !self.scalable()
+            && self.index.first_idle_lane().is_some_and(|(at, _, _)| {
+                at.saturating_add(self.options.process_timeout_s()) <= self.now
+            })
     }
 
     /// The expiration of a session's cookie (meaningful while it exists).
@@ -1169,9 +1180,13 @@ impl Model {
             return;
         };
         if matches!(caller, Caller::Hook { session, .. } if session == target) {
-            // CLOSE-13: a close from inside the session's own hook is a no-op.
+            // CLOSE-13: a close from inside the session's own hook is a no-op; under the
+            // reading invalidates-id it is a close like any other, except that the running
+            // hook is not run again (its lane is on the hook stack, below).
             out.fire(RuleId::Close13);
-            return;
+            if self.readings.close_13 == Close13Reading::NoOp {
+                return;
+            }
         }
         if !self.exists(target) {
             let under_way = self.hook_stack.iter().any(|(s, _)| *s == target)
@@ -1287,7 +1302,7 @@ impl Model {
         }
         if l.hooked_early {
             // The hook already ran mid-request (reading reset-immediately): end quietly.
-            self.release(session, lane, release_rule, false, out);
+            self.release(session, lane, release_rule, RuleSet::EMPTY, out);
             return;
         }
         l.hook_runs += 1;
@@ -1307,7 +1322,8 @@ impl Model {
             session,
             lane,
             snapshot,
-            failed,
+            // CLOSE-14 (reading unreported): the close completes, the failure goes unreported.
+            failed: failed && self.readings.close_14 == Close14Reading::Reported,
             cause,
             also,
         });
@@ -1328,7 +1344,16 @@ impl Model {
         if release_rule != RuleId::Close7 {
             out.fire(RuleId::Close7);
         }
-        self.release(session, lane, release_rule, failed, out);
+        // CLOSE-14: a release after a failing hook is that rule's too; CLOSE-3: so is one by
+        // another caller's close (its effects answer to CLOSE-3).
+        let mut release_also = RuleSet::EMPTY;
+        if failed {
+            release_also.insert(RuleId::Close14);
+        }
+        if also.contains(RuleId::Close3) {
+            release_also.insert(RuleId::Close3);
+        }
+        self.release(session, lane, release_rule, release_also, out);
     }
 
     /// The reset: locks released, context cleared, process ended (CLOSE-7).
@@ -1337,19 +1362,13 @@ impl Model {
         session: SessionRef,
         lane: u8,
         release_rule: RuleId,
-        failed: bool,
+        release_also: RuleSet,
         out: &mut Out,
     ) {
         let proc = ProcRef::Web { session, lane };
         let sess = &mut self.sessions[session.0 as usize];
         let Some(l) = sess.lanes.get_mut(&lane) else {
             return;
-        };
-        // CLOSE-14: a release after a failing hook is that rule's too.
-        let release_also = if failed {
-            RuleSet::of(&[RuleId::Close14])
-        } else {
-            RuleSet::EMPTY
         };
         for record in std::mem::take(&mut l.ctx.locks) {
             if self

@@ -308,7 +308,7 @@ impl<'a> Checker<'a> {
                 None
             }
             Err(StepFailure::Diverged(d)) => {
-                self.stats.diverge(d.rule);
+                self.stats.diverge_graded(d.rule, d.should);
                 self.transcript.push(format!(
                     "   !! {} diverges: {}: expected {}, got {}",
                     d.rule, d.what, d.expected, d.actual
@@ -446,17 +446,19 @@ impl<'a> Checker<'a> {
         self.stats.check(RuleId::Req4);
         let client = self.jar.expiry(id);
         if client != Some(server) {
+            // REQ-4's SHOULD part (the cookie sent again with the slid lifetime): graded SHOULD.
             return Err(Divergence::new(
                 RuleId::Req4,
                 wlcs_model::RuleSet::EMPTY,
-                format!("client cookie expiry of {s} ({name})"),
+                format!("client cookie expiry of {s} ({name}; REQ-4's SHOULD part)"),
                 format!("{server} s, as WEB LEGACY GET SESSION EXPIRATION"),
                 match client {
                     Some(u64::MAX) => "a cookie without Max-Age".to_string(),
                     Some(at) => format!("{at} s"),
                     None => "no cookie".to_string(),
                 },
-            ));
+            )
+            .graded_should());
         }
         Ok(())
     }

@@ -105,6 +105,9 @@ pub fn to_markdown(report: &Report) -> String {
         code(&report.spec_revision),
         report.started_at
     ));
+    if let Some(line) = super::readings_line(report) {
+        out.push_str(&format!("{line}\n\n"));
+    }
     let attention: Vec<&RuleRow> = report
         .rules
         .iter()

@@ -109,6 +109,7 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
             c.checks += x.checks;
             c.fired += x.fired;
             c.divergences += x.divergences;
+            c.should_divergences += x.should_divergences;
         }
         c
     };
@@ -192,6 +193,16 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
         capabilities: first.capabilities,
         seed: first.seed,
         profile: first.profile.clone(),
+        readings_declared: first.readings_declared.clone(),
+        readings_detected: {
+            let mut all: Vec<String> = parts
+                .iter()
+                .flat_map(|r| r.readings_detected.clone())
+                .collect();
+            all.sort();
+            all.dedup();
+            all
+        },
         strict: first.strict,
         verdict: first.verdict,
         partition: None,

@@ -128,6 +128,10 @@ pub struct RuleRow {
     pub fired: u64,
     /// Divergences attributed to it.
     pub divergences: u64,
+    /// Of those, the ones graded SHOULD although the rule is a MUST (REQ-4's cookie refresh):
+    /// alone, they make the row a warning.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub should_divergences: u64,
     /// The status.
     pub status: Status,
     /// Why it was skipped.
@@ -329,6 +333,12 @@ pub struct Report {
     pub seed: u64,
     /// The profile checked.
     pub profile: String,
+    /// Readings of SHOULD rules the run declared other than SPEC.md's (`RULE=reading`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readings_declared: Vec<String>,
+    /// Readings the run detected the target following (`RULE=reading`, src/readings.rs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readings_detected: Vec<String>,
     /// Whether SHOULD divergences fail.
     pub strict: bool,
     /// The verdict.
@@ -583,10 +593,50 @@ pub fn fixture_run(
     }
 }
 
-/// A rule's status from its counters.
+/// The readings the counterexamples say a target follows (`RULE=reading`, sorted, once
+/// each), from the verdicts src/readings.rs writes ("RULE follows reading NAME").
+pub fn detected_readings(counterexamples: &[Counterexample]) -> Vec<String> {
+    let mut out: Vec<String> = counterexamples
+        .iter()
+        .filter_map(|c| {
+            let (rule, name) = c.divergence.what.split_once(" follows reading ")?;
+            Some(format!("{rule}={name}"))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The readings line of a report header, empty when the run used SPEC.md's readings and
+/// detected no other.
+pub fn readings_line(report: &Report) -> Option<String> {
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    (!report.readings_declared.is_empty() || !report.readings_detected.is_empty()).then(|| {
+        format!(
+            "readings: declared {}; detected {}",
+            list(&report.readings_declared),
+            list(&report.readings_detected)
+        )
+    })
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A rule's status from its counters: divergences from a SHOULD rule, or only from a MUST
+/// rule's SHOULD part, warn unless the run is strict.
 pub fn row_status(id: RuleId, c: RuleCount, skip_reason: Option<&str>, strict: bool) -> Status {
     if c.divergences > 0 {
-        if id.grade() == Grade::Should && !strict {
+        let should = id.grade() == Grade::Should || c.should_divergences == c.divergences;
+        if should && !strict {
             Status::Warn
         } else {
             Status::Fail
@@ -612,6 +662,7 @@ pub fn rule_row(id: RuleId, c: RuleCount, skip_reason: Option<&str>, strict: boo
         checks: c.checks,
         fired: c.fired,
         divergences: c.divergences,
+        should_divergences: c.should_divergences,
         status,
         skip_reason: if status == Status::Skip {
             skip_reason.map(str::to_string)

@@ -39,6 +39,10 @@ pub fn render_text(report: &Report) -> String {
             .map(|p| format!(" | partition {p}"))
             .unwrap_or_default()
     ));
+    if let Some(line) = super::readings_line(report) {
+        out.push_str(&line);
+        out.push('\n');
+    }
     out.push_str(&format!(
         "{} fixtures, {} generated cases, {} steps in {:.2} s\n\n",
         report.fixtures,

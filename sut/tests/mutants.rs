@@ -334,7 +334,50 @@ fn reissue(r: &Recorder) {
     r.request(req(0, None, vec![get(1)]));
 }
 
+/// Two processes timing out at one clock step (due order), then a process made due by a
+/// lowered process timeout, ended by an advance of 0 s (HARNESS.md, readings).
+fn due_order(r: &Recorder) {
+    r.request(req(0, None, vec![set(1, 1)]));
+    r.request(req(0, None, vec![set(1, 2)]));
+    r.option(OptionSet::ProcessTimeoutMin(1));
+    r.advance(60);
+    r.option(OptionSet::ProcessTimeoutMin(0));
+    r.request(req(0, None, vec![set(1, 3)]));
+    r.advance(120);
+    r.option(OptionSet::ProcessTimeoutMin(1));
+    r.advance(0);
+}
+
+/// A hook closing its own session at a process timeout (CLOSE-13), while the ID is valid.
+fn own_hook_at_timeout(r: &Recorder) {
+    r.hook(WireHook::CloseOwn);
+    r.option(OptionSet::ProcessTimeoutMin(1));
+    let a = r.request(req(0, None, vec![set(1, 1)])).expect("a");
+    r.advance(60);
+    r.non_web(vec![exp(&a)]);
+    r.request(req(0, Some(&a), vec![get(1)]));
+}
+
+/// A close from another session's web request (CLOSE-3), and options set in scalable mode,
+/// which D4 says it ignores, seen back in legacy mode.
+fn web_close_and_scalable_options(r: &Recorder) {
+    let a = r.request(req(0, None, vec![set(1, 1)])).expect("a");
+    r.request(req(0, None, vec![close(&a)]));
+    r.request(req(0, Some(&a), vec![get(1)]));
+    r.option(OptionSet::Mode(SessionMode::Scalable));
+    r.option(OptionSet::CookieTimeoutMin(1));
+    r.option(OptionSet::Mode(SessionMode::Legacy));
+    let b = r.request(req(0, None, vec![])).expect("b");
+    r.non_web(vec![exp(&b)]);
+}
+
 const SCENARIOS: &[(&str, Scenario)] = &[
+    ("due_order", due_order),
+    (
+        "web_close_and_scalable_options",
+        web_close_and_scalable_options,
+    ),
+    ("own_hook_at_timeout", own_hook_at_timeout),
     ("basic_close", basic_close),
     ("respelled", respelled),
     ("self_close", self_close),

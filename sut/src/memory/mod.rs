@@ -1209,7 +1209,7 @@ impl World {
             // already pending: the ID no longer names an existing session): nothing happens.
             return;
         };
-        if caller == (Caller::Hook { key }) {
+        if caller == (Caller::Hook { key }) && !self.deviates(Deviation::hook_close_own_closes) {
             // CLOSE-13: a session's hook closing that session is a no-op.
             return;
         }

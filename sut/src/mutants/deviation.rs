@@ -124,6 +124,13 @@ impl Deviation {
         }
     }
 
+    /// MUTANT CLOSE-13 (`hook-close-own-invalidates-id`, reading invalidates-id): a hook's
+    /// close of its own session closes it like any other close (its own lane, ending, is
+    /// skipped): after a process timeout the ID is invalidated.
+    pub(crate) fn hook_close_own_closes(&self) -> bool {
+        self.is(Mutant::HookCloseOwnInvalidatesId)
+    }
+
     /// MUTANT INV-5 (`limit-off-by-one`): evicts only once the limit is exceeded.
     pub(crate) fn over_sessions(&self, live: usize, limit: usize) -> Option<bool> {
         self.is(Mutant::LimitOffByOne).then_some(live > limit)

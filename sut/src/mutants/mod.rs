@@ -103,6 +103,8 @@ mutants! {
         "The command trims spaces around the ID, so a padded ID closes the live session.";
     NonWebCloseIgnored = "non-web-close-ignored", Close3, Perturb,
         "A close called from a non-web process (stored procedure, worker) does nothing.";
+    WebCloseOfOtherIgnored = "web-close-of-other-ignored", Close3, Perturb,
+        "A close called in one session's web request on another session's ID does nothing.";
     SelfCloseKeepsCookie = "self-close-keeps-cookie", Close4, Perturb,
         "A self-close's response carries no expiring Set-Cookie.";
     ExpirationSurvivesClose = "expiration-survives-close", Close4, Perturb,
@@ -127,8 +129,12 @@ mutants! {
         "A close from elsewhere during the target's request runs the hook and reset at once.";
     HookCloseOwnRerunsHook = "hook-close-own-reruns-hook", Close13, Perturb,
         "The hook's close of its own session runs the hook a second time.";
+    HookCloseOwnInvalidatesId = "hook-close-own-invalidates-id", Close13, Deviate,
+        "A hook's close of its own session invalidates the ID (CLOSE-13's reading invalidates-id): after a process timeout the cookie opens a new session.";
     FailingHookAbortsClose = "failing-hook-aborts-close", Close14, Deviate,
         "A failing hook aborts the cleanup: the ended process's records stay locked.";
+    HookFailureUnreported = "hook-failure-unreported", Close14, Perturb,
+        "A failing hook's close completes but its run is reported as not failed (CLOSE-14's reading unreported).";
     NoCookieJoinsIpSession = "no-cookie-joins-ip-session", Req1, Deviate,
         "A request without a cookie joins the last legacy session opened from the same IP.";
     SelectionsDroppedBetweenRequests = "selections-dropped-between-requests", Req2, Deviate,
@@ -139,6 +145,8 @@ mutants! {
         "The expiration is set when the session opens and never slides.";
     OptionZeroIgnored = "option-zero-ignored", Req4, Deviate,
         "WEB SET OPTION with 0 for selectors 71, 72 and 78 is ignored instead of restoring the default.";
+    ScalableHonoursIgnoredOptions = "scalable-honours-ignored-options", Req4, Perturb,
+        "WEB SET OPTION for selectors 18, 72, 73 and 78 in scalable mode takes effect (D4 selector 90: they are ignored there).";
     SetCookieOnlyFirstResponse = "set-cookie-only-first-response", Req4, Deviate,
         "Only a session's first response carries its Set-Cookie: the client's cookie expires before the slid session.";
     IpValidationSkipped = "ip-validation-skipped", Req5, Perturb,
@@ -159,10 +167,16 @@ mutants! {
         "A cookie counts as expired only when now > expiration (not now >= expiration).";
     TimeoutSkipsHook = "timeout-skips-hook", Time2, Perturb,
         "A process timeout ends the process without running the hook.";
+    TimeoutsOutOfDueOrder = "timeouts-out-of-due-order", Time2, Perturb,
+        "The hooks of processes timing out at one clock step run in reverse due order (SPEC.md fixes due order, then session, then lane).";
+    ZeroAdvanceIgnored = "zero-advance-ignored", Time2, Perturb,
+        "A clock advance of 0 s is ignored: a process made due by a lowered process timeout does not end until the clock really moves.";
     WrongTimeoutProfile = "wrong-timeout-profile", Time3, Deviate,
         "After a process timeout, behaves as the other TIME-3 profile (keeps-id <-> new-id).";
     ProcessTimeoutFollowsCookie = "process-timeout-follows-cookie", Time4, Deviate,
         "Processes time out after the cookie timeout instead of the process timeout.";
+    MaxSessionsIgnored = "max-sessions-ignored", Limit1, Perturb,
+        "WEB SET OPTION for selector 71 (max sessions) is ignored: a rule vacuous without the options capability (LIMIT-1 is skip there, never pass).";
     EvictsMostRecent = "evicts-most-recent", Limit1, Deviate,
         "At the limit, the most recently active idle session is evicted instead of the least.";
     Never503 = "never-503", Limit2, Deviate,

@@ -79,6 +79,8 @@ pub struct Ledger {
     flights: BTreeMap<Slot, WebCall>,
     /// Hook runs taken from the inner implementation, perturbed, not yet taken by the caller.
     hook_runs: Vec<WireHookRun>,
+    /// Options set in scalable mode that it ignores (selectors 18, 72, 73, 78).
+    scalable_options: Vec<OptionSet>,
 }
 
 impl Ledger {
@@ -110,12 +112,30 @@ pub trait Perturbation: Sync + std::fmt::Debug {
     fn forwards_non_web_close(&self) -> bool {
         true
     }
+    /// Whether a web request's close of an ID other than its own session's (as the boundary
+    /// knows it: the cookie, or the held request's session) is forwarded.
+    fn forwards_web_close_of_other(&self) -> bool {
+        true
+    }
+    /// WEB SET OPTION calls ignored in scalable mode to forward again on the return to legacy
+    /// mode (what an implementation honouring them in scalable mode would have in force).
+    fn replays_scalable_options(&self) -> bool {
+        false
+    }
     /// An expiration read of `id` (the text resolved), in action order.
     fn expiration(&self, _seen: &Ledger, _id: &str, _read: &mut Option<u64>) {}
     /// A finished web request's answer.
     fn response(&self, _seen: &Ledger, _web: &WebCall, _response: &mut Response) {}
     /// The hook runs one call logged, in order.
     fn hook_runs(&self, _seen: &Ledger, _call: Call, _runs: &mut Vec<WireHookRun>) {}
+    /// Whether a clock advance of `seconds` is forwarded (else it answers `ok` unseen).
+    fn forwards_advance(&self, _seconds: u64) -> bool {
+        true
+    }
+    /// Whether a WEB SET OPTION call is forwarded (else it answers `ok` unseen).
+    fn forwards_option(&self, _option: &OptionSet) -> bool {
+        true
+    }
 }
 
 /// The decorator of a mutant, or for [`Mutant`]s of the other kinds, its label only.
@@ -205,10 +225,10 @@ impl<S: Sut> Perturbed<S> {
         &self,
         p: &dyn Perturbation,
         led: &mut Ledger,
-        actions: &[WireAction],
+        (actions, own): (&[WireAction], Option<&str>),
         call: impl FnOnce(&S, &[WireAction]) -> Result<T, SutError>,
     ) -> Result<(T, Batch), SutError> {
-        let batch = Batch::plan(p, led, actions, false);
+        let batch = Batch::plan(p, led, actions, Caller::Web(own));
         let out = call(&self.inner, &batch.forwarded)?;
         Ok((out, batch))
     }
@@ -270,6 +290,15 @@ impl<S: Sut> Perturbed<S> {
     }
 }
 
+/// Who runs a batch of actions: a web request (with the session it runs in, as far as the
+/// boundary knows before it runs: its cookie, or the held request's session) or a non-web
+/// process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caller<'a> {
+    Web(Option<&'a str>),
+    NonWeb,
+}
+
 /// A batch of actions as forwarded, and how to put the answers back.
 struct Batch {
     /// The caller's actions (close texts perturbed).
@@ -289,7 +318,7 @@ enum Fate {
 }
 
 impl Batch {
-    fn plan(p: &dyn Perturbation, led: &Ledger, actions: &[WireAction], non_web: bool) -> Batch {
+    fn plan(p: &dyn Perturbation, led: &Ledger, actions: &[WireAction], caller: Caller) -> Batch {
         let mut batch = Batch {
             actions: Vec::with_capacity(actions.len()),
             forwarded: Vec::with_capacity(actions.len() + 2),
@@ -298,7 +327,18 @@ impl Batch {
         for action in actions {
             let mut action = action.clone();
             let fate = match &mut action {
-                WireAction::Close { .. } if non_web && !p.forwards_non_web_close() => Fate::Dropped,
+                WireAction::Close { .. }
+                    if caller == Caller::NonWeb && !p.forwards_non_web_close() =>
+                {
+                    Fate::Dropped
+                }
+                WireAction::Close {
+                    id: WireId::Text(text),
+                } if matches!(caller, Caller::Web(own) if own != Some(text.as_str()))
+                    && !p.forwards_web_close_of_other() =>
+                {
+                    Fate::Dropped
+                }
                 WireAction::Close { id } => {
                     if let WireId::Text(text) = id {
                         p.close_text(led, text);
@@ -411,12 +451,14 @@ impl<S: Sut> Layer for Perturbed<S> {
         let mut led = self.ledger();
         let mut request = request.clone();
         p.request(&led, &mut request);
-        let (response, batch) = self.web_actions(p, &mut led, &request.actions, |s, a| {
-            s.request(&WireRequest {
-                actions: a.to_vec(),
-                ..request.clone()
-            })
-        })?;
+        let own = request.cookie.clone();
+        let (response, batch) =
+            self.web_actions(p, &mut led, (&request.actions, own.as_deref()), |s, a| {
+                s.request(&WireRequest {
+                    actions: a.to_vec(),
+                    ..request.clone()
+                })
+            })?;
         let web = match &response.session_id {
             Some(id) if response.status == 200 => self.started(&mut led, &request, id),
             _ => WebCall::default(),
@@ -433,15 +475,17 @@ impl<S: Sut> Layer for Perturbed<S> {
         let mut led = self.ledger();
         let mut request = request.clone();
         p.request(&led, &mut request);
-        let (begun, batch) = self.web_actions(p, &mut led, &request.actions, |s, a| {
-            s.begin(
-                slot,
-                &WireRequest {
-                    actions: a.to_vec(),
-                    ..request.clone()
-                },
-            )
-        })?;
+        let own = request.cookie.clone();
+        let (begun, batch) =
+            self.web_actions(p, &mut led, (&request.actions, own.as_deref()), |s, a| {
+                s.begin(
+                    slot,
+                    &WireRequest {
+                        actions: a.to_vec(),
+                        ..request.clone()
+                    },
+                )
+            })?;
         let begun = match begun {
             Begun::Running { session_id, reads } => {
                 let mut web = self.started(&mut led, &request, &session_id);
@@ -464,7 +508,11 @@ impl<S: Sut> Layer for Perturbed<S> {
         };
         let mut led = self.ledger();
         let web = led.flights.remove(&slot).unwrap_or_default();
-        let (response, batch) = self.web_actions(p, &mut led, actions, |s, a| s.end(slot, a))?;
+        let own = Some(web.session_id.clone()).filter(|id| !id.is_empty());
+        let (response, batch) =
+            self.web_actions(p, &mut led, (actions, own.as_deref()), |s, a| {
+                s.end(slot, a)
+            })?;
         let response = self.finish_web(p, &mut led, web, batch, response)?;
         self.drain(p, &mut led, Call::Web)?;
         Ok(response)
@@ -475,7 +523,7 @@ impl<S: Sut> Layer for Perturbed<S> {
             return self.inner.non_web(process, actions);
         };
         let mut led = self.ledger();
-        let batch = Batch::plan(p, &led, actions, true);
+        let batch = Batch::plan(p, &led, actions, Caller::NonWeb);
         let reads = self.inner.non_web(process, &batch.forwarded)?;
         let reads = batch.answers(p, &mut led, reads, &mut WebCall::default())?;
         self.drain(p, &mut led, Call::NonWeb)?;
@@ -487,6 +535,9 @@ impl<S: Sut> Layer for Perturbed<S> {
             return self.inner.set_option(option);
         };
         let mut led = self.ledger();
+        if !p.forwards_option(option) {
+            return Ok(());
+        }
         self.inner.set_option(option)?;
         if let OptionSet::Mode(mode) = option {
             let scalable = *mode == SessionMode::Scalable;
@@ -494,7 +545,23 @@ impl<S: Sut> Layer for Perturbed<S> {
                 // CLOSE-9: a mode change is a restart.
                 led.restart();
                 led.scalable = scalable;
+                if !scalable {
+                    for ignored in std::mem::take(&mut led.scalable_options) {
+                        self.inner.set_option(&ignored)?;
+                    }
+                }
             }
+        } else if led.scalable
+            && p.replays_scalable_options()
+            && matches!(
+                option,
+                OptionSet::MaxProcesses(_)
+                    | OptionSet::CookieTimeoutMin(_)
+                    | OptionSet::CookieName(_)
+                    | OptionSet::ProcessTimeoutMin(_)
+            )
+        {
+            led.scalable_options.push(option.clone());
         }
         self.drain(p, &mut led, Call::Other)
     }
@@ -518,6 +585,9 @@ impl<S: Sut> Layer for Perturbed<S> {
             return self.inner.advance(seconds);
         };
         let mut led = self.ledger();
+        if !p.forwards_advance(seconds) {
+            return Ok(());
+        }
         self.inner.advance(seconds)?;
         self.drain(p, &mut led, Call::Advance)
     }
@@ -557,6 +627,12 @@ pub fn perturbation(mutant: Mutant) -> Option<&'static dyn Perturbation> {
         Mutant::HookCloseOwnRerunsHook => &HookCloseOwnRerunsHook,
         Mutant::IpValidationSkipped => &IpValidationSkipped,
         Mutant::TimeoutSkipsHook => &TimeoutSkipsHook,
+        Mutant::WebCloseOfOtherIgnored => &WebCloseOfOtherIgnored,
+        Mutant::ScalableHonoursIgnoredOptions => &ScalableHonoursIgnoredOptions,
+        Mutant::HookFailureUnreported => &HookFailureUnreported,
+        Mutant::TimeoutsOutOfDueOrder => &TimeoutsOutOfDueOrder,
+        Mutant::ZeroAdvanceIgnored => &ZeroAdvanceIgnored,
+        Mutant::MaxSessionsIgnored => &MaxSessionsIgnored,
         Mutant::MobileLaneOwnCookie => &MobileLaneOwnCookie,
         _ => return None,
     })
@@ -598,6 +674,29 @@ struct NonWebCloseIgnored;
 impl Perturbation for NonWebCloseIgnored {
     fn forwards_non_web_close(&self) -> bool {
         false
+    }
+}
+
+/// MUTANT CLOSE-3: a close called in a web request on another session's ID never reaches
+/// the implementation. Approximation: "another" as the boundary knows it before the request
+/// runs, an ID other than its cookie (a held request's end: its session).
+#[derive(Debug)]
+struct WebCloseOfOtherIgnored;
+impl Perturbation for WebCloseOfOtherIgnored {
+    fn forwards_web_close_of_other(&self) -> bool {
+        false
+    }
+}
+
+/// MUTANT REQ-4 (option values): selectors 18, 72, 73 and 78 set in scalable mode are
+/// honoured: they are in force once the server is back in legacy mode (the reference's
+/// ignored calls are forwarded again at the switch). In scalable mode itself nothing they
+/// govern is compared.
+#[derive(Debug)]
+struct ScalableHonoursIgnoredOptions;
+impl Perturbation for ScalableHonoursIgnoredOptions {
+    fn replays_scalable_options(&self) -> bool {
+        true
     }
 }
 
@@ -653,6 +752,18 @@ impl Perturbation for HookCloseOwnRerunsHook {
     }
 }
 
+/// MUTANT CLOSE-14 (reading unreported): every hook run is reported as not failed; the
+/// close itself completes in the implementation. (Exact.)
+#[derive(Debug)]
+struct HookFailureUnreported;
+impl Perturbation for HookFailureUnreported {
+    fn hook_runs(&self, _seen: &Ledger, _call: Call, runs: &mut Vec<WireHookRun>) {
+        for run in runs.iter_mut() {
+            run.failed = false;
+        }
+    }
+}
+
 /// MUTANT REQ-5: a request carrying a seen session's cookie is forwarded from the IP that
 /// session was opened from, so IP validation never refuses it.
 #[derive(Debug)]
@@ -674,6 +785,42 @@ impl Perturbation for TimeoutSkipsHook {
         if call == Call::Advance {
             runs.clear();
         }
+    }
+}
+
+/// MUTANT TIME-2 (hook order): the runs one `advance` logged come in reverse order, so
+/// processes timing out together do not come in due order (then session, then lane), and a
+/// nested close's hook comes before the timeout hook that caused it.
+#[derive(Debug)]
+struct TimeoutsOutOfDueOrder;
+impl Perturbation for TimeoutsOutOfDueOrder {
+    fn hook_runs(&self, _seen: &Ledger, call: Call, runs: &mut Vec<WireHookRun>) {
+        if call == Call::Advance {
+            runs.reverse();
+        }
+    }
+}
+
+/// MUTANT TIME-2 (an ungenerated combination): an advance of 0 s never reaches the
+/// implementation. Only a process made due by lowering the process timeout (selector 78)
+/// shows it: it should end at the next clock step, 0 s included.
+#[derive(Debug)]
+struct ZeroAdvanceIgnored;
+impl Perturbation for ZeroAdvanceIgnored {
+    fn forwards_advance(&self, seconds: u64) -> bool {
+        seconds != 0
+    }
+}
+
+/// MUTANT LIMIT-1 (a rule vacuous without a capability): selector 71 never reaches the
+/// implementation, so the default limit of 100 sessions stays and nothing is evicted where
+/// a trace lowered it. Without the `options` capability no trace sets it: LIMIT-1 must then
+/// be `skip`, never `pass`.
+#[derive(Debug)]
+struct MaxSessionsIgnored;
+impl Perturbation for MaxSessionsIgnored {
+    fn forwards_option(&self, option: &OptionSet) -> bool {
+        !matches!(option, OptionSet::MaxSessions(_))
     }
 }
 
