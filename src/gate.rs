@@ -63,38 +63,13 @@ pub const NO_CAPABILITIES: Capabilities = Capabilities {
     options: false,
 };
 
-/// A capability a run can require (`--require CAP`): the rules that need it fail, instead of
-/// being skipped, when the target does not declare it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Capability {
-    /// The suite controls the clock (TIME-1..4).
-    Clock,
-    /// Several client IPs (REQ-5).
-    MultiIp,
-    /// 4D Mobile sessions (MOBILE-1..3).
-    Mobile,
-    /// The hook's behaviour can be set (CLOSE-13, CLOSE-14).
-    HookFaults,
-    /// Requests held in flight (CLOSE-12).
-    InFlight,
-    /// WEB SET OPTION (LIMIT-1, LIMIT-2, CLOSE-9, INV-5).
-    Options,
-}
+/// A capability a run can require (`--require CAP`): the one list of capabilities, with the
+/// rules each gates, is `check::capabilities`.
+pub use crate::check::capabilities::Capability;
 
 /// The capability set of a list of required capabilities.
 pub fn required(caps: &[Capability]) -> Capabilities {
-    let mut out = NO_CAPABILITIES;
-    for c in caps {
-        match c {
-            Capability::Clock => out.clock = true,
-            Capability::MultiIp => out.multi_ip = true,
-            Capability::Mobile => out.mobile = true,
-            Capability::HookFaults => out.hook_faults = true,
-            Capability::InFlight => out.in_flight = true,
-            Capability::Options => out.options = true,
-        }
-    }
-    out
+    caps.iter().fold(NO_CAPABILITIES, |out, c| c.with(out))
 }
 
 /// A usage or input error: the process exits with [`EXIT_USAGE`].

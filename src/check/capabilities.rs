@@ -7,20 +7,22 @@ use wlcs_model::RuleId;
 use wlcs_model::vocab::{HookBehavior, Step};
 use wlcs_sut::Capabilities;
 
-/// One capability a system under test may lack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One capability a system under test may lack; also what a run can require (`--require
+/// CAP`, see `gate::required`): the rules that need it fail, instead of being skipped, when the
+/// target does not declare it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Capability {
-    /// The suite controls the clock.
+    /// The suite controls the clock (TIME-1..4).
     Clock,
-    /// Requests from several client IPs.
+    /// Requests from several client IPs (REQ-5).
     MultiIp,
-    /// 4D Mobile sessions.
+    /// 4D Mobile sessions (MOBILE-1..3).
     Mobile,
-    /// The hook's behaviour can be set.
+    /// The hook's behaviour can be set (CLOSE-13, CLOSE-14).
     HookFaults,
-    /// Requests held in flight.
+    /// Requests held in flight (CLOSE-12).
     InFlight,
-    /// WEB SET OPTION.
+    /// WEB SET OPTION (LIMIT-1, LIMIT-2, CLOSE-9, INV-5).
     Options,
 }
 
@@ -103,14 +105,23 @@ impl Capability {
 
     /// `caps` without it.
     pub fn without(self, caps: Capabilities) -> Capabilities {
+        self.set(caps, false)
+    }
+
+    /// `caps` with it.
+    pub fn with(self, caps: Capabilities) -> Capabilities {
+        self.set(caps, true)
+    }
+
+    fn set(self, caps: Capabilities, to: bool) -> Capabilities {
         let mut c = caps;
         match self {
-            Capability::Clock => c.clock = false,
-            Capability::MultiIp => c.multi_ip = false,
-            Capability::Mobile => c.mobile = false,
-            Capability::HookFaults => c.hook_faults = false,
-            Capability::InFlight => c.in_flight = false,
-            Capability::Options => c.options = false,
+            Capability::Clock => c.clock = to,
+            Capability::MultiIp => c.multi_ip = to,
+            Capability::Mobile => c.mobile = to,
+            Capability::HookFaults => c.hook_faults = to,
+            Capability::InFlight => c.in_flight = to,
+            Capability::Options => c.options = to,
         }
         c
     }

@@ -470,10 +470,21 @@ impl<'a> Checker<'a> {
         obs: &StepObs,
         observed: &wlcs_sut::Observed,
     ) -> Result<(), Divergence> {
-        let cookie_name = &self.model.options().cookie_name;
+        self.compare_hooks(obs, observed, matches!(step, Step::Advance { .. }))?;
+        self.compare_shared(obs, observed, true)
+    }
+
+    /// The hook runs a step showed against the model's (`advanced`: the step moved the clock,
+    /// so timeouts ran in due order).
+    fn compare_hooks(
+        &mut self,
+        obs: &StepObs,
+        observed: &wlcs_sut::Observed,
+        advanced: bool,
+    ) -> Result<(), Divergence> {
         let cx = Context {
             model: &self.model,
-            cookie_name,
+            cookie_name: &self.model.options().cookie_name,
             written: &self.written,
             may_expire: false,
         };
@@ -487,9 +498,7 @@ impl<'a> Checker<'a> {
                 failed: h.failed,
             })
             .collect();
-        let advanced = matches!(step, Step::Advance { .. });
-        compare::hooks(obs, &runs, advanced, &self.ids, cx, &mut self.stats)?;
-        self.compare_shared(obs, observed, true)
+        compare::hooks(obs, &runs, advanced, &self.ids, cx, &mut self.stats)
     }
 
     /// The lock table and the interprocess variables, when observed; hook runs only when
@@ -502,24 +511,7 @@ impl<'a> Checker<'a> {
         hooks_done: bool,
     ) -> Result<(), Divergence> {
         if !hooks_done && !observed.hook_runs.is_empty() {
-            let cookie_name = &self.model.options().cookie_name;
-            let cx = Context {
-                model: &self.model,
-                cookie_name,
-                written: &self.written,
-                may_expire: false,
-            };
-            let runs: Vec<HookSeen<'_, String>> = observed
-                .hook_runs
-                .iter()
-                .map(|h| HookSeen {
-                    session: &h.session_id,
-                    lane: h.lane,
-                    snapshot: &h.snapshot,
-                    failed: h.failed,
-                })
-                .collect();
-            compare::hooks(obs, &runs, false, &self.ids, cx, &mut self.stats)?;
+            self.compare_hooks(obs, observed, false)?;
         }
         if let Some(locks) = &observed.locks {
             compare::locks(
