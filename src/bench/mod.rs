@@ -366,37 +366,27 @@ fn latency(h: &Histogram<u64>) -> Latency {
 
 /// The JSON body of an open: a realistic context for session slot `slot`.
 fn open_body(slot: usize) -> Vec<u8> {
+    use proto::ActionV1;
     let slot = slot as u64;
-    let mut s = String::with_capacity(512);
-    s.push_str("{\"actions\":[");
-    for var in 0..u64::from(CONTEXT_VARS) {
-        let _ = write!(
-            s,
-            "{{\"op\":\"set_var\",\"var\":{var},\"value\":{}}},",
-            slot * 8 + var
-        );
-    }
-    s.push_str("{\"op\":\"select\",\"table\":2,\"records\":[");
-    for r in 0..u64::from(CONTEXT_SELECTION_RECORDS) {
-        if r > 0 {
-            s.push(',');
-        }
-        let _ = write!(
-            s,
-            "{}",
-            (slot * u64::from(CONTEXT_SELECTION_RECORDS) + r) % (1 << 32)
-        );
-    }
-    s.push_str("]}");
-    for l in 0..u64::from(CONTEXT_LOCKS) {
-        let _ = write!(
-            s,
-            ",{{\"op\":\"lock\",\"table\":1,\"record\":{}}}",
-            (slot * u64::from(CONTEXT_LOCKS) + l) % (1 << 32)
-        );
-    }
-    s.push_str("]}");
-    s.into_bytes()
+    let record = |n: u64| (n % (1 << 32)) as u32;
+    let mut actions: Vec<ActionV1> = (0..CONTEXT_VARS)
+        .map(|var| ActionV1::SetVar {
+            var: var as u8,
+            value: (slot * 8 + u64::from(var)) as i64,
+        })
+        .collect();
+    actions.push(ActionV1::Select {
+        table: 2,
+        records: (0..u64::from(CONTEXT_SELECTION_RECORDS))
+            .map(|r| record(slot * u64::from(CONTEXT_SELECTION_RECORDS) + r))
+            .collect(),
+    });
+    actions.extend((0..u64::from(CONTEXT_LOCKS)).map(|l| ActionV1::Lock {
+        table: 1,
+        record: record(slot * u64::from(CONTEXT_LOCKS) + l),
+    }));
+    // The protocol's own types, serialised: the body is what HARNESS.md says by construction.
+    serde_json::to_vec(&proto::ActionsV1 { actions }).unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -544,24 +534,26 @@ async fn run_async(cfg: BenchConfig, target: Target) -> Result<BenchReport, Benc
     let options = caps.capabilities.options;
     if options {
         let limit = cfg.sessions.max(10);
-        let max_processes = format!("{{\"option\":\"max_processes\",\"value\":{SESSIONS_MAX}}}");
+        let max_processes = serde_json::to_vec(&proto::OptionV1::MaxProcesses(SESSIONS_MAX as u32))
+            .map_err(|e| BenchError::Config(format!("option: {e}")))?;
         control
             .ok(
                 "option max_processes",
                 "POST",
                 proto::PATH_OPTION,
                 None,
-                max_processes.as_bytes(),
+                &max_processes,
             )
             .await?;
-        let max_sessions = format!("{{\"option\":\"max_sessions\",\"value\":{limit}}}");
+        let max_sessions = serde_json::to_vec(&proto::OptionV1::MaxSessions(limit as u32))
+            .map_err(|e| BenchError::Config(format!("option: {e}")))?;
         control
             .ok(
                 "option max_sessions",
                 "POST",
                 proto::PATH_OPTION,
                 None,
-                max_sessions.as_bytes(),
+                &max_sessions,
             )
             .await?;
     }
@@ -769,11 +761,11 @@ async fn worker(w: usize, plan: Arc<Plan>) -> Result<WorkerOut, BenchError> {
                 })
             } else {
                 close_body.clear();
-                let _ = write!(
-                    VecWriter(&mut close_body),
-                    "{{\"process\":{process},\"actions\":[{{\"op\":\"close\",\"id\":\"{}\"}}]}}",
-                    o.id
-                );
+                let body = proto::NonWebV1 {
+                    process: process as u8, // w % 256: fits
+                    actions: vec![proto::ActionV1::Close { id: o.id.clone() }],
+                };
+                let _ = serde_json::to_writer(&mut close_body, &body);
                 conn.ok("non-web close", "POST", non_web, None, &close_body)
                     .await
                     .map(|_| false)
