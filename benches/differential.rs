@@ -202,15 +202,7 @@ mod pst {
                 panic!("{m:?}");
             }
             let runs = sut().take_hook_runs().expect("hook runs");
-            let seen: Vec<HookSeen<'_, String>> = runs
-                .iter()
-                .map(|h| HookSeen {
-                    session: &h.session_id,
-                    lane: h.lane,
-                    snapshot: &h.snapshot,
-                    failed: h.failed,
-                })
-                .collect();
+            let seen: Vec<HookSeen<'_, String>> = runs.iter().map(HookSeen::of).collect();
             let advanced = matches!(step, Step::Advance { .. });
             if let Err(e) = compare::hooks(obs, &seen, advanced, &d.ids, cx, &mut ()) {
                 panic!("{e:?}");

@@ -92,7 +92,7 @@ pub struct StatTest {
 }
 
 /// Everything the security checks found.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SecurityReport {
     /// IDs sampled.
     pub ids_sampled: usize,
@@ -243,16 +243,7 @@ pub fn check(sut: &dyn Sut, cfg: &SecurityConfig) -> SecurityReport {
     let world = WorldConfig::default();
     let cookie_name = format!("4DSID_{}", world.app_name);
     let mut rows = Vec::new();
-    let mut report = SecurityReport {
-        ids_sampled: 0,
-        ids_distinct: 0,
-        bits_tested: 0,
-        tests: Vec::new(),
-        fixation_probes: 0,
-        fixations: 0,
-        rows: Vec::new(),
-        errors: Vec::new(),
-    };
+    let mut report = SecurityReport::default();
     // ID sample.
     let mut ids = Vec::with_capacity(cfg.id_sample);
     let mut raw_cookie = None;
@@ -492,16 +483,7 @@ fn is_v4(id: &str) -> bool {
 
 /// The ID-quality rows (REQ-6) of a sample of IDs, and the statistical tests' figures.
 pub fn id_quality(ids: &[String]) -> (Vec<SecRow>, Vec<StatTest>) {
-    let mut report = SecurityReport {
-        ids_sampled: 0,
-        ids_distinct: 0,
-        bits_tested: 0,
-        tests: Vec::new(),
-        fixation_probes: 0,
-        fixations: 0,
-        rows: Vec::new(),
-        errors: Vec::new(),
-    };
+    let mut report = SecurityReport::default();
     let mut rows = Vec::new();
     id_rows(ids, &mut report, &mut rows);
     (rows, report.tests)

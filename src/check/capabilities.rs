@@ -91,6 +91,27 @@ impl Capability {
         Capability::Options,
     ];
 
+    /// Its name in reports, the field name of [`Capabilities`] (`multi_ip`).
+    pub fn field_name(self) -> &'static str {
+        match self {
+            Capability::Clock => "clock",
+            Capability::MultiIp => "multi_ip",
+            Capability::Mobile => "mobile",
+            Capability::HookFaults => "hook_faults",
+            Capability::InFlight => "in_flight",
+            Capability::Options => "options",
+        }
+    }
+
+    /// The field names of the capabilities `caps` declares, in the table's order.
+    pub fn names_in(caps: &Capabilities) -> Vec<&'static str> {
+        Capability::ALL
+            .into_iter()
+            .filter(|c| c.present(caps))
+            .map(Capability::field_name)
+            .collect()
+    }
+
     /// Whether `caps` has it.
     pub fn present(self, caps: &Capabilities) -> bool {
         match self {

@@ -244,6 +244,18 @@ pub struct HookSeen<'a, S> {
     pub failed: bool,
 }
 
+impl<'a> HookSeen<'a, String> {
+    /// A hook run as the trait reports it ([`wlcs_sut::WireHookRun`]).
+    pub fn of(run: &'a wlcs_sut::WireHookRun) -> Self {
+        HookSeen {
+            session: &run.session_id,
+            lane: run.lane,
+            snapshot: &run.snapshot,
+            failed: run.failed,
+        }
+    }
+}
+
 /// What the comparisons of a step read besides the two observations.
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {

@@ -488,16 +488,7 @@ impl<'a> Checker<'a> {
             written: &self.written,
             may_expire: false,
         };
-        let runs: Vec<HookSeen<'_, String>> = observed
-            .hook_runs
-            .iter()
-            .map(|h| HookSeen {
-                session: &h.session_id,
-                lane: h.lane,
-                snapshot: &h.snapshot,
-                failed: h.failed,
-            })
-            .collect();
+        let runs: Vec<HookSeen<'_, String>> = observed.hook_runs.iter().map(HookSeen::of).collect();
         compare::hooks(obs, &runs, advanced, &self.ids, cx, &mut self.stats)
     }
 

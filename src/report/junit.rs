@@ -209,19 +209,7 @@ fn fixture_case(report: &Report, f: &super::FixtureRun) -> TestCase {
 }
 
 fn properties(report: &Report) -> Vec<Property> {
-    let c = &report.capabilities;
-    let caps: Vec<&str> = [
-        (c.clock, "clock"),
-        (c.multi_ip, "multi_ip"),
-        (c.mobile, "mobile"),
-        (c.hook_faults, "hook_faults"),
-        (c.in_flight, "in_flight"),
-        (c.options, "options"),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, n)| *n)
-    .collect();
+    let caps = crate::check::capabilities::Capability::names_in(&report.capabilities);
     let mut props = vec![
         Property::new("verdict", report.verdict.as_upper()),
         Property::new("target", report.target.as_str()),

@@ -198,19 +198,7 @@ pub fn to_markdown(report: &Report) -> String {
 
 /// The declared capabilities, `none` when none.
 pub fn capabilities(report: &Report) -> String {
-    let c = &report.capabilities;
-    let on: Vec<&str> = [
-        (c.clock, "clock"),
-        (c.multi_ip, "multi_ip"),
-        (c.mobile, "mobile"),
-        (c.hook_faults, "hook_faults"),
-        (c.in_flight, "in_flight"),
-        (c.options, "options"),
-    ]
-    .iter()
-    .filter(|(v, _)| *v)
-    .map(|(_, n)| *n)
-    .collect();
+    let on = crate::check::capabilities::Capability::names_in(&report.capabilities);
     if on.is_empty() {
         "none".into()
     } else {
