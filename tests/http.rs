@@ -479,3 +479,155 @@ fn redact_ids(text: &str) -> String {
     out.pop();
     out
 }
+
+/// Renames the session cookie of the implementation it wraps, as seen by a server.
+struct RenamedCookie(MemorySut);
+
+impl wlcs_sut::plugin::layer::Layer for RenamedCookie {
+    type Inner = MemorySut;
+    fn inner(&self) -> &MemorySut {
+        &self.0
+    }
+    fn session_cookie_name(&self) -> Result<String, wlcs_sut::SutError> {
+        Ok("RENAMED".to_string())
+    }
+}
+
+/// The implementation without a cookie name: [`Sut::session_cookie_name`]'s default.
+struct Nameless(MemorySut);
+
+impl wlcs_sut::plugin::layer::Layer for Nameless {
+    type Inner = MemorySut;
+    fn inner(&self) -> &MemorySut {
+        &self.0
+    }
+    fn session_cookie_name(&self) -> Result<String, wlcs_sut::SutError> {
+        Err(wlcs_sut::SutError::Unsupported("no name".into()))
+    }
+}
+
+/// Opens a session over `sut` and sends its ID back in the adapter's cookie (the default
+/// name): whether the second request ran in the same session.
+fn second_request_routes(sut: &HttpSut) -> bool {
+    use wlcs_sut::plugin::WireRequest;
+    sut.reset(&WorldConfig::default()).unwrap();
+    let first = WireRequest {
+        ip: 0,
+        cookie: None,
+        mobile: None,
+        actions: Vec::new(),
+    };
+    let first = sut.request(&first).unwrap();
+    let id = first.session_id.expect("the first request opens a session");
+    let again = WireRequest {
+        ip: 0,
+        cookie: Some(id.clone()),
+        mobile: None,
+        actions: Vec::new(),
+    };
+    sut.request(&again).unwrap().session_id.as_deref() == Some(id.as_str())
+}
+
+#[test]
+fn the_server_reads_the_cookie_the_implementation_names() {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let plain = serve(addr, Arc::new(MemorySut::new()), ServeOptions::default()).unwrap();
+    let client = HttpSut::connect(&plain.base_url()).unwrap();
+    assert!(
+        second_request_routes(&client),
+        "the default name routes the adapter's cookie"
+    );
+    // The server asks the implementation, not a copy of the option rules: a cookie under
+    // another name than the implementation's is no session cookie.
+    let renamed = serve(
+        addr,
+        Arc::new(RenamedCookie(MemorySut::new())),
+        ServeOptions::default(),
+    )
+    .unwrap();
+    let client = HttpSut::connect(&renamed.base_url()).unwrap();
+    assert!(
+        !second_request_routes(&client),
+        "a cookie not named as the implementation says must open a new session"
+    );
+    let refused = serve(
+        addr,
+        Arc::new(Nameless(MemorySut::new())),
+        ServeOptions::default(),
+    );
+    let why = refused
+        .err()
+        .expect("a nameless implementation is refused")
+        .to_string();
+    assert!(why.contains("cannot serve"), "{why}");
+}
+
+#[test]
+fn worlds_of_one_server_are_independent() {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let suts: Vec<Arc<dyn Sut>> = (0..3)
+        .map(|_| Arc::new(MemorySut::new()) as Arc<dyn Sut>)
+        .collect();
+    let server = wlcs_http::serve_worlds(addr, suts, ServeOptions::default()).unwrap();
+    assert_eq!(server.worlds(), 3);
+    let root = HttpSut::connect(&server.base_url()).unwrap();
+    assert_eq!(
+        root.worlds(),
+        3,
+        "the capabilities answer counts the worlds"
+    );
+    assert!(
+        root.shares_world(),
+        "the root adapter alone says nothing of independence"
+    );
+    let worlds = HttpSut::connect_worlds(&server.base_url(), &ClientOptions::default(), 8).unwrap();
+    assert_eq!(worlds.len(), 3, "at most the server's worlds");
+    assert!(worlds.iter().all(|w| !w.shares_world()));
+    assert!(
+        worlds[2].base_url().ends_with("/worlds/2"),
+        "{}",
+        worlds[2].base_url()
+    );
+    let capped = HttpSut::connect_worlds(&server.base_url(), &ClientOptions::default(), 2).unwrap();
+    assert_eq!(capped.len(), 2, "at most what the caller asks");
+
+    // A session opened in world 1 routes there and nowhere else; world 0's reset and clock
+    // leave it alone.
+    use wlcs_sut::plugin::WireRequest;
+    let request = |cookie: Option<String>| WireRequest {
+        ip: 0,
+        cookie,
+        mobile: None,
+        actions: Vec::new(),
+    };
+    for w in &worlds {
+        w.reset(&WorldConfig::default()).unwrap();
+    }
+    let id = worlds[1]
+        .request(&request(None))
+        .unwrap()
+        .session_id
+        .unwrap();
+    worlds[0].reset(&WorldConfig::default()).unwrap();
+    worlds[0].advance(10 * 3_600).unwrap();
+    let back = worlds[1].request(&request(Some(id.clone()))).unwrap();
+    assert_eq!(
+        back.session_id.as_deref(),
+        Some(id.as_str()),
+        "world 1 keeps its session"
+    );
+    let elsewhere = worlds[2].request(&request(Some(id.clone()))).unwrap();
+    assert_ne!(
+        elsewhere.session_id.as_deref(),
+        Some(id.as_str()),
+        "world 2 never saw it"
+    );
+
+    // A single-world server: one adapter, shared as before.
+    let single = serve(addr, Arc::new(MemorySut::new()), ServeOptions::default()).unwrap();
+    let one = HttpSut::connect_worlds(&single.base_url(), &ClientOptions::default(), 8).unwrap();
+    assert_eq!(one.len(), 1);
+    assert!(one[0].shares_world());
+    let none = wlcs_http::serve_worlds(addr, Vec::new(), ServeOptions::default());
+    assert!(none.is_err(), "a server of no world is refused");
+}

@@ -131,6 +131,11 @@ pub struct HttpSut {
     observe: bool,
     /// The server offers paged takes of hook runs (`hook_runs_paged`).
     paged: bool,
+    /// The worlds the server hosts (HARNESS.md "Worlds"; 1 without the feature).
+    worlds: usize,
+    /// Made by [`HttpSut::connect_worlds`]: this adapter drives one world that no other
+    /// adapter of the same set drives, so [`Sut::shares_world`] is false.
+    own_world: bool,
     opts: ClientOptions,
     runtime: Option<Runtime>,
     /// One client per source address (`None`: control requests, unbound); at most 257.
@@ -354,6 +359,8 @@ impl HttpSut {
             caps: Capabilities::ALL,
             observe: false,
             paged: false,
+            worlds: 1,
+            own_world: false,
             opts,
             runtime: Some(runtime),
             clients: Mutex::new(HashMap::new()),
@@ -381,6 +388,9 @@ impl HttpSut {
             .features
             .iter()
             .any(|f| f == proto::FEATURE_HOOK_RUNS_PAGED);
+        if caps.features.iter().any(|f| f == proto::FEATURE_WORLDS) {
+            sut.worlds = caps.worlds.map_or(1, |w| w.count.max(1));
+        }
         // Other client IPs come from other loopback source addresses: only a loopback target
         // can see them.
         sut.caps.multi_ip &= loopback;
@@ -391,6 +401,38 @@ impl HttpSut {
     /// The base URL requests go to (`http://IP:PORT[/path]`).
     pub fn base_url(&self) -> &str {
         &self.base
+    }
+
+    /// The independent worlds the server at this base URL hosts (HARNESS.md "Worlds"): 1
+    /// for a server without the feature.
+    pub fn worlds(&self) -> usize {
+        self.worlds
+    }
+
+    /// Adapters for up to `max` independent worlds of the server at `base_url`: world `k` at
+    /// `base_url/worlds/k` when the server hosts several (HARNESS.md "Worlds"), else the one
+    /// world at `base_url`. Each adapter's [`Sut::shares_world`] is false when there are
+    /// several: no two of them drive the same world, so a run may check cases on all at once.
+    pub fn connect_worlds(
+        base_url: &str,
+        opts: &ClientOptions,
+        max: usize,
+    ) -> Result<Vec<HttpSut>, SutError> {
+        let root = HttpSut::connect_with(base_url, opts.clone())?;
+        let count = root.worlds.min(max.max(1));
+        if count < 2 {
+            return Ok(vec![root]);
+        }
+        let base = root.base.clone();
+        drop(root);
+        (0..count)
+            .map(|k| {
+                let url = format!("{base}/worlds/{k}");
+                let mut sut = HttpSut::connect_with(&url, opts.clone())?;
+                sut.own_world = true;
+                Ok(sut)
+            })
+            .collect()
     }
 
     fn runtime(&self) -> Result<&Runtime, SutError> {
@@ -668,6 +710,10 @@ impl Sut for HttpSut {
         self.name.clone()
     }
 
+    fn shares_world(&self) -> bool {
+        !self.own_world
+    }
+
     fn capabilities(&self) -> Capabilities {
         self.caps
     }
@@ -890,6 +936,12 @@ impl Sut for HttpSut {
                 .map(|ipvars| IpvarsV1 { ipvars }.into_wire().map_err(protocol))
                 .transpose()?,
         })
+    }
+
+    /// The name the suite's calls set (the reset's default, then every selector 73 option),
+    /// as the adapter tracks it to send the cookie: lets an adapter itself be served.
+    fn session_cookie_name(&self) -> Result<String, SutError> {
+        Ok(lock(&self.options).cookie_name.clone())
     }
 }
 

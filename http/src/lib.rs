@@ -14,4 +14,7 @@ pub mod server;
 
 pub use chaos::{ChaosOptions, Fault};
 pub use client::{ClientOptions, HttpSut, REQUEST_TIMEOUT_MS};
-pub use server::{CallMode, ServeError, ServeOptions, ServerHandle, serve, serve_blocking};
+pub use server::{
+    CallMode, ServeError, ServeOptions, ServerHandle, WORLDS_MAX, serve, serve_blocking,
+    serve_worlds,
+};

@@ -48,6 +48,9 @@ pub const FEATURE_OBSERVE: &str = "observe";
 /// (or an observe) answers at most a page of runs with `"more": true` while runs are left, and
 /// `POST /wlcs/v1/hook-runs/take?max_runs=N` bounds the page (HARNESS.md "Paged hook runs").
 pub const FEATURE_HOOK_RUNS_PAGED: &str = "hook_runs_paged";
+/// `features` entry: the server hosts several independent worlds, world `k` under
+/// `BASE/worlds/k` (HARNESS.md "Worlds"); `"worlds"` of the answer says how many.
+pub const FEATURE_WORLDS: &str = "worlds";
 /// Prefix of `GET /wlcs/v1/slots/{slot}` (long poll) and `POST /wlcs/v1/slots/{slot}/end`.
 pub const PATH_SLOTS: &str = "/wlcs/v1/slots";
 
@@ -312,6 +315,18 @@ pub struct CapabilitiesV1 {
     /// Optional endpoints the server offers (`"observe"`); absent means none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<String>,
+    /// The independent worlds the server hosts (HARNESS.md "Worlds"); absent means one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worlds: Option<WorldsV1>,
+}
+
+/// `"worlds"` of the capabilities answer: world `k` is served under `BASE/worlds/k`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorldsV1 {
+    /// How many worlds the server hosts (at least 2 when the field is present).
+    pub count: usize,
+    /// The world that answered (0 at the server's root).
+    pub this: usize,
 }
 
 /// The capability flags (HARNESS.md says which rules each one gates).

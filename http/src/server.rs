@@ -25,7 +25,7 @@
 use crate::proto::{
     self, ActionsV1, AdvanceV1, CapabilitiesV1, EndedV1, ErrorBodyV1, ErrorV1, HookRunV1,
     HookRunsV1, HookV1, IpvarsV1, LocksV1, NonWebV1, ObserveV1, ObservedV1, OkV1, OptionV1,
-    ReadsV1, ResetV1, SlotStateV1, SlotV1, WebResultV1, codes,
+    ReadsV1, ResetV1, SlotStateV1, SlotV1, WebResultV1, WorldsV1, codes,
 };
 use axum::Router;
 use axum::body::Body;
@@ -50,7 +50,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::{Notify, Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
 use tower::ServiceExt;
-use wlcs_model::vocab::{Ip, OptionSet, Options, Slot, WorldConfig};
+use wlcs_model::vocab::{Ip, OptionSet, Slot, WorldConfig};
 use wlcs_plugin::{Begun, Response as WireResponse, Sut, SutError, WireHookRun, WireRequest};
 
 /// How long a connection may wait for a complete request head: both an idle keep-alive
@@ -75,6 +75,9 @@ pub const CONNECTIONS_RESERVED: usize = 64;
 /// Pending connections the kernel queues while the accept loop catches up: a burst of a
 /// thousand connects must not overflow into SYN retries (1 s each).
 pub const LISTEN_BACKLOG: u32 = 1_024;
+/// Worlds one server hosts at most ([`serve_worlds`]): each is a whole reference world (a few
+/// KiB empty) with its own 256 slots, and the connection limit grows by [`SLOTS`] per world.
+pub const WORLDS_MAX: usize = 16;
 /// A page of hook runs is cut before it exceeds this many bytes of JSON (it always holds at
 /// least one run): far under the suite's 4 MiB answer limit.
 pub const HOOK_RUNS_PAGE_BYTES_MAX: usize = 1024 * 1024;
@@ -170,6 +173,13 @@ pub enum ServeError {
     /// `shutdown` or `wait` was called from inside an async runtime.
     #[error("{0} must be called from a thread outside any async runtime")]
     InsideRuntime(&'static str),
+    /// [`serve_worlds`] got no implementation, or more than [`WORLDS_MAX`].
+    #[error("a server hosts 1..={WORLDS_MAX} worlds, not {0}")]
+    Worlds(usize),
+    /// The implementation does not name its session cookie ([`Sut::session_cookie_name`]),
+    /// so the server cannot tell which cookie of a request is the session's.
+    #[error("cannot serve the implementation: {0}")]
+    Unservable(#[source] SutError),
 }
 
 /// A running server. Dropping it stops the server without waiting.
@@ -178,7 +188,8 @@ pub struct ServerHandle {
     runtime: Option<Runtime>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
-    app: Arc<App>,
+    net: Arc<Net>,
+    worlds: Vec<Arc<App>>,
 }
 
 impl std::fmt::Debug for ServerHandle {
@@ -197,17 +208,29 @@ impl ServerHandle {
 
     /// HTTP requests received so far (every endpoint), for throughput figures.
     pub fn requests_served(&self) -> u64 {
-        self.app.requests.load(Ordering::Relaxed)
+        self.net.requests.load(Ordering::Relaxed)
     }
 
     /// TCP connections accepted so far (keep-alive makes this far smaller than the requests).
     pub fn connections_accepted(&self) -> u64 {
-        self.app.connections.load(Ordering::Relaxed)
+        self.net.connections.load(Ordering::Relaxed)
     }
 
-    /// `http://ADDR`, what [`crate::HttpSut::connect`] takes.
+    /// `http://ADDR`, what [`crate::HttpSut::connect`] takes: world 0.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.local_addr)
+    }
+
+    /// The worlds this server hosts ([`serve_worlds`]; 1 for [`serve`]).
+    pub fn worlds(&self) -> usize {
+        self.worlds.len()
+    }
+
+    /// Answers every held request of every world with `why`.
+    fn abort_all(&self, why: &'static str) {
+        for world in &self.worlds {
+            world.abort_all(why);
+        }
     }
 
     /// Stops accepting, answers held requests with `shutting_down`, lets open connections
@@ -231,7 +254,7 @@ impl ServerHandle {
 
     fn stop_now(&mut self) -> Result<(), ServeError> {
         self.stop.send_replace(true);
-        self.app.abort_all("the server is shutting down");
+        self.abort_all("the server is shutting down");
         let Some(rt) = self.runtime.take() else {
             return Ok(());
         };
@@ -239,11 +262,11 @@ impl ServerHandle {
             rt.shutdown_background();
             return Err(ServeError::InsideRuntime("ServerHandle::shutdown"));
         }
-        let grace_ms = self.app.opts.shutdown_grace_ms;
+        let grace_ms = self.net.opts.shutdown_grace_ms;
         let grace = Duration::from_millis(grace_ms);
         let task = self.task.take();
-        let conns = self.app.conns.clone();
-        let all = u32::try_from(self.app.opts.connections_max).unwrap_or(u32::MAX);
+        let conns = self.net.conns.clone();
+        let all = u32::try_from(self.net.opts.connections_max).unwrap_or(u32::MAX);
         let finished = rt.block_on(async move {
             tokio::time::timeout(grace, async move {
                 if let Some(task) = task {
@@ -267,7 +290,7 @@ impl ServerHandle {
 impl Drop for ServerHandle {
     fn drop(&mut self) {
         self.stop.send_replace(true);
-        self.app.abort_all("the server is shutting down");
+        self.abort_all("the server is shutting down");
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
@@ -282,6 +305,21 @@ pub fn serve(
     sut: Arc<dyn Sut>,
     opts: ServeOptions,
 ) -> Result<ServerHandle, ServeError> {
+    serve_worlds(addr, vec![sut], opts)
+}
+
+/// [`serve`] for several independent worlds (HARNESS.md "Worlds"): world `k` is served under
+/// the base URL `http://ADDR/worlds/k` and world 0 also at `http://ADDR`; each has its own
+/// implementation (`suts[k]`: its sessions, clock, options, hook log), slots and paged runs.
+/// Connections and their limits are shared. At most [`WORLDS_MAX`] worlds; none is an error.
+pub fn serve_worlds(
+    addr: SocketAddr,
+    suts: Vec<Arc<dyn Sut>>,
+    opts: ServeOptions,
+) -> Result<ServerHandle, ServeError> {
+    if suts.is_empty() || suts.len() > WORLDS_MAX {
+        return Err(ServeError::Worlds(suts.len()));
+    }
     let loopback = matches!(addr.ip(), IpAddr::V4(v4) if v4.octets()[0] == 127);
     if !loopback {
         return Err(ServeError::NotLoopback(addr));
@@ -294,9 +332,22 @@ pub fn serve(
         .build()
         .map_err(ServeError::Runtime)?;
     let mut opts = opts;
-    opts.connections_max = opts.connections_max.max(SLOTS + CONNECTIONS_RESERVED);
+    // Every world's slots can hold a request and control calls still get a connection.
+    opts.connections_max = opts
+        .connections_max
+        .max(SLOTS * suts.len() + CONNECTIONS_RESERVED);
     // Behind a fault injector, the real server listens on a free port of the same address
     // and the injector on the asked one.
+    // The implementation names its cookie (selector 73 is its to interpret); ask it once
+    // here, then after every reset and option, inside the same call.
+    let mut cookie_names = Vec::with_capacity(suts.len());
+    for sut in &suts {
+        let name: Arc<str> = sut
+            .session_cookie_name()
+            .map_err(ServeError::Unservable)?
+            .into();
+        cookie_names.push(name);
+    }
     let inner_addr = match opts.chaos {
         Some(_) => SocketAddr::new(addr.ip(), 0),
         None => addr,
@@ -322,25 +373,36 @@ pub fn serve(
         None => inner_local,
     };
     let (stop, stop_rx) = watch::channel(false);
-    let (slots_changed, _) = watch::channel(0u64);
-    let initial = Options::defaults(&WorldConfig::default());
-    let app = Arc::new(App {
-        sut,
+    let net = Arc::new(Net {
         conns: Arc::new(Semaphore::new(opts.connections_max)),
         open: Mutex::new(BTreeMap::new()),
         next_conn: AtomicU64::new(0),
         evictions: AtomicU64::new(0),
-        pending_runs: Mutex::new(VecDeque::new()),
-        opts,
-        options: Mutex::new(initial),
-        slots: Mutex::new(HashMap::new()),
-        slots_changed,
-        stop: stop_rx.clone(),
         requests: AtomicU64::new(0),
         connections: AtomicU64::new(0),
+        opts: opts.clone(),
     });
-    let router = router(app.clone());
-    if let (Some(front), Some(chaos)) = (front, app.opts.chaos) {
+    let count = suts.len();
+    let worlds: Vec<Arc<App>> = suts
+        .into_iter()
+        .zip(cookie_names)
+        .enumerate()
+        .map(|(world, (sut, cookie_name))| {
+            Arc::new(App {
+                sut,
+                pending_runs: Mutex::new(VecDeque::new()),
+                opts: opts.clone(),
+                cookie_name: Mutex::new(cookie_name),
+                slots: Mutex::new(HashMap::new()),
+                slots_changed: watch::channel(0u64).0,
+                stop: stop_rx.clone(),
+                world,
+                worlds: count,
+            })
+        })
+        .collect();
+    let router = worlds_router(&worlds);
+    if let (Some(front), Some(chaos)) = (front, opts.chaos) {
         runtime.spawn(crate::chaos::front(
             front,
             inner_local,
@@ -348,13 +410,14 @@ pub fn serve(
             stop_rx.clone(),
         ));
     }
-    let task = runtime.spawn(accept_loop(listener, router, app.clone(), stop_rx));
+    let task = runtime.spawn(accept_loop(listener, router, net.clone(), stop_rx));
     Ok(ServerHandle {
         local_addr,
         runtime: Some(runtime),
         stop,
         task: Some(task),
-        app,
+        net,
+        worlds,
     })
 }
 
@@ -428,8 +491,8 @@ struct OpenConn {
     evict: Arc<Notify>,
 }
 
-struct App {
-    sut: Arc<dyn Sut>,
+/// What the worlds of one server share: its connections, their limits and counters.
+struct Net {
     opts: ServeOptions,
     /// One permit per open connection.
     conns: Arc<Semaphore>,
@@ -439,20 +502,30 @@ struct App {
     next_conn: AtomicU64,
     /// Connections closed to make room for a new one.
     evictions: AtomicU64,
+    /// HTTP requests received.
+    requests: AtomicU64,
+    /// TCP connections accepted.
+    connections: AtomicU64,
+}
+
+/// One world of a server: the implementation and what the protocol keeps beside it.
+struct App {
+    sut: Arc<dyn Sut>,
+    opts: ServeOptions,
+    /// This world's number (its base URL is `/worlds/{world}`) and how many the server hosts.
+    world: usize,
+    worlds: usize,
     /// Hook runs taken from the implementation but not yet sent (paged takes).
     pending_runs: Mutex<VecDeque<WireHookRun>>,
-    /// The options in force as the calls that reached this server set them: the server needs
-    /// the current cookie name (selector 73) to find the session cookie.
-    options: Mutex<Options>,
+    /// The session cookie's name as the implementation last gave it
+    /// ([`Sut::session_cookie_name`], asked after every reset and option): the server reads
+    /// the cookie of this name from each web request.
+    cookie_name: Mutex<Arc<str>>,
     /// At most one entry per slot number (256).
     slots: Mutex<HashMap<Slot, SlotEntry>>,
     /// Bumped on every change of `slots`; pollers wait on it.
     slots_changed: watch::Sender<u64>,
     stop: watch::Receiver<bool>,
-    /// HTTP requests received.
-    requests: AtomicU64,
-    /// TCP connections accepted.
-    connections: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -462,8 +535,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl App {
-    fn cookie_name(&self) -> String {
-        lock(&self.options).cookie_name.clone()
+    fn cookie_name(&self) -> Arc<str> {
+        lock(&self.cookie_name).clone()
     }
 
     fn changed(&self) {
@@ -540,22 +613,6 @@ impl App {
         self.changed();
     }
 
-    /// Closes the oldest open connection that has no request in progress, to make room for a
-    /// new one. Returns whether there was one.
-    fn evict_idle(&self) -> bool {
-        let mut open = lock(&self.open);
-        let victim = open
-            .iter()
-            .find(|(_, c)| c.busy.load(Ordering::Acquire) == 0)
-            .map(|(id, _)| *id);
-        let Some(id) = victim else { return false };
-        if let Some(conn) = open.remove(&id) {
-            conn.evict.notify_one();
-            self.evictions.fetch_add(1, Ordering::Relaxed);
-        }
-        true
-    }
-
     /// Moves `fresh` runs behind the pending ones and cuts a page: at most `max_runs` runs
     /// (all when `None`) and, when paged, at most [`HOOK_RUNS_PAGE_BYTES_MAX`] bytes of JSON.
     /// Returns the page and whether runs are left.
@@ -617,6 +674,24 @@ impl App {
     }
 }
 
+impl Net {
+    /// Closes the oldest open connection that has no request in progress, to make room for a
+    /// new one. Returns whether there was one.
+    fn evict_idle(&self) -> bool {
+        let mut open = lock(&self.open);
+        let victim = open
+            .iter()
+            .find(|(_, c)| c.busy.load(Ordering::Acquire) == 0)
+            .map(|(id, _)| *id);
+        let Some(id) = victim else { return false };
+        if let Some(conn) = open.remove(&id) {
+            conn.evict.notify_one();
+            self.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+}
+
 /// An upper bound of a run's JSON size, without encoding it: the fixed fields, a session ID,
 /// and about 48 bytes per variable, table, record and lock (numbers up to 20 digits).
 fn run_bytes_estimate(run: &WireHookRun) -> usize {
@@ -649,7 +724,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     router: Router,
-    app: Arc<App>,
+    app: Arc<Net>,
     mut stop: watch::Receiver<bool>,
 ) {
     // Bounded by the stop signal, not by a count: this is the server's lifetime.
@@ -734,6 +809,24 @@ async fn accept_loop(
     }
 }
 
+/// The whole server's routes: world 0 at the root, and with several worlds each world `k`
+/// under `/worlds/{k}` (axum strips the prefix, so a world's router sees `/wlcs/v1/...`).
+fn worlds_router(worlds: &[Arc<App>]) -> Router {
+    let mut top = router(worlds[0].clone());
+    if worlds.len() > 1 {
+        for world in worlds {
+            top = top.nest_service(&world_prefix(world.world), router(world.clone()));
+        }
+    }
+    top
+}
+
+/// The base path of world `k` (HARNESS.md "Worlds").
+pub fn world_prefix(k: usize) -> String {
+    format!("/worlds/{k}")
+}
+
+/// One world's routes.
 fn router(app: Arc<App>) -> Router {
     let control = Router::new()
         .route(proto::PATH_CAPABILITIES, get(capabilities))
@@ -1226,16 +1319,27 @@ async fn slot_end(
 // ---------------------------------------------------------------------------------------------
 
 async fn capabilities(State(app): State<Arc<App>>) -> Response {
+    let (world, worlds) = (app.world, app.worlds);
     ok_or_error(
-        app.call(|s| {
+        app.call(move |s| {
+            let mut features = vec![
+                proto::FEATURE_OBSERVE.to_string(),
+                proto::FEATURE_HOOK_RUNS_PAGED.to_string(),
+            ];
+            // A single world says nothing: the field and the feature are optional.
+            let worlds = (worlds > 1).then(|| {
+                features.push(proto::FEATURE_WORLDS.to_string());
+                WorldsV1 {
+                    count: worlds,
+                    this: world,
+                }
+            });
             Ok(CapabilitiesV1 {
                 protocol: proto::PROTOCOL_VERSION,
                 name: s.name(),
                 capabilities: s.capabilities().into(),
-                features: vec![
-                    proto::FEATURE_OBSERVE.to_string(),
-                    proto::FEATURE_HOOK_RUNS_PAGED.to_string(),
-                ],
+                features,
+                worlds,
             })
         })
         .await,
@@ -1249,13 +1353,17 @@ async fn reset(State(app): State<Arc<App>>, body: Body) -> Response {
     };
     let config = WorldConfig::from(body);
     app.abort_all("the world was reset");
-    let defaults = Options::defaults(&config);
-    let result = app.call(move |s| s.reset(&config)).await;
+    let result = app
+        .call(move |s| {
+            s.reset(&config)?;
+            s.session_cookie_name()
+        })
+        .await;
     lock(&app.pending_runs).clear();
-    if result.is_ok() {
-        *lock(&app.options) = defaults;
-    }
-    ok_or_error(result.map(|()| OkV1 { ok: true }))
+    ok_or_error(result.map(|name| {
+        *lock(&app.cookie_name) = name.into();
+        OkV1 { ok: true }
+    }))
 }
 
 async fn non_web(State(app): State<Arc<App>>, body: Body) -> Response {
@@ -1277,13 +1385,16 @@ async fn set_option(State(app): State<Arc<App>>, body: Body) -> Response {
         Err(reject) => return reject.into_response(),
     };
     let option = OptionSet::from(body);
-    let applied = option.clone();
-    let result = app.call(move |s| s.set_option(&option)).await;
-    if result.is_ok() {
-        // Same validation as the implementation's: out-of-range values change nothing.
-        lock(&app.options).apply(&applied);
-    }
-    ok_or_error(result.map(|()| OkV1 { ok: true }))
+    let result = app
+        .call(move |s| {
+            s.set_option(&option)?;
+            s.session_cookie_name()
+        })
+        .await;
+    ok_or_error(result.map(|name| {
+        *lock(&app.cookie_name) = name.into();
+        OkV1 { ok: true }
+    }))
 }
 
 async fn set_hook(State(app): State<Arc<App>>, body: Body) -> Response {

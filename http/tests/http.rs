@@ -607,6 +607,7 @@ fn capabilities_answer() -> Fake {
         name: "fake".into(),
         capabilities: Capabilities::ALL.into(),
         features: vec![],
+        worlds: None,
     };
     http_answer("200 OK", &serde_json::to_string(&caps).expect("encode"))
 }
@@ -870,6 +871,7 @@ fn protocol_shapes_are_harness_md_examples() {
         name: "memory".into(),
         capabilities: Capabilities::ALL.into(),
         features: vec!["observe".into()],
+        worlds: None,
     });
     documented(ObserveV1 {
         shared: false,

@@ -92,6 +92,11 @@ pub trait Layer: Send + Sync {
     fn ipvars(&self) -> Result<BTreeMap<VarName, i64>, SutError> {
         self.around(|s| s.ipvars())
     }
+    /// [`Sut::session_cookie_name`].
+    fn session_cookie_name(&self) -> Result<String, SutError> {
+        self.around(Sut::session_cookie_name)
+    }
+
     /// [`Sut::observe`]: forwarded whole, so the inner implementation's one-round-trip
     /// version is kept.
     fn observe(&self, shared: bool) -> Result<Observed, SutError> {
@@ -135,6 +140,9 @@ impl<L: Layer> Sut for L {
     }
     fn take_hook_runs(&self) -> Result<Vec<WireHookRun>, SutError> {
         Layer::take_hook_runs(self)
+    }
+    fn session_cookie_name(&self) -> Result<String, SutError> {
+        Layer::session_cookie_name(self)
     }
     fn locks(&self) -> Result<BTreeMap<RecordRef, WireProc>, SutError> {
         Layer::locks(self)

@@ -247,6 +247,21 @@ pub trait Sut: Send + Sync {
     /// The assigned interprocess variables.
     fn ipvars(&self) -> Result<BTreeMap<VarName, i64>, SutError>;
 
+    /// The name of the session cookie in force: the world's default (by its profile) until
+    /// WEB SET OPTION selector 73 changes it. A server carrying the implementation over HTTP
+    /// (`wlcs-http`) asks after every `reset` and `set_option` and reads the cookie of that
+    /// name from each request's `Cookie` header, so the implementation, not the server,
+    /// decides what selector 73 means. The suite itself never calls it: an in-process run
+    /// passes the cookie's value in [`WireRequest::cookie`]. The default answers
+    /// [`SutError::Unsupported`]: such an implementation cannot be served by `wlcs-http`.
+    fn session_cookie_name(&self) -> Result<String, SutError> {
+        Err(SutError::Unsupported(
+            "the implementation does not name its session cookie (Sut::session_cookie_name), \
+             so it cannot be served over HTTP"
+                .to_string(),
+        ))
+    }
+
     /// Everything the suite observes after a step: the hook runs (taken) and, when `shared`,
     /// the lock table and the interprocess variables. The default calls the three methods; an
     /// implementation across a network answers in one round trip.

@@ -299,6 +299,10 @@ impl Sut for MemorySut {
     fn ipvars(&self) -> Result<BTreeMap<VarName, i64>, SutError> {
         self.with(|w| Ok(w.ipvars.clone()))
     }
+
+    fn session_cookie_name(&self) -> Result<String, SutError> {
+        self.with(|w| Ok(w.options.cookie_name.clone()))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
