@@ -329,3 +329,211 @@ fn a_vendor_crate_builds_on_the_trait_crate_alone() {
         "crates beyond the trait crate and serde: {extra:?}"
     );
 }
+
+/// The longest a function may be, from its `fn` line to its closing brace (issue 10: "rooms
+/// with one job"): longer ones are split into named steps.
+const FN_LINES_MAX: usize = 70;
+
+/// Functions allowed to be longer, each with its reason: `(file, fn name, why)`.
+const FN_LINES_ALLOWED: &[(&str, &str, &str)] = &[];
+
+/// `source` with comments, string literals and character literals blanked to spaces (line
+/// breaks kept), so braces can be counted: `"{"`, `'}'` and `// }` are not braces.
+fn blank_literals(source: &str) -> String {
+    let chars: Vec<char> = source.chars().collect();
+    let mut out = String::with_capacity(source.len());
+    let mut i = 0;
+    let blank = |c: char| if c == '\n' { '\n' } else { ' ' };
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < chars.len() && chars[i] != '\n' {
+                out.push(' ');
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            let mut depth = 0usize;
+            while i < chars.len() {
+                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+                    depth += 1;
+                    out.push_str("  ");
+                    i += 2;
+                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+                    depth -= 1;
+                    out.push_str("  ");
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    out.push(blank(chars[i]));
+                    i += 1;
+                }
+            }
+        } else if c == 'r' && (next == Some('"') || next == Some('#')) && !prev_ident(&chars, i) {
+            // A raw string: r"..." or r#"..."#; anything else starting with r# is an identifier.
+            let mut j = i + 1;
+            let mut hashes = 0;
+            while chars.get(j) == Some(&'#') {
+                hashes += 1;
+                j += 1;
+            }
+            if chars.get(j) != Some(&'"') {
+                out.push(c);
+                i += 1;
+                continue;
+            }
+            let closing: String = std::iter::once('"')
+                .chain(std::iter::repeat_n('#', hashes))
+                .collect();
+            let rest: String = chars[j + 1..].iter().collect();
+            let len = rest
+                .find(&closing)
+                .map_or(rest.chars().count(), |at| rest[..at].chars().count());
+            let end = (j + 1 + len + closing.chars().count()).min(chars.len());
+            out.extend(chars[i..end].iter().map(|&c| blank(c)));
+            i = end;
+        } else if c == '"' {
+            out.push(' ');
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' {
+                    out.push(' ');
+                    i += 1;
+                }
+                if i < chars.len() {
+                    out.push(blank(chars[i]));
+                    i += 1;
+                }
+            }
+            out.push(' ');
+            i += 1;
+        } else if c == '\'' {
+            // A character literal ('{', '\'', '\u{7b}'), not a lifetime ('a).
+            let close = if next == Some('\\') {
+                (i + 2..chars.len().min(i + 12)).find(|&k| chars[k] == '\'')
+            } else {
+                (chars.get(i + 2) == Some(&'\'')).then_some(i + 2)
+            };
+            match close {
+                Some(end) => {
+                    out.extend(std::iter::repeat_n(' ', end + 1 - i));
+                    i = end + 1;
+                }
+                None => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn prev_ident(chars: &[char], i: usize) -> bool {
+    i > 0 && (chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '_')
+}
+
+/// `(name, first line, lines)` of every function with a body in `source`, skipping
+/// `#[cfg(test)]` modules (everything from the line that opens one).
+fn function_lengths(source: &str) -> Vec<(String, usize, usize)> {
+    let code = blank_literals(source);
+    let lines: Vec<&str> = code.lines().collect();
+    let end = source
+        .lines()
+        .position(|l| l.trim_start().starts_with("#[cfg(test)]"))
+        .unwrap_or(lines.len());
+    let mut found = Vec::new();
+    for start in 0..end {
+        let Some(at) = lines[start]
+            .find("fn ")
+            .filter(|&at| at == 0 || !lines[start].as_bytes()[at - 1].is_ascii_alphanumeric())
+        else {
+            continue;
+        };
+        let name: String = lines[start][at + 3..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if name.is_empty() {
+            continue;
+        }
+        // The body opens at the first `{` before any `;` (a declaration has no body).
+        let mut depth = 0usize;
+        let mut opened = false;
+        'scan: for (k, line) in lines.iter().enumerate().skip(start) {
+            let from = if k == start { at } else { 0 };
+            for c in line[from..].chars() {
+                match c {
+                    ';' if !opened => break 'scan,
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' if opened => {
+                        depth -= 1;
+                        if depth == 0 {
+                            found.push((name.clone(), start + 1, k - start + 1));
+                            break 'scan;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_brace_counter_sees_through_literals_and_comments() {
+    let source = "fn a() {\n    let s = \"}\"; let c = '}'; // }\n    let r = r#\"}\"#;\n    /* } */ let l: &'static str = \"\\\"}\";\n}\nfn b<'x>(v: &'x u8) -> u8 { *v }\nfn c();\n";
+    assert_eq!(
+        function_lengths(source),
+        vec![("a".to_string(), 1, 5), ("b".to_string(), 6, 1)]
+    );
+}
+
+#[test]
+fn no_function_is_longer_than_70_lines() {
+    let mut files = Vec::new();
+    for dir in [
+        "src",
+        "model/src",
+        "plugin/src",
+        "sut/src",
+        "http/src",
+        "vendor-starter/src",
+        "benches",
+        "examples",
+    ] {
+        files.extend(rust_files(dir));
+    }
+    let mut long = Vec::new();
+    for path in &files {
+        let rel = path
+            .strip_prefix(root())
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        let text = std::fs::read_to_string(path).expect("read source");
+        for (name, line, lines) in function_lengths(&text) {
+            let allowed = FN_LINES_ALLOWED
+                .iter()
+                .any(|(f, n, _)| *f == rel && *n == name);
+            if lines > FN_LINES_MAX && !allowed {
+                long.push(format!("{rel}:{line}: fn {name} is {lines} lines"));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over {FN_LINES_MAX} lines (split them into named steps, or allow one in \
+         FN_LINES_ALLOWED with its reason):\n{}",
+        long.join("\n")
+    );
+}

@@ -349,67 +349,92 @@ async fn connection(front: &Front, mut client: TcpStream, peer: SocketAddr) {
             return;
         };
         let exempt = path == proto::PATH_CAPABILITIES || path == proto::PATH_RESET;
-        let out = match fault {
-            Fault::LiarCapabilities if path == proto::PATH_CAPABILITIES => lie(&answer),
-            _ if !due || exempt || fault == Fault::LiarCapabilities => answer.bytes(),
-            Fault::Garbage => {
-                let _ = client.write_all(GARBAGE).await;
-                return;
-            }
-            Fault::WrongShape => response(
-                "200 OK",
-                proto::JSON_CONTENT_TYPE,
-                br#"{"wrong":"shape","runs":7,"reads":"none"}"#,
-                "",
-            ),
-            Fault::Truncated => {
-                let mut cut = answer.head.clone();
-                cut.extend_from_slice(&answer.body[..answer.body.len() / 2]);
-                let _ = client.write_all(&cut).await;
-                return;
-            }
-            Fault::Reset => {
-                let _ = client.set_zero_linger();
-                return;
-            }
-            Fault::Stall => {
-                // Read (and ignore) until the client gives up.
-                let mut sink = [0u8; 1024];
-                let _ = tokio::time::timeout(Duration::from_millis(STALL_MS_MAX), async {
-                    while matches!(client.read(&mut sink).await, Ok(n) if n > 0) {}
-                })
-                .await;
-                return;
-            }
-            Fault::Drip => {
-                for byte in answer.bytes() {
-                    if client.write_all(&[byte]).await.is_err() {
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(DRIP_INTERVAL_MS)).await;
-                }
-                continue;
-            }
-            Fault::HugeHeader => {
-                let line = format!("x-wlcs-chaos: {}\r\n", "a".repeat(HUGE_HEADER_BYTES));
-                with_headers(&answer, &line)
-            }
-            Fault::ManySetCookie => {
-                let lines: String = (0..SET_COOKIE_HEADERS)
-                    .map(|i| format!("set-cookie: chaos{i}=v{i}; Path=/\r\n"))
-                    .collect();
-                with_headers(&answer, &lines)
-            }
-            Fault::Status5xx => response(
-                "500 Internal Server Error",
-                "text/plain",
-                b"chaos: the application crashed",
-                "",
-            ),
-            Fault::Dies | Fault::LiarCapabilities => answer.bytes(),
+        let out = if fault == Fault::LiarCapabilities && path == proto::PATH_CAPABILITIES {
+            Spoiled::Send(lie(&answer))
+        } else if !due || exempt || fault == Fault::LiarCapabilities {
+            Spoiled::Send(answer.bytes())
+        } else {
+            spoil(fault, &answer, &mut client).await
         };
-        if client.write_all(&out).await.is_err() {
-            return;
+        match out {
+            Spoiled::Send(out) => {
+                if client.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+            Spoiled::Sent => {}
+            Spoiled::Close => return,
         }
+    }
+}
+
+/// What the injector does with one answer once its fault applies.
+enum Spoiled {
+    /// Send these bytes instead of the answer, and keep the connection.
+    Send(Vec<u8>),
+    /// Already sent (dripped); keep the connection.
+    Sent,
+    /// Close the connection (after whatever was written).
+    Close,
+}
+
+/// Applies `fault` to `answer` on its way to `client`.
+async fn spoil(fault: Fault, answer: &Message, client: &mut TcpStream) -> Spoiled {
+    match fault {
+        Fault::Garbage => {
+            let _ = client.write_all(GARBAGE).await;
+            Spoiled::Close
+        }
+        Fault::WrongShape => Spoiled::Send(response(
+            "200 OK",
+            proto::JSON_CONTENT_TYPE,
+            br#"{"wrong":"shape","runs":7,"reads":"none"}"#,
+            "",
+        )),
+        Fault::Truncated => {
+            let mut cut = answer.head.clone();
+            cut.extend_from_slice(&answer.body[..answer.body.len() / 2]);
+            let _ = client.write_all(&cut).await;
+            Spoiled::Close
+        }
+        Fault::Reset => {
+            let _ = client.set_zero_linger();
+            Spoiled::Close
+        }
+        Fault::Stall => {
+            // Read (and ignore) until the client gives up.
+            let mut sink = [0u8; 1024];
+            let _ = tokio::time::timeout(Duration::from_millis(STALL_MS_MAX), async {
+                while matches!(client.read(&mut sink).await, Ok(n) if n > 0) {}
+            })
+            .await;
+            Spoiled::Close
+        }
+        Fault::Drip => {
+            for byte in answer.bytes() {
+                if client.write_all(&[byte]).await.is_err() {
+                    return Spoiled::Close;
+                }
+                tokio::time::sleep(Duration::from_millis(DRIP_INTERVAL_MS)).await;
+            }
+            Spoiled::Sent
+        }
+        Fault::HugeHeader => {
+            let line = format!("x-wlcs-chaos: {}\r\n", "a".repeat(HUGE_HEADER_BYTES));
+            Spoiled::Send(with_headers(answer, &line))
+        }
+        Fault::ManySetCookie => {
+            let lines: String = (0..SET_COOKIE_HEADERS)
+                .map(|i| format!("set-cookie: chaos{i}=v{i}; Path=/\r\n"))
+                .collect();
+            Spoiled::Send(with_headers(answer, &lines))
+        }
+        Fault::Status5xx => Spoiled::Send(response(
+            "500 Internal Server Error",
+            "text/plain",
+            b"chaos: the application crashed",
+            "",
+        )),
+        Fault::Dies | Fault::LiarCapabilities => Spoiled::Send(answer.bytes()),
     }
 }

@@ -612,43 +612,9 @@ impl HttpSut {
             let state = self
                 .control_async::<(), SlotV1>(Method::GET, &path, None, &what)
                 .await;
-            match state {
-                Err(e) => return Started::Failed(e),
-                Ok(SlotV1 {
-                    state: SlotStateV1::Running { session_id, reads },
-                    ..
-                }) => return Started::Running(session_id, proto::wire_reads(reads)),
-                Ok(SlotV1 {
-                    state: SlotStateV1::Answered,
-                    ..
-                }) => {
-                    return match tokio::time::timeout_at(deadline, &mut *flight).await {
-                        Ok(done) => Started::Finished(done),
-                        Err(_) => timed_out(),
-                    };
-                }
-                Ok(SlotV1 {
-                    state: SlotStateV1::Empty,
-                    ..
-                }) if finished => {
-                    // This poll began after the answer came and still saw nothing.
-                    let done = (&mut *flight).await;
-                    return match done {
-                        Ok(Ok(raw)) if matches!(raw.status, 400 | 503) => {
-                            Started::Failed(SutError::Protocol(format!(
-                                "begin in slot {slot}: the held request was answered {}, but \
-                                 the slot never reported \"answered\" (HARNESS.md: the server \
-                                 publishes it before it answers)",
-                                raw.status
-                            )))
-                        }
-                        other => Started::Finished(other),
-                    };
-                }
-                Ok(SlotV1 {
-                    state: SlotStateV1::Empty,
-                    ..
-                }) => {}
+            if let Some(started) = settle(slot, state, finished, flight, deadline, timeout_ms).await
+            {
+                return started;
             }
         }
         timed_out()
@@ -703,6 +669,48 @@ fn parse_base(base_url: &str) -> Result<(SocketAddr, String), SutError> {
         .copied()
         .ok_or_else(|| SutError::Transport(format!("target {base_url:?}: no address")))?;
     Ok((target, path.to_string()))
+}
+
+/// What one poll of a held request's slot decides: `None` to poll again (the slot is still
+/// empty and the answer has not come), else how the begin went. `finished`: the held
+/// request's answer had already come when the poll was sent.
+async fn settle(
+    slot: Slot,
+    state: Result<SlotV1, SutError>,
+    finished: bool,
+    flight: &mut JoinHandle<Result<RawResponse, SutError>>,
+    deadline: tokio::time::Instant,
+    timeout_ms: u64,
+) -> Option<Started> {
+    let state = match state {
+        Err(e) => return Some(Started::Failed(e)),
+        Ok(slot_v1) => slot_v1.state,
+    };
+    match state {
+        SlotStateV1::Running { session_id, reads } => {
+            Some(Started::Running(session_id, proto::wire_reads(reads)))
+        }
+        SlotStateV1::Answered => Some(match tokio::time::timeout_at(deadline, flight).await {
+            Ok(done) => Started::Finished(done),
+            Err(_) => Started::Failed(SutError::CallTimeout {
+                call: format!("begin in slot {slot}: waiting for the slot to report the begin"),
+                ms: timeout_ms,
+            }),
+        }),
+        // This poll began after the answer came and still saw nothing.
+        SlotStateV1::Empty if finished => Some(match flight.await {
+            Ok(Ok(raw)) if matches!(raw.status, 400 | 503) => {
+                Started::Failed(SutError::Protocol(format!(
+                    "begin in slot {slot}: the held request was answered {}, but the slot \
+                     never reported \"answered\" (HARNESS.md: the server publishes it before \
+                     it answers)",
+                    raw.status
+                )))
+            }
+            other => Started::Finished(other),
+        }),
+        SlotStateV1::Empty => None,
+    }
 }
 
 impl Sut for HttpSut {

@@ -315,7 +315,7 @@ pub fn serve(
 pub fn serve_worlds(
     addr: SocketAddr,
     suts: Vec<Arc<dyn Sut>>,
-    opts: ServeOptions,
+    mut opts: ServeOptions,
 ) -> Result<ServerHandle, ServeError> {
     if suts.is_empty() || suts.len() > WORLDS_MAX {
         return Err(ServeError::Worlds(suts.len()));
@@ -331,48 +331,13 @@ pub fn serve_worlds(
         .enable_time()
         .build()
         .map_err(ServeError::Runtime)?;
-    let mut opts = opts;
     // Every world's slots can hold a request and control calls still get a connection.
     opts.connections_max = opts
         .connections_max
         .max(SLOTS * suts.len() + CONNECTIONS_RESERVED);
-    // Behind a fault injector, the real server listens on a free port of the same address
-    // and the injector on the asked one.
-    // The implementation names its cookie (selector 73 is its to interpret); ask it once
-    // here, then after every reset and option, inside the same call.
-    let mut cookie_names = Vec::with_capacity(suts.len());
-    for sut in &suts {
-        let name: Arc<str> = sut
-            .session_cookie_name()
-            .map_err(ServeError::Unservable)?
-            .into();
-        cookie_names.push(name);
-    }
-    let inner_addr = match opts.chaos {
-        Some(_) => SocketAddr::new(addr.ip(), 0),
-        None => addr,
-    };
-    let listener = {
-        let _entered = runtime.enter();
-        listen(inner_addr)?
-    };
-    let inner_local = listener
-        .local_addr()
-        .map_err(|source| ServeError::Bind { addr, source })?;
-    let front = match &opts.chaos {
-        Some(_) => {
-            let _entered = runtime.enter();
-            Some(listen(addr)?)
-        }
-        None => None,
-    };
-    let local_addr = match &front {
-        Some(l) => l
-            .local_addr()
-            .map_err(|source| ServeError::Bind { addr, source })?,
-        None => inner_local,
-    };
     let (stop, stop_rx) = watch::channel(false);
+    let worlds = worlds(suts, &opts, &stop_rx)?;
+    let bound = bind(&runtime, addr, opts.chaos.is_some())?;
     let net = Arc::new(Net {
         conns: Arc::new(Semaphore::new(opts.connections_max)),
         open: Mutex::new(BTreeMap::new()),
@@ -380,44 +345,92 @@ pub fn serve_worlds(
         evictions: AtomicU64::new(0),
         requests: AtomicU64::new(0),
         connections: AtomicU64::new(0),
-        opts: opts.clone(),
+        opts,
     });
-    let count = suts.len();
-    let worlds: Vec<Arc<App>> = suts
-        .into_iter()
-        .zip(cookie_names)
-        .enumerate()
-        .map(|(world, (sut, cookie_name))| {
-            Arc::new(App {
-                sut,
-                pending_runs: Mutex::new(VecDeque::new()),
-                opts: opts.clone(),
-                cookie_name: Mutex::new(cookie_name),
-                slots: Mutex::new(HashMap::new()),
-                slots_changed: watch::channel(0u64).0,
-                stop: stop_rx.clone(),
-                world,
-                worlds: count,
-            })
-        })
-        .collect();
     let router = worlds_router(&worlds);
-    if let (Some(front), Some(chaos)) = (front, opts.chaos) {
+    if let (Some(front), Some(chaos)) = (bound.front, net.opts.chaos) {
         runtime.spawn(crate::chaos::front(
             front,
-            inner_local,
+            bound.inner_local,
             chaos,
             stop_rx.clone(),
         ));
     }
-    let task = runtime.spawn(accept_loop(listener, router, net.clone(), stop_rx));
+    let accept = accept_loop(bound.listener, router, net.clone(), stop_rx);
+    let task = runtime.spawn(accept);
     Ok(ServerHandle {
-        local_addr,
+        local_addr: bound.local_addr,
         runtime: Some(runtime),
         stop,
         task: Some(task),
         net,
         worlds,
+    })
+}
+
+/// One [`App`] per implementation. Each implementation names its cookie (selector 73 is its
+/// to interpret): asked once here, then after every reset and option, inside the same call.
+fn worlds(
+    suts: Vec<Arc<dyn Sut>>,
+    opts: &ServeOptions,
+    stop: &watch::Receiver<bool>,
+) -> Result<Vec<Arc<App>>, ServeError> {
+    let count = suts.len();
+    suts.into_iter()
+        .enumerate()
+        .map(|(world, sut)| {
+            let name: Arc<str> = sut
+                .session_cookie_name()
+                .map_err(ServeError::Unservable)?
+                .into();
+            Ok(Arc::new(App {
+                sut,
+                pending_runs: Mutex::new(VecDeque::new()),
+                opts: opts.clone(),
+                cookie_name: Mutex::new(name),
+                slots: Mutex::new(HashMap::new()),
+                slots_changed: watch::channel(0u64).0,
+                stop: stop.clone(),
+                world,
+                worlds: count,
+            }))
+        })
+        .collect()
+}
+
+/// The sockets of a server: the one it serves on and, behind a fault injector, the front one
+/// the injector listens on (the address asked for; the server then takes a free port).
+struct Bound {
+    listener: tokio::net::TcpListener,
+    inner_local: SocketAddr,
+    front: Option<tokio::net::TcpListener>,
+    /// The address clients use: the front's when there is one.
+    local_addr: SocketAddr,
+}
+
+fn bind(runtime: &Runtime, addr: SocketAddr, chaos: bool) -> Result<Bound, ServeError> {
+    let _entered = runtime.enter();
+    let bound_at = |l: &tokio::net::TcpListener| {
+        l.local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })
+    };
+    let inner_addr = if chaos {
+        SocketAddr::new(addr.ip(), 0)
+    } else {
+        addr
+    };
+    let listener = listen(inner_addr)?;
+    let inner_local = bound_at(&listener)?;
+    let front = if chaos { Some(listen(addr)?) } else { None };
+    let local_addr = match &front {
+        Some(l) => bound_at(l)?,
+        None => inner_local,
+    };
+    Ok(Bound {
+        listener,
+        inner_local,
+        front,
+        local_addr,
     })
 }
 
@@ -752,61 +765,74 @@ async fn accept_loop(
             _ = stopped(&mut stop) => break,
         };
         app.connections.fetch_add(1, Ordering::Relaxed);
-        // Small request/response exchanges: Nagle's delay would dominate. Failure only costs
-        // latency.
-        let _ = stream.set_nodelay(true);
-        let id = app.next_conn.fetch_add(1, Ordering::Relaxed);
-        let busy = Arc::new(AtomicU64::new(0));
-        let evict = Arc::new(Notify::new());
-        lock(&app.open).insert(
-            id,
-            OpenConn {
-                busy: busy.clone(),
-                evict: evict.clone(),
-            },
-        );
-        let counted = app.clone();
-        let busy_in = busy.clone();
-        let service = router
-            .clone()
-            .map_request(move |mut req: http::Request<hyper::body::Incoming>| {
-                counted.requests.fetch_add(1, Ordering::Relaxed);
-                busy_in.fetch_add(1, Ordering::AcqRel);
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req
-            })
-            .map_response(move |resp: Response| {
-                busy.fetch_sub(1, Ordering::AcqRel);
-                resp
-            });
-        let header_timeout = Duration::from_millis(app.opts.header_read_timeout_ms);
-        let grace = Duration::from_millis(app.opts.shutdown_grace_ms);
-        let mut stop_conn = stop.clone();
-        let registry = app.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .keep_alive(true);
-            let conn =
-                builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-            tokio::pin!(conn);
-            tokio::select! {
-                // A connection error (the client went away, a malformed head, a head that did
-                // not arrive in time) ends only this connection.
-                _ = conn.as_mut() => {}
-                // Evicted: it had no request in progress; dropping it closes the socket.
-                () = evict.notified() => {}
-                _ = stopped(&mut stop_conn) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(grace, conn).await;
-                }
-            }
-            lock(&registry.open).remove(&id);
-        });
+        serve_connection(&app, &router, stream, peer, permit, &stop);
     }
+}
+
+/// Serves one accepted connection on its own task until it ends, is evicted or the server
+/// stops: registers it for eviction, counts its requests and tags each with the peer address.
+fn serve_connection(
+    app: &Arc<Net>,
+    router: &Router,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    stop: &watch::Receiver<bool>,
+) {
+    // Small request/response exchanges: Nagle's delay would dominate. Failure only costs
+    // latency.
+    let _ = stream.set_nodelay(true);
+    let id = app.next_conn.fetch_add(1, Ordering::Relaxed);
+    let busy = Arc::new(AtomicU64::new(0));
+    let evict = Arc::new(Notify::new());
+    lock(&app.open).insert(
+        id,
+        OpenConn {
+            busy: busy.clone(),
+            evict: evict.clone(),
+        },
+    );
+    let counted = app.clone();
+    let busy_in = busy.clone();
+    let service = router
+        .clone()
+        .map_request(move |mut req: http::Request<hyper::body::Incoming>| {
+            counted.requests.fetch_add(1, Ordering::Relaxed);
+            busy_in.fetch_add(1, Ordering::AcqRel);
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req
+        })
+        .map_response(move |resp: Response| {
+            busy.fetch_sub(1, Ordering::AcqRel);
+            resp
+        });
+    let header_timeout = Duration::from_millis(app.opts.header_read_timeout_ms);
+    let grace = Duration::from_millis(app.opts.shutdown_grace_ms);
+    let mut stop_conn = stop.clone();
+    let registry = app.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .keep_alive(true);
+        let conn =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        tokio::pin!(conn);
+        tokio::select! {
+            // A connection error (the client went away, a malformed head, a head that did
+            // not arrive in time) ends only this connection.
+            _ = conn.as_mut() => {}
+            // Evicted: it had no request in progress; dropping it closes the socket.
+            () = evict.notified() => {}
+            _ = stopped(&mut stop_conn) => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(grace, conn).await;
+            }
+        }
+        lock(&registry.open).remove(&id);
+    });
 }
 
 /// The whole server's routes: world 0 at the root, and with several worlds each world `k`
