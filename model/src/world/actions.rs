@@ -184,6 +184,7 @@ impl Model {
     }
 
     /// The session an ID text names exactly, if any was ever opened under it.
+    #[inline]
     pub(super) fn resolve(&self, id: &IdText, caller: Caller) -> Option<SessionRef> {
         match id {
             IdText::Session(s) => Some(*s),
@@ -198,6 +199,7 @@ impl Model {
         }
     }
 
+    #[inline]
     fn lane(&self, caller: Caller) -> Option<&Lane> {
         match caller {
             Caller::Web { session, lane } | Caller::Hook { session, lane } => {

@@ -132,10 +132,12 @@ struct Session {
 }
 
 impl Session {
+    #[inline]
     fn running(&self) -> bool {
         self.lanes.values().any(|l| l.running)
     }
 
+    #[inline]
     fn busy(&self) -> bool {
         self.lanes.values().any(|l| l.busy.is_some())
     }
@@ -168,6 +170,7 @@ enum Caller {
 }
 
 impl Caller {
+    #[inline]
     fn proc(self) -> ProcRef {
         match self {
             Caller::Web { session, lane } | Caller::Hook { session, lane } => {
@@ -239,6 +242,7 @@ struct Out {
 }
 
 impl Out {
+    #[inline]
     fn fire(&mut self, rule: RuleId) {
         self.obs.fired.push(rule);
     }
@@ -272,12 +276,14 @@ impl Model {
     }
 
     /// A session the trace opened.
+    #[inline]
     fn session(&self, session: SessionRef) -> Option<&Session> {
         self.sessions.get(session.0 as usize)
     }
 
     /// Whether a session exists for the command (SPEC.md "When a session exists"): its ID is
     /// valid and a process runs, or (timeout-keeps-id) its cookie has not expired.
+    #[inline]
     fn session_exists(&self, s: &Session) -> bool {
         s.id == IdState::Valid
             && (s.running()

@@ -30,11 +30,13 @@ impl Model {
     }
 
     /// Whether scalable sessions mode is on (CLOSE-9).
+    #[inline]
     pub fn scalable(&self) -> bool {
         self.options.mode == SessionMode::Scalable
     }
 
     /// How many sessions the trace has opened so far (`SessionRef`s `0..n` exist).
+    #[inline]
     pub fn sessions_opened(&self) -> u32 {
         u32::try_from(self.sessions.len()).unwrap_or(u32::MAX)
     }
@@ -55,6 +57,7 @@ impl Model {
     }
 
     /// Whether a session exists for the command (SPEC.md "When a session exists").
+    #[inline]
     pub fn exists(&self, session: SessionRef) -> bool {
         self.session(session)
             .is_some_and(|s| self.session_exists(s))
@@ -120,11 +123,13 @@ impl Model {
     }
 
     /// Sessions with at least one running process (SPEC.md "Limits").
+    #[inline]
     pub fn live_sessions(&self) -> usize {
         self.index.live()
     }
 
     /// Web processes running (legacy mode): what selector 18 caps.
+    #[inline]
     pub fn running_processes(&self) -> usize {
         self.index.procs()
     }
