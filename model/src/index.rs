@@ -3,7 +3,7 @@
 //! sessions, choosing eviction victims and finding due timeouts used to scan every session
 //! ever opened, which made fixtures that open many sessions quadratic).
 //!
-//! The index holds no semantics: `world.rs` says what "live", "idle" and "last activity" mean
+//! The index holds no semantics: `world/` says what "live", "idle" and "last activity" mean
 //! (SPEC.md "Limits", "Clock and timeouts") and calls [`ActivityIndex::update`] after every
 //! change of a session's processes; the index only keeps the answers ordered. Ordered by
 //! `(last activity, session, lane)`, which is the due order of process timeouts (every process

@@ -217,11 +217,17 @@ fn close_from_non_web_runs_hook_on_saved_context_then_resets() {
     sut.non_web(1, &[close(&id)]).expect("close");
     assert!(hooks(&sut).is_empty());
 
-    // The closed cookie opens a new, empty session.
+    assert_closed_cookie_opens_an_empty_session(&sut, &id);
+}
+
+/// The closed cookie `id` (whose session set variable 1, selected in table 2 and locked record
+/// 1/9) opens a new session with an empty context: nothing of the old one is seen (CLOSE-7,
+/// CLOSE-8).
+fn assert_closed_cookie_opens_an_empty_session(sut: &dyn Sut, id: &str) {
     let r = sut
         .request(&req(
             0,
-            Some(&id),
+            Some(id),
             vec![
                 get(1),
                 WireAction::GetSelection { table: 2 },

@@ -17,34 +17,42 @@
 //! - No mutant lives here. Mutants at the trait boundary wrap this implementation
 //!   (`crate::mutants::perturb`); internal ones live whole in `crate::mutants::deviation` and
 //!   enter through `self.dev`: one field, and one-line seams (`self.dev(..)`,
-//!   `self.deviates(..)`, `self.dev_*(..)`) whose `None` / `false` is this file's own answer.
+//!   `self.deviates(..)`, `self.dev_*(..)`) whose `None` / `false` is the reference's own answer.
 //! - Race mutants split a non-web close into two critical sections with the lock released in
 //!   between ([`RACE_WINDOW`]); only they ever do. Sequentially the two halves run back to
 //!   back and nothing observable differs from the reference.
+//!
+//! Files: this one holds the trait's implementation, the state, the clock and the options;
+//! `requests.rs` routing, the limits and a request's begin and end; `actions.rs` what runs in
+//! a context; `close.rs` the command, the hook and the reset; `index.rs` the upkeep of the
+//! counts and ordered indexes; `hash.rs`, `ids.rs` and `procs.rs` the containers.
 
+mod actions;
+mod close;
 mod hash;
 mod ids;
+mod index;
 mod procs;
+mod requests;
 
 pub(crate) use hash::FastMap;
 pub(crate) use ids::Ids;
+use index::idle_current;
 use procs::Procs;
 
 use crate::mutants::deviation::Deviation;
 use crate::options::Settings;
 use crate::plugin::{
-    Begun, Capabilities, Response, SetCookie, Sut, SutError, WireAction, WireHook, WireHookRun,
-    WireId, WireProc, WireRead, WireRequest,
+    Begun, Capabilities, Response, Sut, SutError, WireAction, WireHook, WireHookRun, WireProc,
+    WireRead, WireRequest,
 };
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use uuid::Uuid;
 use wlcs_model::vocab::{
-    ContextSnapshot, Ip, LockState, OptionSet, RecordRef, SessionMode, Slot, Table, TimeoutProfile,
-    VarName, WorldConfig,
+    ContextSnapshot, Ip, OptionSet, RecordRef, SessionMode, Slot, Table, TimeoutProfile, VarName,
+    WorldConfig,
 };
 
 /// How long a `Slow` hook takes by default ([`MemorySut::with_slow_hook`] changes it).
@@ -330,6 +338,7 @@ impl Context {
     }
 
     /// Adds a record to the lock index (a set: a record already there stays once).
+    #[inline]
     fn note_lock(&mut self, record: RecordRef) {
         if let Err(i) = self.locks.binary_search(&record) {
             self.locks.insert(i, record);
@@ -391,6 +400,7 @@ pub(crate) enum Holder {
 }
 
 impl Holder {
+    #[inline]
     pub(crate) fn owner(&self) -> Owner {
         match self {
             Holder::Web { pid, .. } => Owner::Web(*pid),
@@ -451,13 +461,6 @@ enum Started {
     Running(Flight, Vec<WireRead>),
 }
 
-/// Whether a new process can be placed under the session limit.
-enum Room {
-    Ready,
-    Evicted,
-    Full,
-}
-
 #[derive(Debug)]
 pub(crate) struct World {
     pub(crate) config: WorldConfig,
@@ -476,7 +479,8 @@ pub(crate) struct World {
     /// Running web processes, what selector 18 caps.
     pub(crate) procs: usize,
     /// Live sessions whose processes are all idle, by (last activity, creation). Removal is
-    /// lazy: entries that are not [`lru_current`] are skipped, and dropped in bulk.
+    /// lazy: entries that are not [`lru_current`](index::lru_current) are skipped, and
+    /// dropped in bulk.
     pub(crate) lru: BTreeSet<(u64, u64)>,
     /// Idle processes by (last activity, session creation, lane): due-time order for any
     /// single process timeout value. Removal is lazy, as for `lru` ([`idle_current`]).
@@ -492,49 +496,6 @@ pub(crate) struct World {
     /// An internal mutant's state and seams (`crate::mutants::deviation`); `None`: the
     /// reference.
     pub(crate) dev: Option<Box<Deviation>>,
-}
-
-/// Stale entries `lru` and `idle` may hold beyond as many as the live ones before they are
-/// dropped (so small worlds do not compact on every change).
-const STALE_ENTRIES_SLACK: usize = 64;
-
-/// Whether an `lru` entry is its session's current one (removals from `lru` are lazy: a
-/// session that leaves the index, or moves in it, only changes its `lru_entry`).
-fn lru_current(sessions: &FastMap<u64, Session>, entry: &(u64, u64)) -> bool {
-    sessions
-        .get(&entry.1)
-        .is_some_and(|s| s.lru_entry == Some(*entry))
-}
-
-/// Whether an `idle` entry stands for a process that is idle now, since that instant
-/// (removals from `idle` are lazy: a process that starts a request or ends leaves its entry
-/// behind). A process is idle when it is neither busy nor ending.
-fn idle_current(sessions: &FastMap<u64, Session>, &(last, key, lane): &(u64, u64, u8)) -> bool {
-    sessions
-        .get(&key)
-        .and_then(|s| s.procs.get(&lane))
-        .is_some_and(|p| !p.busy && !p.ending && p.last_active == last)
-}
-
-/// CLOSE-7: `records` go back to the lock table, those that `me` still holds.
-fn release_locks(locks: &mut FastMap<RecordRef, Holder>, records: &[RecordRef], me: Owner) {
-    for record in records {
-        // One probe: take the entry out, put it back in the rare case it is another's.
-        if let Some(holder) = locks.remove(record)
-            && holder.owner() != me
-        {
-            locks.insert(*record, holder);
-        }
-    }
-}
-
-fn refused(status: u16) -> Response {
-    Response {
-        status,
-        session_id: None,
-        set_cookies: Vec::new(),
-        reads: Vec::new(),
-    }
 }
 
 impl World {
@@ -574,17 +535,20 @@ impl World {
         self.dev.as_deref().is_some_and(f)
     }
 
+    #[inline]
     fn legacy(&self) -> bool {
         self.options.mode == SessionMode::Legacy
     }
 
     /// TIME-3: which profile applies.
+    #[inline]
     fn keeps_id(&self) -> bool {
         let keeps = self.config.profile.timeout == TimeoutProfile::KeepsId;
         self.dev(|d| d.keeps_id(keeps)).unwrap_or(keeps)
     }
 
     /// TIME-1: a cookie is expired when `now >= expiration`.
+    #[inline]
     fn expired(&self, expiration: u64) -> bool {
         if let Some(expired) = self.dev(|d| d.expired(self.now, expiration)) {
             return expired;
@@ -594,6 +558,7 @@ impl World {
 
     /// The session an exact ID names, if it exists: valid and either running a process or,
     /// under `timeout-keeps-id`, with an unexpired cookie (TIME-3).
+    #[inline]
     fn existing(&self, text: &str) -> Option<u64> {
         let key = *self.ids.get(text)?;
         let s = self.sessions.get(&key)?;
@@ -602,6 +567,7 @@ impl World {
     }
 
     /// The session a cookie routes to: existing and its cookie unexpired (REQ-2, TIME-1).
+    #[inline]
     pub(crate) fn routable(&self, cookie: &str) -> Option<u64> {
         let key = self.existing(cookie)?;
         let s = self.sessions.get(&key)?;
@@ -613,791 +579,6 @@ impl World {
             return None;
         }
         Some(key)
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Index maintenance
-    // -----------------------------------------------------------------------------------------
-
-    /// Brings a session's index memberships in line with its state, and drops it when it no
-    /// longer exists (no process left, and invalidated, or `timeout-new-id`, or expired).
-    pub(crate) fn sync(&mut self, key: u64) {
-        let keeps = self.keeps_id();
-        let Some(s) = self.sessions.get(&key) else {
-            return;
-        };
-        if s.procs.is_empty() && (!s.valid || !keeps || self.expired(s.expiration)) {
-            // TIME-3 (timeout-new-id) / CLOSE-1: nothing of the session remains.
-            self.remove_session(key);
-            return;
-        }
-        let Some(s) = self.sessions.get_mut(&key) else {
-            return;
-        };
-        let live = !s.procs.is_empty();
-        if s.procs.len() != s.counted_procs {
-            self.procs = (self.procs + s.procs.len()).saturating_sub(s.counted_procs);
-            s.counted_procs = s.procs.len();
-        }
-        if live != s.counted_live {
-            s.counted_live = live;
-            if live {
-                self.live += 1;
-            } else {
-                self.live = self.live.saturating_sub(1);
-            }
-        }
-        let want_lru = (live && s.procs.values().all(|p| !p.busy)).then_some((s.last_active, key));
-        let mut inserted = false;
-        if s.lru_entry != want_lru {
-            // The old entry goes stale (`lru_current`), the index drops it lazily.
-            s.lru_entry = want_lru;
-            if let Some(new) = want_lru {
-                self.lru.insert(new);
-                inserted = true;
-            }
-        }
-        let want_dormant = (!live).then_some((s.expiration, key));
-        if s.dormant_entry != want_dormant {
-            if let Some(old) = s.dormant_entry.take() {
-                self.dormant.remove(&old);
-            }
-            if let Some(new) = want_dormant {
-                self.dormant.insert(new);
-            }
-            s.dormant_entry = want_dormant;
-        }
-        if inserted {
-            // What inserts pays for the bulk drop, so a close never does.
-            self.compact_lru();
-        }
-    }
-
-    /// Forgets a session entirely (its processes must already have ended).
-    fn remove_session(&mut self, key: u64) {
-        let Some(s) = self.sessions.remove(&key) else {
-            return;
-        };
-        if s.valid {
-            self.ids.remove_if_names(&s.id, key);
-        }
-        if s.counted_live {
-            self.live = self.live.saturating_sub(1);
-        }
-        self.procs = self.procs.saturating_sub(s.counted_procs);
-        // Its `lru` and `idle` entries go stale with it (`lru_current`, `idle_current`).
-        if let Some(e) = s.dormant_entry {
-            self.dormant.remove(&e);
-        }
-    }
-
-    /// Drops the stale entries of `lru` once they outnumber the live ones, so the index stays
-    /// within about twice the live sessions; each drop pays for many lazy removals.
-    fn compact_lru(&mut self) {
-        if self.lru.len() > 2 * self.live + STALE_ENTRIES_SLACK {
-            let sessions = &self.sessions;
-            self.lru.retain(|e| lru_current(sessions, e));
-        }
-    }
-
-    /// The same for `idle`, bounded by the running processes.
-    fn compact_idle(&mut self) {
-        if self.idle.len() > 2 * self.procs + STALE_ENTRIES_SLACK {
-            let sessions = &self.sessions;
-            self.idle.retain(|e| idle_current(sessions, e));
-        }
-    }
-
-    /// CLOSE-1 / LIMIT-1: the ID stops naming the session, at once.
-    pub(crate) fn invalidate(&mut self, key: u64, by_command: bool) {
-        let Some(s) = self.sessions.get_mut(&key) else {
-            return;
-        };
-        if !s.valid {
-            return;
-        }
-        s.valid = false;
-        let id = s.id.clone();
-        self.ids.remove_if_names(&id, key);
-        if let (true, Some(d)) = (by_command, self.dev.as_deref_mut()) {
-            d.closed_by_command(&id, key);
-        }
-        self.sync(key);
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Requests
-    // -----------------------------------------------------------------------------------------
-
-    fn begin_request(&mut self, req: &WireRequest) -> Result<Started, SutError> {
-        // Each pass either proceeds, refuses, or evicts (which strictly lowers the live count),
-        // so a handful of passes always suffices; the bound only guards against a bug.
-        for _ in 0..8 {
-            let target = self.route(req);
-            let (lane, needs_process_slot) = match target {
-                Some(key) => {
-                    let Some(s) = self.sessions.get_mut(&key) else {
-                        return Err(SutError::Protocol("routed to a missing session".into()));
-                    };
-                    if self.options.ip_validation && s.ip != req.ip {
-                        self.dev_refused_request(key);
-                        // REQ-5: another client IP gets 400 and changes nothing.
-                        return Ok(Started::Refused(refused(400)));
-                    }
-                    // REQ-2 / MOBILE-3: the lane of a 4D Mobile session, lane 0 otherwise.
-                    let lane = if s.mobile { req.mobile.unwrap_or(0) } else { 0 };
-                    if s.procs.get(&lane).is_some_and(|p| p.busy) {
-                        return Err(SutError::Unsupported(
-                            "the session's process is already running a request".into(),
-                        ));
-                    }
-                    (
-                        lane,
-                        Some((!s.procs.contains_key(&lane), s.procs.is_empty())),
-                    )
-                }
-                // REQ-1 / REQ-3 / CLOSE-8 / TIME-1: a new session.
-                None => (req.mobile.unwrap_or(0), Some((true, true))),
-            };
-            // (a new process is needed, the session becomes live)
-            if let Some((true, new_live)) = needs_process_slot
-                && self.legacy()
-            {
-                match self.make_room(new_live, target) {
-                    Room::Ready => {}
-                    // An eviction hook may have closed the target: route again.
-                    Room::Evicted => continue,
-                    // LIMIT-2: nothing evictable: 503, nothing changes.
-                    Room::Full => return Ok(Started::Refused(refused(503))),
-                }
-            }
-            return Ok(self.start(req, target, lane));
-        }
-        Ok(Started::Refused(refused(503)))
-    }
-
-    /// Where a request goes: an existing session its cookie names, or `None` (new session).
-    fn route(&self, req: &WireRequest) -> Option<u64> {
-        match &req.cookie {
-            Some(cookie) => self.routable(cookie),
-            // REQ-1: no cookie, new session (`None`), unless a mutant routes it.
-            None => self.dev_route_without_cookie(req.ip),
-        }
-    }
-
-    /// LIMIT-1 / LIMIT-2: makes room for one more web process, and one more live session
-    /// when `new_live`; `target` (the session the request goes to) is never evicted.
-    fn make_room(&mut self, new_live: bool, target: Option<u64>) -> Room {
-        let limit = usize::try_from(self.options.max_sessions).unwrap_or(usize::MAX);
-        let over_sessions = |live: usize| -> bool {
-            // LIMIT-1: at max sessions, make room.
-            new_live
-                && self
-                    .dev(|d| d.over_sessions(live, limit))
-                    .unwrap_or(live >= limit)
-        };
-        // Max concurrent processes: at `max - 1` running, no new process (D4 selector 18);
-        // `Limits::LIFTED` (benches) lifts this cap.
-        let over_procs = |procs: usize| {
-            self.limits.sessions_capped_by_processes
-                && self
-                    .dev(|d| d.over_processes(procs, self.options.max_processes))
-                    .unwrap_or(!self.options.process_fits(procs))
-        };
-        let (mut live, mut procs) = (self.live, self.procs);
-        if !over_sessions(live) && !over_procs(procs) {
-            return Room::Ready;
-        }
-        // LIMIT-1: least recent activity first, ties to the older session.
-        let order: Box<dyn Iterator<Item = &(u64, u64)>> =
-            if self.deviates(Deviation::evicts_most_recent) {
-                Box::new(self.lru.iter().rev())
-            } else {
-                Box::new(self.lru.iter())
-            };
-        let mut victims = Vec::new();
-        let current = order.filter(|e| lru_current(&self.sessions, e));
-        for key in current.map(|e| e.1).filter(|k| Some(*k) != target) {
-            if !over_sessions(live) && !over_procs(procs) {
-                break;
-            }
-            victims.push(key);
-            live = live.saturating_sub(1);
-            procs = procs.saturating_sub(self.sessions.get(&key).map_or(0, |s| s.procs.len()));
-        }
-        if over_sessions(live) || over_procs(procs) {
-            if self.deviates(Deviation::opens_over_limit) {
-                return Room::Ready;
-            }
-            // LIMIT-2: all candidates busy: refuse.
-            return Room::Full;
-        }
-        for key in victims {
-            // An earlier victim's hook may have closed this one already.
-            if self.sessions.get(&key).is_some_and(|s| s.counted_live) {
-                self.evict(key);
-            }
-        }
-        Room::Evicted
-    }
-
-    /// LIMIT-1: closes an idle session as the command would, with its hooks.
-    fn evict(&mut self, key: u64) {
-        self.invalidate(key, false);
-        let lanes: Vec<u8> = self
-            .sessions
-            .get(&key)
-            .map(|s| s.procs.keys().copied().collect())
-            .unwrap_or_default();
-        for lane in lanes {
-            // INV-2: each ended process gets its hook.
-            let hook = !self.deviates(|d| d.skips_hook(Cause::Evict, false));
-            self.end_process(key, lane, Cause::Evict, hook);
-        }
-        self.sync(key);
-    }
-
-    /// Places the request in its session (opening it if `target` is `None`) and runs the
-    /// begin's actions.
-    fn start(&mut self, req: &WireRequest, target: Option<u64>, lane: u8) -> Started {
-        let (key, opened) = match target {
-            Some(key) => (key, false),
-            None => (self.open_session(req), true),
-        };
-        let leaked = match self.dev.as_deref_mut() {
-            Some(d) if opened => d.take_leaked_vars(),
-            _ => None,
-        };
-        let now = self.now;
-        let cookie_s = self.options.cookie_timeout_s();
-        let slide = opened || !self.deviates(Deviation::keeps_expiration);
-        let pid = self.next_pid;
-        let Some(s) = self.sessions.get_mut(&key) else {
-            return Started::Refused(refused(503));
-        };
-        let proc = s.procs.get_or_insert_with(lane, || Proc {
-            // TIME-3 / MOBILE-3: a lane without a running process gets a new, empty context.
-            pid,
-            ctx: Context {
-                vars: leaked.unwrap_or_default(),
-                ..Context::default()
-            },
-            busy: false,
-            pending: None,
-            ending: false,
-            last_active: now,
-        });
-        if proc.pid == pid {
-            self.next_pid += 1;
-        }
-        // An idle process leaves the timeout index while it works: busy, its entry is stale.
-        proc.busy = true;
-        proc.last_active = now;
-        s.last_active = now;
-        if slide {
-            // REQ-4: each request slides the expiration to now + cookie timeout.
-            s.expiration = now + cookie_s;
-        }
-        let id = s.id.clone();
-        self.sync(key);
-        let reads = self.run_actions(Who::Web { key, lane }, &req.actions);
-        Started::Running(
-            Flight {
-                key,
-                lane,
-                id,
-                opened,
-            },
-            reads,
-        )
-    }
-
-    /// REQ-1 / REQ-3: a new session, server-minted ID, bound to the request's IP.
-    fn open_session(&mut self, req: &WireRequest) -> u64 {
-        let id = self.mint_id(req.cookie.as_deref());
-        let key = self.next_key;
-        self.next_key += 1;
-        self.sessions.insert(
-            key,
-            Session {
-                id: id.clone(),
-                ip: req.ip,
-                mobile: req.mobile.is_some(),
-                valid: true,
-                expiration: self.now + self.options.cookie_timeout_s(),
-                last_active: self.now,
-                procs: Procs::default(),
-                counted_live: false,
-                counted_procs: 0,
-                lru_entry: None,
-                dormant_entry: None,
-            },
-        );
-        self.ids.insert(id, key);
-        if let Some(d) = self.dev.as_deref_mut() {
-            d.opened(req.ip, key);
-        }
-        key
-    }
-
-    /// REQ-6: a fresh random UUID v4, 32 uppercase hex digits, never a client's value.
-    fn mint_id(&mut self, cookie: Option<&str>) -> Arc<str> {
-        if let Some(d) = self.dev.as_deref_mut()
-            && let Some(id) = d.mint_id(cookie, &self.ids)
-        {
-            return id;
-        }
-        let mut text = [0u8; uuid::fmt::Simple::LENGTH];
-        loop {
-            let id: Arc<str> = Arc::from(&*Uuid::new_v4().simple().encode_upper(&mut text));
-            // A 122-bit collision never happens in practice; checking keeps IDs unique anyway.
-            if !self.ids.contains_key(&id) {
-                return id;
-            }
-        }
-    }
-
-    fn end_request(
-        &mut self,
-        flight: Flight,
-        actions: &[WireAction],
-    ) -> Result<Response, SutError> {
-        let Flight {
-            key,
-            lane,
-            id,
-            opened,
-        } = flight;
-        let reads = self.run_actions(Who::Web { key, lane }, actions);
-        let now = self.now;
-        let drop_selections = self.deviates(Deviation::drops_selections);
-        let proc = self
-            .sessions
-            .get_mut(&key)
-            .and_then(|s| {
-                s.last_active = now;
-                s.procs.get_mut(&lane)
-            })
-            .ok_or_else(|| SutError::Protocol("the in-flight process vanished".into()))?;
-        proc.busy = false;
-        proc.last_active = now;
-        if drop_selections {
-            proc.ctx.selections.clear();
-        }
-        let pid = proc.pid;
-        // CLOSE-4: the session was closed while this request ran.
-        let closed_during = proc.pending.take();
-        if closed_during.is_some() {
-            // CLOSE-11 / CLOSE-12: the deferred hook, reset and process end.
-            let hook = !self
-                .dev
-                .as_deref_mut()
-                .is_some_and(|d| d.skips_deferred_hook(pid));
-            self.end_process(key, lane, Cause::Close, hook);
-        } else {
-            // TIME-2: idle from the end of its request.
-            self.idle.insert((now, key, lane));
-            self.compact_idle();
-            self.sync(key);
-        }
-
-        let name = self.options.cookie_name.clone();
-        let mut set_cookies = Vec::new();
-        // REQ-4 (SHOULD): the cookie's lifetime on the client is the session's slid
-        // expiration, so every response of a live session sends it again.
-        let lifetime_s = self
-            .sessions
-            .get(&key)
-            .filter(|s| s.valid)
-            .map_or(0, |s| s.expiration.saturating_sub(now));
-        if opened {
-            // REQ-1: announce the new session (a session closed or expired during its first
-            // request still announces a live cookie: the expiring one, if any, follows).
-            let announced_s = if lifetime_s > 0 {
-                lifetime_s
-            } else {
-                self.options.cookie_timeout_s()
-            };
-            set_cookies.push(self.issue_cookie(&name, &id, announced_s));
-        } else if closed_during.is_none()
-            && lifetime_s > 0
-            && !self.deviates(Deviation::keeps_first_cookie)
-        {
-            set_cookies.push(self.issue_cookie(&name, &id, lifetime_s));
-        }
-        if closed_during.is_some() {
-            // CLOSE-4: expire the cookie, last so it decides.
-            set_cookies.push(SetCookie {
-                name: name.clone(),
-                value: String::new(),
-                expiring: true,
-                raw: format!(
-                    "{name}=; Path=/; SameSite=Strict; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
-                ),
-            });
-        }
-        Ok(Response {
-            status: 200,
-            session_id: Some(id.to_string()),
-            set_cookies,
-            reads,
-        })
-    }
-
-    fn issue_cookie(&self, name: &str, value: &str, lifetime_s: u64) -> SetCookie {
-        SetCookie {
-            name: name.to_string(),
-            value: value.to_string(),
-            expiring: false,
-            raw: format!("{name}={value}; Path=/; SameSite=Strict; Max-Age={lifetime_s}"),
-        }
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Actions
-    // -----------------------------------------------------------------------------------------
-
-    fn ctx_mut(&mut self, who: Who) -> Option<&mut Context> {
-        match who {
-            Who::Web { key, lane } => self
-                .sessions
-                .get_mut(&key)
-                .and_then(|s| s.procs.get_mut(&lane))
-                .map(|p| &mut p.ctx),
-            Who::NonWeb(n) => Some(self.nonweb.entry(n).or_default()),
-        }
-    }
-
-    fn owner(&self, who: Who) -> Option<Owner> {
-        match who {
-            Who::Web { key, lane } => self
-                .sessions
-                .get(&key)
-                .and_then(|s| s.procs.get(&lane))
-                .map(|p| Owner::Web(p.pid)),
-            Who::NonWeb(n) => Some(Owner::NonWeb(n)),
-        }
-    }
-
-    /// WEB Get Current Session ID where `who` runs (`""` in a non-web process, D6).
-    fn current_id(&self, who: Who) -> String {
-        match who {
-            Who::Web { key, .. } => self
-                .sessions
-                .get(&key)
-                .map(|s| s.id.to_string())
-                .unwrap_or_default(),
-            Who::NonWeb(_) => String::new(),
-        }
-    }
-
-    fn run_actions(&mut self, who: Who, actions: &[WireAction]) -> Vec<WireRead> {
-        actions.iter().map(|a| self.run_action(who, a)).collect()
-    }
-
-    pub(crate) fn run_action(&mut self, who: Who, action: &WireAction) -> WireRead {
-        match action {
-            WireAction::SetVar { var, value } => {
-                if let Some(ctx) = self.ctx_mut(who) {
-                    ctx.vars.insert(*var, *value);
-                }
-                WireRead::Done
-            }
-            WireAction::GetVar { var } => {
-                WireRead::Var(self.ctx_mut(who).and_then(|c| c.vars.get(var).copied()))
-            }
-            WireAction::SetIpVar { var, value } => {
-                self.ipvars.insert(*var, *value);
-                WireRead::Done
-            }
-            WireAction::GetIpVar { var } => WireRead::IpVar(self.ipvars.get(var).copied()),
-            WireAction::Select { table, records } => {
-                let mut records = records.clone();
-                records.sort_unstable();
-                records.dedup();
-                if let Some(ctx) = self.ctx_mut(who) {
-                    if records.is_empty() {
-                        ctx.selections.remove(table);
-                    } else {
-                        ctx.selections.insert(*table, records);
-                    }
-                }
-                WireRead::Done
-            }
-            WireAction::GetSelection { table } => WireRead::Selection(
-                self.ctx_mut(who)
-                    .and_then(|c| c.selections.get(table).cloned())
-                    .unwrap_or_default(),
-            ),
-            WireAction::Lock { record } => WireRead::Locked(self.lock(who, *record)),
-            WireAction::IsLocked { record } => {
-                let me = self.owner(who);
-                WireRead::LockState(match self.locks.get(record) {
-                    None => LockState::Free,
-                    Some(h) if Some(h.owner()) == me => LockState::Mine,
-                    Some(_) => LockState::Other,
-                })
-            }
-            WireAction::GetSessionId => WireRead::SessionId(self.current_id(who)),
-            WireAction::Close { id } => {
-                let text = self.resolve(who, id);
-                let caller = match who {
-                    Who::Web { key, lane } => Caller::Web { key, lane },
-                    Who::NonWeb(_) => Caller::NonWeb,
-                };
-                self.close(&text, caller);
-                WireRead::Done
-            }
-            WireAction::GetExpiration { id } => {
-                let text = self.resolve(who, id);
-                WireRead::Expiration(self.expiration_of(&text))
-            }
-        }
-    }
-
-    /// The ID text an action names (borrowed when the action spells it).
-    fn resolve<'a>(&self, who: Who, id: &'a WireId) -> Cow<'a, str> {
-        match id {
-            WireId::Text(t) => Cow::Borrowed(t),
-            WireId::Current => Cow::Owned(self.current_id(who)),
-        }
-    }
-
-    /// D8: lock a free record or one this process holds; fail on another's.
-    fn lock(&mut self, who: Who, record: RecordRef) -> bool {
-        if let Some(h) = self.locks.get(&record) {
-            return Some(h.owner()) == self.owner(who);
-        }
-        let holder = match who {
-            Who::Web { key, lane } => {
-                let Some(s) = self.sessions.get(&key) else {
-                    return false;
-                };
-                let Some(p) = s.procs.get(&lane) else {
-                    return false;
-                };
-                Holder::Web {
-                    pid: p.pid,
-                    id: s.id.clone(),
-                    lane,
-                }
-            }
-            Who::NonWeb(n) => Holder::NonWeb(n),
-        };
-        if let Some(ctx) = self.ctx_mut(who) {
-            ctx.note_lock(record);
-        }
-        self.locks.insert(record, holder);
-        true
-    }
-
-    /// D5 / CLOSE-4: an existing session's expiration (even past), else the null date.
-    fn expiration_of(&self, text: &str) -> Option<u64> {
-        let key = self.existing(text)?;
-        self.sessions.get(&key).map(|s| s.expiration)
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // The command
-    // -----------------------------------------------------------------------------------------
-
-    /// WEB LEGACY CLOSE SESSION (command 1208).
-    fn close(&mut self, text: &str, caller: Caller) {
-        if !self.legacy() && !self.deviates(Deviation::acts_in_scalable_mode) {
-            // CLOSE-9: a no-op in scalable sessions mode.
-            return;
-        }
-        let Some(key) = self.existing(text) else {
-            self.dev_close_of_missing(text);
-            // CLOSE-2 (unknown, closed, "", malformed, respelled) and CLOSE-10 (a close is
-            // already pending: the ID no longer names an existing session): nothing happens.
-            return;
-        };
-        if caller == (Caller::Hook { key }) && !self.deviates(Deviation::hook_close_own_closes) {
-            // CLOSE-13: a session's hook closing that session is a no-op.
-            return;
-        }
-        if caller == Caller::NonWeb && self.dev_race_begin(key) {
-            // A race mutant took the close over; the caller unlocks, waits, finishes it.
-            return;
-        }
-        if !self.deviates(Deviation::keeps_id_routable) {
-            // CLOSE-1: invalidated at once, whoever calls (CLOSE-3).
-            self.invalidate(key, true);
-        }
-        // A mutant may change the lanes (`close_lanes`): it gets them as a list. The reference
-        // walks the live lanes in order, which is the same list: a close never starts a
-        // process, and lanes a nested hook ended are skipped either way.
-        let mut lanes: Option<std::vec::IntoIter<u8>> = self.dev.as_deref().map(|d| {
-            let mut lanes: Vec<u8> = self
-                .sessions
-                .get(&key)
-                .map(|s| s.procs.keys().copied().collect())
-                .unwrap_or_default();
-            d.close_lanes(&mut lanes);
-            lanes.into_iter()
-        });
-        let mut from = 0u16;
-        let mut hooked_one = false;
-        // MOBILE-1 / MOBILE-2: every process of the session, lanes in order.
-        loop {
-            let next = match lanes.as_mut() {
-                Some(list) => list.next(),
-                None => self
-                    .sessions
-                    .get(&key)
-                    .and_then(|s| s.procs.lane_from(from)),
-            };
-            let Some(lane) = next else {
-                break;
-            };
-            from = u16::from(lane) + 1;
-            let Some(p) = self.sessions.get(&key).and_then(|s| s.procs.get(&lane)) else {
-                // A nested hook (an earlier lane's) already ended it.
-                continue;
-            };
-            if p.ending {
-                // Its own hook is on the stack; that frame finishes its reset (INV-2).
-                continue;
-            }
-            if p.busy {
-                let self_close = caller == Caller::Web { key, lane };
-                if let Some(p) = self
-                    .sessions
-                    .get_mut(&key)
-                    .and_then(|s| s.procs.get_mut(&lane))
-                {
-                    // CLOSE-11 (self-close) / CLOSE-12 (from elsewhere): hook and reset run
-                    // when the request ends; its response expires the cookie (CLOSE-4).
-                    p.pending = Some(self_close);
-                }
-                self.dev_closed_mid_request(key, lane, self_close);
-                continue;
-            }
-            let hook = !self.deviates(|d| d.skips_hook(Cause::Close, hooked_one));
-            // CLOSE-5 / CLOSE-6 / CLOSE-7: hook, then reset, then the process ends.
-            self.end_process(key, lane, Cause::Close, hook);
-            hooked_one |= hook;
-        }
-        // TIME-3: a session without a running process was only invalidated.
-        self.sync(key);
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Ending processes: hook, reset, end
-    // -----------------------------------------------------------------------------------------
-
-    /// Ends a process: its hook (when `hook`), then the reset, then the process is gone.
-    fn end_process(&mut self, key: u64, lane: u8, cause: Cause, hook: bool) {
-        if !self.begin_ending(key, lane) {
-            return;
-        }
-        let mut failed = false;
-        if hook {
-            if self.deviates(Deviation::resets_before_hook) {
-                self.clear_context(key, lane, cause, false);
-            }
-            // CLOSE-6: the hook sees the context before the reset.
-            failed = self.run_hook(key, lane);
-        }
-        self.finish_process(key, lane, cause, failed);
-    }
-
-    /// Marks a process as ending (its hook may run; closes skip it) and takes it out of the
-    /// timeout index. `false` when it is gone or already ending (INV-2: one end per process).
-    pub(crate) fn begin_ending(&mut self, key: u64, lane: u8) -> bool {
-        let Some(p) = self
-            .sessions
-            .get_mut(&key)
-            .and_then(|s| s.procs.get_mut(&lane))
-        else {
-            return false;
-        };
-        if p.ending {
-            return false;
-        }
-        // Ending, its timeout entry is stale (`idle_current`).
-        p.ending = true;
-        true
-    }
-
-    /// The reset and the end of an ending process whose hook has run (or was not to run).
-    pub(crate) fn finish_process(&mut self, key: u64, lane: u8, cause: Cause, hook_failed: bool) {
-        // CLOSE-7 / CLOSE-14: the reset happens even when the hook failed.
-        self.clear_context(key, lane, cause, hook_failed);
-        if let Some(s) = self.sessions.get_mut(&key) {
-            s.procs.remove(&lane);
-        }
-        self.sync(key);
-    }
-
-    /// Logs a hook run with the process's current context.
-    pub(crate) fn log_hook(&mut self, key: u64, lane: u8, failed: bool) -> Option<Arc<str>> {
-        let reference = self.dev.is_none();
-        let s = self.sessions.get_mut(&key)?;
-        let p = s.procs.get_mut(&lane)?;
-        // The reference's hook run is always followed by the reset (`end_process`), so the
-        // context moves into the log, and its records go back to the lock table now: the
-        // hook's own behaviour never reads its locks, and the reset would release them right
-        // after it. A mutant may run a hook again or keep the context: it gets a copy.
-        let snapshot = if reference {
-            let ctx = std::mem::take(&mut p.ctx);
-            release_locks(&mut self.locks, &ctx.locks, Owner::Web(p.pid));
-            ContextSnapshot {
-                vars: ctx.vars,
-                selections: ctx.selections,
-                locks: ctx.locks,
-            }
-        } else {
-            p.ctx.snapshot()
-        };
-        let run = WireHookRun {
-            session_id: s.id.to_string(),
-            lane,
-            snapshot,
-            failed,
-        };
-        let id = s.id.clone();
-        self.hook_log.push(run);
-        Some(id)
-    }
-
-    /// Runs the hook in the session's own process: snapshot first, then its behaviour.
-    /// Returns whether it failed (CLOSE-14: the caller goes on regardless).
-    pub(crate) fn run_hook(&mut self, key: u64, lane: u8) -> bool {
-        let behavior = self.hook.clone();
-        let failed = behavior == WireHook::Fail;
-        let Some(id) = self.log_hook(key, lane, failed) else {
-            return false;
-        };
-        match behavior {
-            WireHook::Save | WireHook::Fail => {}
-            WireHook::Slow => self.slow_hooks = self.slow_hooks.saturating_add(1),
-            // CLOSE-13: `Current` in the hook is its own ID; the close is a no-op.
-            WireHook::CloseOwn => self.close(&id, Caller::Hook { key }),
-            // A nested close: that session's hook runs after this one's snapshot.
-            WireHook::Close(other) => self.close(&other, Caller::Hook { key }),
-        }
-        failed
-    }
-
-    /// CLOSE-7: clear variables and selections, release the process's locks.
-    pub(crate) fn clear_context(&mut self, key: u64, lane: u8, cause: Cause, hook_failed: bool) {
-        let keep_locks = self.deviates(|d| d.keeps_locks(cause, hook_failed));
-        let Some(p) = self
-            .sessions
-            .get_mut(&key)
-            .and_then(|s| s.procs.get_mut(&lane))
-        else {
-            return;
-        };
-        let ctx = std::mem::take(&mut p.ctx);
-        if !keep_locks {
-            release_locks(&mut self.locks, &ctx.locks, Owner::Web(p.pid));
-        }
-        if let Some(d) = self.dev.as_deref_mut() {
-            d.context_cleared(cause, ctx.vars, &mut self.ipvars);
-        }
     }
 
     // -----------------------------------------------------------------------------------------
