@@ -668,80 +668,90 @@ fn open(c: &mut Criterion) {
     let reference = Reference::new(false);
     for (name, with_context) in [("reference_bare", false), ("reference_with_context", true)] {
         group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                let mut left = iters;
-                let mut slot = 0u32;
-                while left > 0 {
-                    let k = left.min(OPEN_CHUNK as u64);
-                    reference.reset();
-                    let requests: Vec<WireRequest> = (0..k as u32)
-                        .map(|i| WireRequest {
-                            ip: 0,
-                            cookie: None,
-                            mobile: None,
-                            actions: if with_context {
-                                context_actions(slot + i)
-                            } else {
-                                Vec::new()
-                            },
-                        })
-                        .collect();
-                    let start = Instant::now();
-                    for request in &requests {
-                        black_box(reference.sut.request(request).expect("open"));
-                    }
-                    total += start.elapsed();
-                    slot = slot.wrapping_add(k as u32);
-                    left -= k;
-                }
-                total
-            })
+            b.iter_custom(|iters| open_reference(&reference, iters, with_context))
         });
     }
-    group.bench_function("roofline", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            let mut map: HashMap<String, Compact> = HashMap::new();
-            while left > 0 {
-                let k = left.min(OPEN_CHUNK as u64);
-                map.clear();
-                let states: Vec<Compact> = (0..k as u32).map(Compact::of).collect();
-                let start = Instant::now();
-                for state in states {
-                    map.insert(uuid_hex(), state);
-                }
-                total += start.elapsed();
-                left -= k;
-            }
-            total
-        })
-    });
+    group.bench_function("roofline", |b| b.iter_custom(open_roofline));
     let peer = Peer::new();
     group.bench_function("tower_sessions", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let k = left.min(OPEN_CHUNK as u64);
-                let store = MemoryStore::default();
-                let mut records: Vec<Record> = (0..k as u32).map(Peer::record).collect();
-                let start = Instant::now();
-                peer.runtime.block_on(async {
-                    for record in &mut records {
-                        // ID generation is part of an open.
-                        record.id = Id::default();
-                        store.create(black_box(record)).await.expect("create");
-                    }
-                });
-                total += start.elapsed();
-                left -= k;
-            }
-            total
-        })
+        b.iter_custom(|iters| open_tower_sessions(&peer, iters))
     });
     group.finish();
+}
+
+/// The time `iters` opens take on the reference (requests without a cookie, each writing a
+/// context when `with_context`), in chunks of [`OPEN_CHUNK`] from a reset world; building
+/// the requests is not timed.
+fn open_reference(reference: &Reference, iters: u64, with_context: bool) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    let mut slot = 0u32;
+    while left > 0 {
+        let k = left.min(OPEN_CHUNK as u64);
+        reference.reset();
+        let requests: Vec<WireRequest> = (0..k as u32)
+            .map(|i| WireRequest {
+                ip: 0,
+                cookie: None,
+                mobile: None,
+                actions: if with_context {
+                    context_actions(slot + i)
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        let start = Instant::now();
+        for request in &requests {
+            black_box(reference.sut.request(request).expect("open"));
+        }
+        total += start.elapsed();
+        slot = slot.wrapping_add(k as u32);
+        left -= k;
+    }
+    total
+}
+
+/// The roofline's opens: a UUID minted and a state inserted into a hash map, in chunks.
+fn open_roofline(iters: u64) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    let mut map: HashMap<String, Compact> = HashMap::new();
+    while left > 0 {
+        let k = left.min(OPEN_CHUNK as u64);
+        map.clear();
+        let states: Vec<Compact> = (0..k as u32).map(Compact::of).collect();
+        let start = Instant::now();
+        for state in states {
+            map.insert(uuid_hex(), state);
+        }
+        total += start.elapsed();
+        left -= k;
+    }
+    total
+}
+
+/// tower-sessions' opens: `MemoryStore::create` of a fresh record, ID generation included,
+/// each chunk on a new store.
+fn open_tower_sessions(peer: &Peer, iters: u64) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let k = left.min(OPEN_CHUNK as u64);
+        let store = MemoryStore::default();
+        let mut records: Vec<Record> = (0..k as u32).map(Peer::record).collect();
+        let start = Instant::now();
+        peer.runtime.block_on(async {
+            for record in &mut records {
+                // ID generation is part of an open.
+                record.id = Id::default();
+                store.create(black_box(record)).await.expect("create");
+            }
+        });
+        total += start.elapsed();
+        left -= k;
+    }
+    total
 }
 
 criterion_group! {

@@ -26,7 +26,8 @@
 // A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
 use wlcs::check::{Checker, Verdict};
@@ -273,9 +274,28 @@ fn differential(c: &mut Criterion) {
     let (traces, steps) = traces();
     let mut group = c.benchmark_group("differential");
     group.throughput(Throughput::Elements(steps));
-    group.bench_function("model_only", |b| {
+    on_traces(&mut group, &traces);
+    let no_sleep = NoSleep::default();
+    on_traces_no_sleep(&mut group, &traces, &no_sleep);
+    generating(&mut group, &no_sleep);
+    group.bench_function("pst_runner_replay_no_sleep", |b| {
+        pst::select(true);
         b.iter(|| {
             for t in &traces {
+                pst::runner_replay(t);
+            }
+        })
+    });
+    group.finish();
+}
+
+/// The pre-generated traces through the model alone, the checker on the reference (quiet and
+/// with its transcript), and pst's `test_sequential`, all with the reference's real `Slow`
+/// hook.
+fn on_traces(group: &mut BenchmarkGroup<'_, WallTime>, traces: &[Trace]) {
+    group.bench_function("model_only", |b| {
+        b.iter(|| {
+            for t in traces {
                 let mut m = Model::new(t.config.clone());
                 for s in &t.steps {
                     black_box(m.step(s));
@@ -286,14 +306,14 @@ fn differential(c: &mut Criterion) {
     let sut = MemorySut::new();
     group.bench_function("model_plus_reference", |b| {
         b.iter(|| {
-            for t in &traces {
+            for t in traces {
                 black_box(Checker::run_quiet(&sut, t));
             }
         })
     });
     group.bench_function("model_plus_reference_with_transcript", |b| {
         b.iter(|| {
-            for t in &traces {
+            for t in traces {
                 black_box(Checker::run(&sut, t));
             }
         })
@@ -301,27 +321,40 @@ fn differential(c: &mut Criterion) {
     group.bench_function("pst_test_sequential", |b| {
         pst::select(false);
         b.iter(|| {
-            for t in &traces {
+            for t in traces {
                 pst::test_sequential(t);
             }
         })
     });
-    let no_sleep = NoSleep::default();
+}
+
+/// The same traces through the checker and pst on [`NoSleep`]: the CPU cost of checking
+/// alone.
+fn on_traces_no_sleep(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    traces: &[Trace],
+    no_sleep: &NoSleep,
+) {
     group.bench_function("model_plus_reference_no_sleep", |b| {
         b.iter(|| {
-            for t in &traces {
-                black_box(Checker::run_quiet(&no_sleep, t));
+            for t in traces {
+                black_box(Checker::run_quiet(no_sleep, t));
             }
         })
     });
     group.bench_function("pst_test_sequential_no_sleep", |b| {
         pst::select(true);
         b.iter(|| {
-            for t in &traces {
+            for t in traces {
                 pst::test_sequential(t);
             }
         })
     });
+}
+
+/// The generator's own cost (choices interpreted into traces), then generation and checking
+/// on [`NoSleep`], as two passes and fused into one (`Checker::run_generated`).
+fn generating(group: &mut BenchmarkGroup<'_, WallTime>, no_sleep: &NoSleep) {
     let cfg = gen_config();
     group.bench_function("generate_and_interpret", |b| {
         b.iter(|| {
@@ -334,7 +367,7 @@ fn differential(c: &mut Criterion) {
         b.iter(|| {
             for s in case_seeds(1, CASES) {
                 let t = generated_trace(s, STEPS_MAX, &cfg);
-                black_box(Checker::run_quiet(&no_sleep, &t));
+                black_box(Checker::run_quiet(no_sleep, &t));
             }
         })
     });
@@ -344,21 +377,12 @@ fn differential(c: &mut Criterion) {
                 let Some(choices) = case_choices(s, STEPS_MAX) else {
                     continue;
                 };
-                let (trace, run) = Checker::run_generated(&no_sleep, &choices, &cfg);
+                let (trace, run) = Checker::run_generated(no_sleep, &choices, &cfg);
                 assert_eq!(run.verdict, Verdict::Pass, "case {s:#x}");
                 black_box((trace, run));
             }
         })
     });
-    group.bench_function("pst_runner_replay_no_sleep", |b| {
-        pst::select(true);
-        b.iter(|| {
-            for t in &traces {
-                pst::runner_replay(t);
-            }
-        })
-    });
-    group.finish();
 }
 
 criterion_group! {

@@ -140,57 +140,8 @@ fn hyper_gen(
             .map(|_| {
                 let (done, failed) = (done.clone(), failed.clone());
                 tokio::spawn(async move {
-                    let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
+                    if !hyper_connection(addr, deadline, &done).await {
                         failed.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let Ok((mut sender, conn)) =
-                        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(io).await
-                    else {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    };
-                    tokio::spawn(conn);
-                    let non_web = Bytes::from(non_web_body());
-                    let self_close = Bytes::from_static(self_close_body());
-                    let cookie = format!("4DSID_wlcs={ID}");
-                    let host = addr.to_string();
-                    for i in 0..REQUESTS_PER_CONNECTION_MAX {
-                        if Instant::now() >= deadline {
-                            break;
-                        }
-                        let builder = hyper::Request::post(if i % 2 == 0 {
-                            "/wlcs/v1/web"
-                        } else {
-                            "/wlcs/v1/non-web"
-                        })
-                        .header(hyper::header::HOST, host.as_str())
-                        .header(hyper::header::CONTENT_TYPE, "application/json");
-                        let req = if i % 2 == 0 {
-                            builder
-                                .header(hyper::header::COOKIE, cookie.as_str())
-                                .body(Full::new(self_close.clone()))
-                        } else {
-                            builder.body(Full::new(non_web.clone()))
-                        };
-                        let Ok(req) = req else {
-                            failed.fetch_add(1, Ordering::Relaxed);
-                            return;
-                        };
-                        let ok = match sender.send_request(req).await {
-                            Ok(resp) => {
-                                let status = resp.status();
-                                resp.into_body().collect().await.is_ok() && status == 200
-                            }
-                            Err(_) => false,
-                        };
-                        if !ok {
-                            failed.fetch_add(1, Ordering::Relaxed);
-                            return;
-                        }
-                        done.fetch_add(1, Ordering::Relaxed);
                     }
                 })
             })
@@ -200,6 +151,59 @@ fn hyper_gen(
         }
     });
     (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
+}
+
+/// One connection of the hyper generator: self-closes and non-web closes alternately until
+/// the deadline, counting each answered 200 in `done`; false at the first failure.
+async fn hyper_connection(addr: SocketAddr, deadline: Instant, done: &AtomicU64) -> bool {
+    let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let _ = stream.set_nodelay(true);
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(io).await
+    else {
+        return false;
+    };
+    tokio::spawn(conn);
+    let non_web = Bytes::from(non_web_body());
+    let self_close = Bytes::from_static(self_close_body());
+    let cookie = format!("4DSID_wlcs={ID}");
+    let host = addr.to_string();
+    for i in 0..REQUESTS_PER_CONNECTION_MAX {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let builder = hyper::Request::post(if i % 2 == 0 {
+            "/wlcs/v1/web"
+        } else {
+            "/wlcs/v1/non-web"
+        })
+        .header(hyper::header::HOST, host.as_str())
+        .header(hyper::header::CONTENT_TYPE, "application/json");
+        let req = if i % 2 == 0 {
+            builder
+                .header(hyper::header::COOKIE, cookie.as_str())
+                .body(Full::new(self_close.clone()))
+        } else {
+            builder.body(Full::new(non_web.clone()))
+        };
+        let Ok(req) = req else {
+            return false;
+        };
+        let ok = match sender.send_request(req).await {
+            Ok(resp) => {
+                let status = resp.status();
+                resp.into_body().collect().await.is_ok() && status == 200
+            }
+            Err(_) => false,
+        };
+        if !ok {
+            return false;
+        }
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+    true
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

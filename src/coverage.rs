@@ -18,7 +18,9 @@
 use crate::generate::GenConfig;
 use std::collections::BTreeMap;
 use std::fmt;
-use wlcs_model::vocab::{Action, HookBehavior, IdText, OptionSet, SessionMode, Spelling, Step};
+use wlcs_model::vocab::{
+    Action, HookBehavior, IdText, OptionSet, Request, SessionMode, Spelling, Step,
+};
 use wlcs_model::world::IdState;
 use wlcs_model::{Model, RuleId, SessionRef, StepObs};
 
@@ -244,8 +246,86 @@ pub const EQUIVALENT: &[(&str, &str)] = &[
 /// What a cell means: the rule that decides it, or the name of its [`UNREACHABLE`] or
 /// [`EQUIVALENT`] entry.
 pub fn meaning(cell: Cell) -> Result<RuleId, &'static str> {
-    use Caller::*;
     use Kind::*;
+    let Cell {
+        op,
+        kind,
+        caller,
+        state,
+    } = cell;
+    if let Some(why) = outside_op(op, kind, caller) {
+        return Err(why);
+    }
+    match kind {
+        Forged | Malformed | Empty => no_session_text(op, caller, state),
+        Current => current_text(op, caller, state),
+        Exact | SwapCase | Hyphens | Padded => named_text(cell),
+    }
+}
+
+/// The classes an operation rules out whatever the state: a cookie only in a web request
+/// and never `Current` or padded, no expiration query in a hook.
+fn outside_op(op: Op, kind: Kind, caller: Caller) -> Option<&'static str> {
+    use Caller::*;
+    if op == Op::Cookie {
+        if matches!(caller, NonWeb | OwnHook | OtherHook) {
+            return Some("cookie-outside-web");
+        }
+        if kind == Kind::Current {
+            return Some("cookie-current");
+        }
+        if kind == Kind::Padded {
+            return Some("cookie-padded");
+        }
+    }
+    if op == Op::Expiration && matches!(caller, OwnHook | OtherHook) {
+        return Some("expiration-not-in-hooks");
+    }
+    None
+}
+
+/// A forged, malformed or empty text: it names no session, so only a caller other than the
+/// session's own, with no session, is a case (REQ-3 for a cookie, CLOSE-2 otherwise).
+fn no_session_text(op: Op, caller: Caller, state: State) -> Result<RuleId, &'static str> {
+    if state == State::NoSession && !matches!(caller, Caller::OwnWeb | Caller::OwnHook) {
+        Ok(if op == Op::Cookie {
+            RuleId::Req3
+        } else {
+            RuleId::Close2
+        })
+    } else {
+        Err("no-session-has-no-owner")
+    }
+}
+
+/// `Current`: the caller's own session (none in a non-web process).
+fn current_text(op: Op, caller: Caller, state: State) -> Result<RuleId, &'static str> {
+    use Caller::*;
+    use State::*;
+    match (caller, state) {
+        (NonWeb, NoSession) => Ok(RuleId::Close2),
+        (OwnWeb, CookieExpired) => Ok(RuleId::Time4),
+        (OwnWeb, LiveRunning) => Ok(if op == Op::Close {
+            RuleId::Close11
+        } else {
+            RuleId::Req4
+        }),
+        (OwnWeb, PendingClose) => Ok(if op == Op::Close {
+            RuleId::Close10
+        } else {
+            RuleId::Close4
+        }),
+        (OwnHook, LiveIdle | LiveRunning | PendingClose | CookieExpired) => Ok(RuleId::Close13),
+        (OwnHook, Closed) => Err("nested-close-is-exact"),
+        (OwnWeb, _) => Err("own-request-runs"),
+        (OwnHook, _) => Err("hook-runs-for-a-closing-process"),
+        _ => Err("current-is-the-callers"),
+    }
+}
+
+/// An exact or respelled text naming a session the trace opened.
+fn named_text(cell: Cell) -> Result<RuleId, &'static str> {
+    use Caller::*;
     use State::*;
     let Cell {
         op,
@@ -253,60 +333,10 @@ pub fn meaning(cell: Cell) -> Result<RuleId, &'static str> {
         caller,
         state,
     } = cell;
-    let no_session_text = matches!(kind, Forged | Malformed | Empty);
-    let named_text = matches!(kind, Exact | SwapCase | Hyphens | Padded);
-    let hook = matches!(caller, OwnHook | OtherHook);
-    if op == Op::Cookie {
-        if matches!(caller, NonWeb | OwnHook | OtherHook) {
-            return Err("cookie-outside-web");
-        }
-        if kind == Current {
-            return Err("cookie-current");
-        }
-        if kind == Padded {
-            return Err("cookie-padded");
-        }
-    }
-    if op == Op::Expiration && hook {
-        return Err("expiration-not-in-hooks");
-    }
-    if no_session_text {
-        return if state == NoSession && !matches!(caller, OwnWeb | OwnHook) {
-            Ok(if op == Op::Cookie {
-                RuleId::Req3
-            } else {
-                RuleId::Close2
-            })
-        } else {
-            Err("no-session-has-no-owner")
-        };
-    }
-    if named_text && state == NoSession {
+    if state == NoSession {
         return Err("named-text-names-a-session");
     }
-    if kind == Current {
-        return match (caller, state) {
-            (NonWeb, NoSession) => Ok(RuleId::Close2),
-            (OwnWeb, CookieExpired) => Ok(RuleId::Time4),
-            (OwnWeb, LiveRunning) => Ok(if op == Op::Close {
-                RuleId::Close11
-            } else {
-                RuleId::Req4
-            }),
-            (OwnWeb, PendingClose) => Ok(if op == Op::Close {
-                RuleId::Close10
-            } else {
-                RuleId::Close4
-            }),
-            (OwnHook, LiveIdle | LiveRunning | PendingClose | CookieExpired) => Ok(RuleId::Close13),
-            (OwnHook, Closed) => Err("nested-close-is-exact"),
-            (OwnWeb, _) => Err("own-request-runs"),
-            (OwnHook, _) => Err("hook-runs-for-a-closing-process"),
-            _ => Err("current-is-the-callers"),
-        };
-    }
-    // Exact or respelled text naming a session.
-    let respelled = kind != Exact;
+    let respelled = kind != Kind::Exact;
     if respelled && matches!(state, Closed | Evicted | Dropped) {
         return Err("respelled-dead");
     }
@@ -317,38 +347,58 @@ pub fn meaning(cell: Cell) -> Result<RuleId, &'static str> {
         return Err("nested-close-is-exact");
     }
     if op == Op::Cookie {
-        if state == LiveRunning && caller == OwnWeb {
-            // Only another 4D Mobile lane (MOBILE-3) or a respelling (REQ-3) gets there.
-            return Ok(if respelled {
-                RuleId::Req3
-            } else {
-                RuleId::Mobile3
-            });
-        }
-        if state == Dropped && caller == OtherWeb && kind != Exact {
-            return Ok(RuleId::Req3);
-        }
-        return Ok(match (respelled, caller, state) {
-            (true, _, _) => RuleId::Req3,
-            (false, OtherWeb, LiveIdle | LiveRunning) => RuleId::Req5,
-            (false, _, LiveIdle) => RuleId::Req2,
-            (false, _, PendingClose) => RuleId::Close12,
-            (false, _, Closed) => RuleId::Close8,
-            (false, _, CookieExpired) => RuleId::Time1,
-            (false, _, ProcessTimedOut) => RuleId::Time3,
-            (false, _, Evicted) => RuleId::Limit1,
-            (false, _, _) => RuleId::Req3,
-        });
+        return Ok(named_cookie(respelled, caller, state));
     }
     if state == Dropped && op == Op::Expiration && caller != OwnWeb {
         // After a restart a dropped session's expiration is the null date (CLOSE-2); reads in
         // scalable mode are not compared, so the case exists only back in legacy mode.
-        return if hook {
+        return if matches!(caller, OwnHook | OtherHook) {
             Err("expiration-not-in-hooks")
         } else {
             Ok(RuleId::Close2)
         };
     }
+    named_command(op, respelled, caller, state)
+}
+
+/// A request's cookie naming a session: the rule the routing of that request answers to.
+fn named_cookie(respelled: bool, caller: Caller, state: State) -> RuleId {
+    use Caller::*;
+    use State::*;
+    if state == LiveRunning && caller == OwnWeb {
+        // Only another 4D Mobile lane (MOBILE-3) or a respelling (REQ-3) gets there.
+        return if respelled {
+            RuleId::Req3
+        } else {
+            RuleId::Mobile3
+        };
+    }
+    if state == Dropped && caller == OtherWeb && respelled {
+        return RuleId::Req3;
+    }
+    match (respelled, caller, state) {
+        (true, _, _) => RuleId::Req3,
+        (false, OtherWeb, LiveIdle | LiveRunning) => RuleId::Req5,
+        (false, _, LiveIdle) => RuleId::Req2,
+        (false, _, PendingClose) => RuleId::Close12,
+        (false, _, Closed) => RuleId::Close8,
+        (false, _, CookieExpired) => RuleId::Time1,
+        (false, _, ProcessTimedOut) => RuleId::Time3,
+        (false, _, Evicted) => RuleId::Limit1,
+        (false, _, _) => RuleId::Req3,
+    }
+}
+
+/// The close command or the expiration query naming a session, by who calls it: its own
+/// request, its own hook, or anyone else.
+fn named_command(
+    op: Op,
+    respelled: bool,
+    caller: Caller,
+    state: State,
+) -> Result<RuleId, &'static str> {
+    use Caller::*;
+    use State::*;
     match caller {
         OwnWeb => match state {
             LiveRunning if respelled => Ok(RuleId::Close2),
@@ -376,24 +426,27 @@ pub fn meaning(cell: Cell) -> Result<RuleId, &'static str> {
             }),
             _ => Err("hook-runs-for-a-closing-process"),
         },
-        OtherWeb | NonWeb | OtherHook => {
-            if respelled {
-                return Ok(RuleId::Close2);
-            }
-            Ok(match (op, state) {
-                (Op::Close, LiveIdle) => RuleId::Close3,
-                (Op::Close, LiveRunning) => RuleId::Close12,
-                (Op::Close, PendingClose) => RuleId::Close10,
-                (Op::Close, CookieExpired) => RuleId::Time4,
-                (Op::Close, ProcessTimedOut) => RuleId::Time3,
-                (Op::Close, Closed | Evicted | Dropped) => RuleId::Close2,
-                (_, LiveIdle | LiveRunning) => RuleId::Req4,
-                (_, PendingClose | Closed) => RuleId::Close4,
-                (_, CookieExpired) => RuleId::Time4,
-                (_, ProcessTimedOut) => RuleId::Time3,
-                (_, _) => RuleId::Close2,
-            })
-        }
+        OtherWeb | NonWeb | OtherHook if respelled => Ok(RuleId::Close2),
+        OtherWeb | NonWeb | OtherHook => Ok(others_command(op, state)),
+    }
+}
+
+/// The close command or the expiration query, exact, from a caller other than the named
+/// session's own request or hook.
+fn others_command(op: Op, state: State) -> RuleId {
+    use State::*;
+    match (op, state) {
+        (Op::Close, LiveIdle) => RuleId::Close3,
+        (Op::Close, LiveRunning) => RuleId::Close12,
+        (Op::Close, PendingClose) => RuleId::Close10,
+        (Op::Close, CookieExpired) => RuleId::Time4,
+        (Op::Close, ProcessTimedOut) => RuleId::Time3,
+        (Op::Close, Closed | Evicted | Dropped) => RuleId::Close2,
+        (_, LiveIdle | LiveRunning) => RuleId::Req4,
+        (_, PendingClose | Closed) => RuleId::Close4,
+        (_, CookieExpired) => RuleId::Time4,
+        (_, ProcessTimedOut) => RuleId::Time3,
+        (_, _) => RuleId::Close2,
     }
 }
 
@@ -633,6 +686,86 @@ pub struct Before {
     scalable: bool,
 }
 
+/// The states of the sessions a step names, as the step's own closes change them, while
+/// [`Coverage::after`] walks its ID operations in order.
+struct Tracked {
+    /// Session -> its state at this point of the step.
+    states: BTreeMap<SessionRef, State>,
+    /// The sessions with a request in flight before the step.
+    busy: Vec<SessionRef>,
+}
+
+/// The state an exact close leaves a session in: pending-close while a request of it runs
+/// (`running`: the caller's own request or one in flight), closed otherwise.
+fn closed_state(state: State, running: bool) -> State {
+    match state {
+        State::LiveRunning => State::PendingClose,
+        State::LiveIdle | State::CookieExpired | State::ProcessTimedOut if running => {
+            State::PendingClose
+        }
+        State::LiveIdle | State::CookieExpired | State::ProcessTimedOut => State::Closed,
+        other => other,
+    }
+}
+
+/// What ran a hook, as the edge cells name it: a timeout, an eviction, a request's end
+/// (deferred), or the command.
+fn hook_cause(h: &wlcs_model::HookRun) -> &'static str {
+    match h.cause {
+        RuleId::Time2 => "timeout",
+        RuleId::Limit1 => "eviction",
+        RuleId::Close11 | RuleId::Close12 => "deferred",
+        RuleId::Mobile2 if h.also.contains(RuleId::Close11) => "deferred",
+        RuleId::Mobile2 if h.also.contains(RuleId::Close12) => "deferred",
+        _ => "command",
+    }
+}
+
+impl Before {
+    /// The scan of every session opened so far, for the steps that can evict or time out:
+    /// the states of the live ones, when each idle one last ran, when every idle process
+    /// times out, and each timeout beside its session's cookie expiration.
+    fn scan(&mut self, model: &Model) {
+        // Generated traces open few sessions; this scan is the coverage run's only cost that
+        // grows with them.
+        let timeout_s = u64::from(model.options().process_timeout_min) * 60;
+        for i in 0..model.sessions_opened() {
+            let s = SessionRef(i);
+            let st = state_of(model, s);
+            if matches!(
+                st,
+                State::LiveIdle | State::LiveRunning | State::CookieExpired
+            ) {
+                self.states.insert(s, st);
+            }
+            let idle = model.idle_lanes(s);
+            if !idle.is_empty() && !model.running_lanes(s).iter().any(|(_, b)| *b) {
+                let at = idle.iter().map(|(_, at)| *at).max().unwrap_or(0);
+                self.idle_at.push((at, s));
+            }
+            self.due
+                .extend(idle.iter().map(|(_, at)| at.saturating_add(timeout_s)));
+            if let (true, Some(exp)) = (model.exists(s), model.expiration(s)) {
+                for (_, at) in &idle {
+                    self.expirations.push((exp, at.saturating_add(timeout_s)));
+                }
+            }
+        }
+    }
+
+    /// The state of session `s` when a hook's close names it: closed if an earlier hook of
+    /// the step closed it; pending-close for the hook's `own` session that had timed out.
+    fn hook_state(&self, s: SessionRef, closed: &[SessionRef], own: bool) -> State {
+        match self.states.get(&s).copied().unwrap_or(State::LiveIdle) {
+            _ if closed.contains(&s) => State::Closed,
+            // Its hook runs, so the step's request revived it (TIME-3) and closed it while it
+            // ran: the hook runs at that request's end.
+            State::ProcessTimedOut if own => State::PendingClose,
+            st => st,
+        }
+    }
+}
+
 impl Coverage {
     fn hit(&mut self, cell: Cell) {
         *self.cells.entry(cell).or_default() += 1;
@@ -651,6 +784,33 @@ impl Coverage {
     /// What the step needs of the state before it runs. Costs O(live sessions) only for steps
     /// that can evict or time out; O(sessions named) otherwise.
     pub fn before(&self, model: &Model, step: &Step) -> Before {
+        let mut before = Before {
+            states: self.named_states(model, step),
+            live: model.live_sessions(),
+            idle_at: Vec::new(),
+            in_flight: model
+                .in_flight()
+                .iter()
+                .map(|(slot, s, _)| (*slot, *s))
+                .collect(),
+            due: Vec::new(),
+            expirations: Vec::new(),
+            now: model.now(),
+            scalable: model.scalable(),
+        };
+        let wide = matches!(
+            step,
+            Step::Advance { .. } | Step::Request(_) | Step::Begin { .. }
+        ) || self.hook.is_some();
+        if wide {
+            before.scan(model);
+        }
+        before
+    }
+
+    /// The states of the sessions the step's ID texts name (its cookie, its closes and
+    /// expiration queries, the hook behaviour's close).
+    fn named_states(&self, model: &Model, step: &Step) -> BTreeMap<SessionRef, State> {
         let mut states = BTreeMap::new();
         let mut name = |t: &IdText| {
             if let (_, Some(s)) = kind_of(t) {
@@ -676,146 +836,19 @@ impl Coverage {
         if let Some(HookBehavior::Close(id)) = &self.hook {
             name(id);
         }
-        let n = model.sessions_opened();
-        let wide = matches!(
-            step,
-            Step::Advance { .. } | Step::Request(_) | Step::Begin { .. }
-        ) || self.hook.is_some();
-        let mut idle_at = Vec::new();
-        let mut due = Vec::new();
-        let mut expirations = Vec::new();
-        if wide {
-            // Generated traces open few sessions; this scan is the coverage run's only cost
-            // that grows with them.
-            let timeout_s = u64::from(model.options().process_timeout_min) * 60;
-            for i in 0..n {
-                let s = SessionRef(i);
-                let st = state_of(model, s);
-                if matches!(
-                    st,
-                    State::LiveIdle | State::LiveRunning | State::CookieExpired
-                ) {
-                    states.insert(s, st);
-                }
-                let idle = model.idle_lanes(s);
-                if !idle.is_empty() && !model.running_lanes(s).iter().any(|(_, b)| *b) {
-                    let at = idle.iter().map(|(_, at)| *at).max().unwrap_or(0);
-                    idle_at.push((at, s));
-                }
-                due.extend(idle.iter().map(|(_, at)| at.saturating_add(timeout_s)));
-                if let (true, Some(exp)) = (model.exists(s), model.expiration(s)) {
-                    for (_, at) in &idle {
-                        expirations.push((exp, at.saturating_add(timeout_s)));
-                    }
-                }
-            }
-        }
-        Before {
-            states,
-            live: model.live_sessions(),
-            idle_at,
-            in_flight: model
-                .in_flight()
-                .iter()
-                .map(|(slot, s, _)| (*slot, *s))
-                .collect(),
-            due,
-            expirations,
-            now: model.now(),
-            scalable: model.scalable(),
-        }
+        states
     }
 
     /// Counts the cells a step reached, given the state before it and what the model said.
     pub fn after(&mut self, model: &Model, step: &Step, obs: &StepObs, before: Before) {
         self.steps += 1;
-        let mut states = before.states.clone();
-        let ran_in = obs.ran_in.map(|r| r.session);
-        let busy: Vec<SessionRef> = before.in_flight.iter().map(|(_, s)| *s).collect();
-        // The ID operations, in order, with the named session's state updated by the step's
-        // own closes (a close earlier in a request makes its session pending-close).
-        let mut op = |cov: &mut Coverage,
-                      op: Op,
-                      text: &IdText,
-                      caller_session: Option<SessionRef>,
-                      non_web: bool,
-                      states: &mut BTreeMap<SessionRef, State>| {
-            let (kind, named) = kind_of(text);
-            let named = match (kind, caller_session) {
-                (Kind::Current, Some(s)) => Some(s),
-                _ => named,
-            };
-            let state = match named {
-                Some(s) => states.get(&s).copied().unwrap_or(State::LiveRunning),
-                None => State::NoSession,
-            };
-            let caller = match (non_web, named, caller_session) {
-                (true, _, _) => Caller::NonWeb,
-                (false, Some(n), Some(c)) if n == c => Caller::OwnWeb,
-                _ => Caller::OtherWeb,
-            };
-            cov.hit(Cell {
-                op,
-                kind,
-                caller,
-                state,
-            });
-            if op == Op::Close
-                && matches!(kind, Kind::Exact | Kind::Current)
-                && let Some(s) = named
-            {
-                let running = caller == Caller::OwnWeb || busy.contains(&s);
-                let next = match state {
-                    State::LiveRunning => State::PendingClose,
-                    State::LiveIdle | State::CookieExpired | State::ProcessTimedOut if running => {
-                        State::PendingClose
-                    }
-                    State::LiveIdle | State::CookieExpired | State::ProcessTimedOut => {
-                        State::Closed
-                    }
-                    other => other,
-                };
-                states.insert(s, next);
-            }
+        let mut track = Tracked {
+            states: before.states.clone(),
+            busy: before.in_flight.iter().map(|(_, s)| *s).collect(),
         };
         match step {
             Step::Request(r) | Step::Begin { request: r, .. } => {
-                if let Some(c) = &r.cookie {
-                    let (kind, named) = kind_of(c);
-                    let state = named.map_or(State::NoSession, |s| {
-                        before.states.get(&s).copied().unwrap_or(State::NoSession)
-                    });
-                    let own = named.is_some_and(|s| model.session_ip(s) == Some(r.ip));
-                    self.hit(Cell {
-                        op: Op::Cookie,
-                        kind,
-                        caller: if own {
-                            Caller::OwnWeb
-                        } else {
-                            Caller::OtherWeb
-                        },
-                        state,
-                    });
-                }
-                if let Some(s) = ran_in {
-                    states.insert(s, State::LiveRunning);
-                    for a in &r.actions {
-                        self.action(a, Some(s), false, &mut states, &mut op);
-                    }
-                }
-                if r.ip != 0 && model.scalable() {
-                    self.edge("request/other-ip-scalable");
-                }
-                if r.mobile.is_some()
-                    && obs.ran_in.is_some_and(|ri| !ri.opened)
-                    && obs.fired.contains(&RuleId::Mobile3)
-                {
-                    self.edge("request/mobile-new-lane");
-                }
-                self.limits(step, obs, &before);
-                if matches!(step, Step::Begin { .. }) && before.in_flight.len() == 2 {
-                    self.edge("request/in-flight-3");
-                }
+                self.request(model, step, r, obs, &before, &mut track);
             }
             Step::End { slot, actions } => {
                 let s = before
@@ -824,19 +857,19 @@ impl Coverage {
                     .find(|(sl, _)| sl == slot)
                     .map(|(_, s)| *s);
                 if let Some(s) = s {
-                    states.entry(s).or_insert(State::LiveRunning);
+                    track.states.entry(s).or_insert(State::LiveRunning);
                     if model.id_state(s) == Some(IdState::Closed) && !before.states.contains_key(&s)
                     {
-                        states.insert(s, State::PendingClose);
+                        track.states.insert(s, State::PendingClose);
                     }
                     for a in actions {
-                        self.action(a, Some(s), false, &mut states, &mut op);
+                        self.action(a, Some(s), false, &mut track);
                     }
                 }
             }
             Step::NonWeb { actions, .. } => {
                 for a in actions {
-                    self.action(a, None, true, &mut states, &mut op);
+                    self.action(a, None, true, &mut track);
                 }
             }
             Step::SetOption(o) => self.option(o, &before),
@@ -848,28 +881,119 @@ impl Coverage {
         self.hooks(obs, &before);
     }
 
+    /// The cells and edges of a request (or a request held in flight): its cookie, the
+    /// actions it ran, its IP, lane and limits.
+    fn request(
+        &mut self,
+        model: &Model,
+        step: &Step,
+        r: &Request,
+        obs: &StepObs,
+        before: &Before,
+        track: &mut Tracked,
+    ) {
+        if let Some(c) = &r.cookie {
+            self.cookie(model, c, r.ip, before);
+        }
+        if let Some(s) = obs.ran_in.map(|r| r.session) {
+            track.states.insert(s, State::LiveRunning);
+            for a in &r.actions {
+                self.action(a, Some(s), false, track);
+            }
+        }
+        if r.ip != 0 && model.scalable() {
+            self.edge("request/other-ip-scalable");
+        }
+        if r.mobile.is_some()
+            && obs.ran_in.is_some_and(|ri| !ri.opened)
+            && obs.fired.contains(&RuleId::Mobile3)
+        {
+            self.edge("request/mobile-new-lane");
+        }
+        self.limits(step, obs, before);
+        if matches!(step, Step::Begin { .. }) && before.in_flight.len() == 2 {
+            self.edge("request/in-flight-3");
+        }
+    }
+
+    /// The cell of a request's cookie: own when the request comes from the named session's
+    /// client IP.
+    fn cookie(&mut self, model: &Model, c: &IdText, ip: u8, before: &Before) {
+        let (kind, named) = kind_of(c);
+        let state = named.map_or(State::NoSession, |s| {
+            before.states.get(&s).copied().unwrap_or(State::NoSession)
+        });
+        let own = named.is_some_and(|s| model.session_ip(s) == Some(ip));
+        self.hit(Cell {
+            op: Op::Cookie,
+            kind,
+            caller: if own {
+                Caller::OwnWeb
+            } else {
+                Caller::OtherWeb
+            },
+            state,
+        });
+    }
+
+    /// The cell of an action that takes an ID text (a close or an expiration query), run by
+    /// the request of `caller` or by a non-web process.
     fn action(
         &mut self,
         a: &Action,
         caller: Option<SessionRef>,
         non_web: bool,
-        states: &mut BTreeMap<SessionRef, State>,
-        op: &mut impl FnMut(
-            &mut Coverage,
-            Op,
-            &IdText,
-            Option<SessionRef>,
-            bool,
-            &mut BTreeMap<SessionRef, State>,
-        ),
+        track: &mut Tracked,
     ) {
         match a {
-            Action::Close { id } => op(self, Op::Close, id, caller, non_web, states),
-            Action::GetExpiration { id } => op(self, Op::Expiration, id, caller, non_web, states),
+            Action::Close { id } => self.id_op(Op::Close, id, caller, non_web, track),
+            Action::GetExpiration { id } => self.id_op(Op::Expiration, id, caller, non_web, track),
             _ => {}
         }
     }
 
+    /// One ID operation, in the step's order: its cell, with the named session's state as
+    /// the step's own earlier closes left it; an exact close then updates that state (a close
+    /// earlier in a request makes its session pending-close).
+    fn id_op(
+        &mut self,
+        op: Op,
+        text: &IdText,
+        caller_session: Option<SessionRef>,
+        non_web: bool,
+        track: &mut Tracked,
+    ) {
+        let (kind, named) = kind_of(text);
+        let named = match (kind, caller_session) {
+            (Kind::Current, Some(s)) => Some(s),
+            _ => named,
+        };
+        let state = match named {
+            Some(s) => track.states.get(&s).copied().unwrap_or(State::LiveRunning),
+            None => State::NoSession,
+        };
+        let caller = match (non_web, named, caller_session) {
+            (true, _, _) => Caller::NonWeb,
+            (false, Some(n), Some(c)) if n == c => Caller::OwnWeb,
+            _ => Caller::OtherWeb,
+        };
+        self.hit(Cell {
+            op,
+            kind,
+            caller,
+            state,
+        });
+        if op == Op::Close
+            && matches!(kind, Kind::Exact | Kind::Current)
+            && let Some(s) = named
+        {
+            let running = caller == Caller::OwnWeb || track.busy.contains(&s);
+            track.states.insert(s, closed_state(state, running));
+        }
+    }
+
+    /// The hook runs of a step: the edge of each behaviour by cause, the cell of each hook's
+    /// close, and the nesting edges.
     fn hooks(&mut self, obs: &StepObs, before: &Before) {
         if obs.hooks.is_empty() {
             return;
@@ -883,14 +1007,7 @@ impl Coverage {
         };
         let mut closed: Vec<SessionRef> = Vec::new();
         for h in &obs.hooks {
-            let cause = match h.cause {
-                RuleId::Time2 => "timeout",
-                RuleId::Limit1 => "eviction",
-                RuleId::Close11 | RuleId::Close12 => "deferred",
-                RuleId::Mobile2 if h.also.contains(RuleId::Close11) => "deferred",
-                RuleId::Mobile2 if h.also.contains(RuleId::Close12) => "deferred",
-                _ => "command",
-            };
+            let cause = hook_cause(h);
             if let Some(name) = EDGES
                 .iter()
                 .map(|(n, _)| *n)
@@ -901,46 +1018,7 @@ impl Coverage {
             if h.cause == RuleId::Mobile2 {
                 self.edge("hook/mobile");
             }
-            let state_at = |s: SessionRef, closed: &[SessionRef], own: bool| {
-                match before.states.get(&s).copied().unwrap_or(State::LiveIdle) {
-                    _ if closed.contains(&s) => State::Closed,
-                    // Its hook runs, so the step's request revived it (TIME-3) and closed it
-                    // while it ran: the hook runs at that request's end.
-                    State::ProcessTimedOut if own => State::PendingClose,
-                    st => st,
-                }
-            };
-            match &self.hook {
-                Some(HookBehavior::CloseOwn | HookBehavior::Close(IdText::Current)) => {
-                    let state = state_at(h.session, &closed, true);
-                    self.hit(Cell {
-                        op: Op::Close,
-                        kind: Kind::Current,
-                        caller: Caller::OwnHook,
-                        state,
-                    });
-                }
-                Some(HookBehavior::Close(id)) => {
-                    let (kind, named) = kind_of(id);
-                    let own = named == Some(h.session);
-                    let state = named.map_or(State::NoSession, |s| state_at(s, &closed, own));
-                    let caller = if named == Some(h.session) {
-                        Caller::OwnHook
-                    } else {
-                        Caller::OtherHook
-                    };
-                    self.hit(Cell {
-                        op: Op::Close,
-                        kind,
-                        caller,
-                        state,
-                    });
-                    if let (Kind::Exact, Some(s)) = (kind, named) {
-                        closed.push(s);
-                    }
-                }
-                _ => {}
-            }
+            self.hook_close(h.session, before, &mut closed);
         }
         let nested = obs.fired.iter().filter(|r| **r == RuleId::Close1).count();
         let hook_closes = match &self.hook {
@@ -952,6 +1030,43 @@ impl Coverage {
         }
         if hook_closes >= 2 && obs.hooks.len() >= 3 {
             self.edge("hook/nested-3");
+        }
+    }
+
+    /// The cell of the close a hook of session `own` makes under the current behaviour, if
+    /// it closes; `closed` collects the sessions the step's hooks closed by exact ID so far.
+    fn hook_close(&mut self, own: SessionRef, before: &Before, closed: &mut Vec<SessionRef>) {
+        match &self.hook {
+            Some(HookBehavior::CloseOwn | HookBehavior::Close(IdText::Current)) => {
+                let state = before.hook_state(own, closed, true);
+                self.hit(Cell {
+                    op: Op::Close,
+                    kind: Kind::Current,
+                    caller: Caller::OwnHook,
+                    state,
+                });
+            }
+            Some(HookBehavior::Close(id)) => {
+                let (kind, named) = kind_of(id);
+                let is_own = named == Some(own);
+                let state =
+                    named.map_or(State::NoSession, |s| before.hook_state(s, closed, is_own));
+                let caller = if is_own {
+                    Caller::OwnHook
+                } else {
+                    Caller::OtherHook
+                };
+                self.hit(Cell {
+                    op: Op::Close,
+                    kind,
+                    caller,
+                    state,
+                });
+                if let (Kind::Exact, Some(s)) = (kind, named) {
+                    closed.push(s);
+                }
+            }
+            _ => {}
         }
     }
 

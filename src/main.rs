@@ -520,6 +520,48 @@ fn load_fixtures(dir: Option<&Path>, none: bool) -> Result<Vec<Fixture>, Fixture
 }
 
 fn run(args: RunArgs) -> Result<i32> {
+    let (time_budget_ms, baseline) = check_run_args(&args)?;
+    let fixtures = run_fixtures(&args)?;
+    let seed = args.seed.unwrap_or_else(time_seed);
+    let mut replay = replay_command(&args.target);
+    replay.strict = args.strict;
+    replay.no_fixtures = args.no_fixtures;
+    replay.fixtures_dir = args
+        .fixtures
+        .as_ref()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()));
+    let cfg = run_config(&args, seed, time_budget_ms, &replay)?;
+    let whole = match (&args.fixture, args.case_seed) {
+        (Some(name), _) => replay.fixture(name),
+        (None, Some(case)) => replay.case(case, cfg.steps),
+        (None, None) => replay.whole_run(seed, cfg.cases, cfg.steps),
+    };
+    note(&format!("wlcs: seed {seed:#x} (replay: {whole})"));
+    let name = target_name(&args.target);
+    let mut report = match build_target(&args.target, Calls::Sequential) {
+        Ok(sut) => run_on(&args.target, sut.as_ref(), &fixtures, &cfg, &name),
+        // The target cannot be reached: a harness error, reported like any run's.
+        Err(e) => runner::unreachable_report(&cfg, &name, e),
+    };
+    args.out.finish(&mut report, baseline)?;
+    if let (Some(path), Some(c)) = (&args.save_counterexample, report.counterexamples.first()) {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "counterexample".into());
+        Fixture::from_counterexample(c, stem, seed, name.clone()).save(path)?;
+        note(&format!(
+            "wlcs: counterexample saved to {} (replay: {})",
+            path.display(),
+            replay.file(path)
+        ));
+    }
+    Ok(report.verdict.exit_code())
+}
+
+/// Checks `wlcs run`'s flags before anything runs (bounds, rule selection, output paths),
+/// returning the time budget in milliseconds and the baseline to apply.
+fn check_run_args(args: &RunArgs) -> Result<(Option<u64>, Option<report::Baseline>)> {
     check_target_args(&args.target)?;
     gate::bounded("--steps", args.steps, gate::TRACE_STEPS_MAX)?;
     if let Some(cases) = args.cases {
@@ -535,6 +577,12 @@ fn run(args: RunArgs) -> Result<i32> {
     if let Some(p) = &args.save_counterexample {
         gate::check_output_path("--save-counterexample", p)?;
     }
+    Ok((time_budget_ms, baseline))
+}
+
+/// The fixtures `wlcs run` checks: built in plus `--fixtures`, or only the one `--fixture`
+/// names (a usage error when none has that name), or none.
+fn run_fixtures(args: &RunArgs) -> Result<Vec<Fixture>> {
     let mut fixtures = load_fixtures(args.fixtures.as_deref(), args.no_fixtures)?;
     if let Some(only) = &args.fixture {
         fixtures.retain(|f| &f.name == only);
@@ -549,16 +597,18 @@ fn run(args: RunArgs) -> Result<i32> {
             .into());
         }
     }
-    let seed = args.seed.unwrap_or_else(time_seed);
-    let mut replay = replay_command(&args.target);
-    replay.strict = args.strict;
-    replay.no_fixtures = args.no_fixtures;
-    replay.fixtures_dir = args
-        .fixtures
-        .as_ref()
-        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()));
+    Ok(fixtures)
+}
+
+/// The runner's configuration from `wlcs run`'s flags; a bad `--reading` is a usage error.
+fn run_config(
+    args: &RunArgs,
+    seed: u64,
+    time_budget_ms: Option<u64>,
+    replay: &ReplayCommand,
+) -> Result<RunConfig> {
     let http = args.target.target.starts_with("http://");
-    let cfg = RunConfig {
+    Ok(RunConfig {
         seed,
         cases: match (args.fixture.is_some(), args.cases) {
             (true, _) => 0,
@@ -587,51 +637,34 @@ fn run(args: RunArgs) -> Result<i32> {
             r
         },
         ..RunConfig::default()
+    })
+}
+
+/// Runs the fixtures and cases on `sut` with the progress display: on a target of
+/// independent worlds, with extra instances checking cases on other cores (one at a time on
+/// a shared world).
+fn run_on(
+    target: &TargetArgs,
+    sut: &dyn Sut,
+    fixtures: &[Fixture],
+    cfg: &RunConfig,
+    name: &str,
+) -> report::Report {
+    let mut display = Display::new("traces");
+    let extra = if sut.shares_world() {
+        Vec::new()
+    } else {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        (1..cores.min(RUN_WORKERS_MAX))
+            .filter_map(|_| build_target(target, Calls::Sequential).ok())
+            .collect()
     };
-    let whole = match (&args.fixture, args.case_seed) {
-        (Some(name), _) => replay.fixture(name),
-        (None, Some(case)) => replay.case(case, cfg.steps),
-        (None, None) => replay.whole_run(seed, cfg.cases, cfg.steps),
-    };
-    note(&format!("wlcs: seed {seed:#x} (replay: {whole})"));
-    let name = target_name(&args.target);
-    let mut report = match build_target(&args.target, Calls::Sequential) {
-        Ok(sut) => {
-            let mut display = Display::new("traces");
-            // Independent worlds check cases on every core; a shared world, one at a time.
-            let extra = if sut.shares_world() {
-                Vec::new()
-            } else {
-                let cores = std::thread::available_parallelism().map_or(1, usize::from);
-                (1..cores.min(RUN_WORKERS_MAX))
-                    .filter_map(|_| build_target(&args.target, Calls::Sequential).ok())
-                    .collect()
-            };
-            let workers: Vec<&dyn wlcs_sut::Sut> = extra.iter().map(|w| w.as_ref()).collect();
-            let report =
-                runner::run_workers(sut.as_ref(), &workers, &fixtures, &cfg, &name, &mut |p| {
-                    display.update(p)
-                });
-            display.finish();
-            report
-        }
-        // The target cannot be reached: a harness error, reported like any run's.
-        Err(e) => runner::unreachable_report(&cfg, &name, e),
-    };
-    args.out.finish(&mut report, baseline)?;
-    if let (Some(path), Some(c)) = (&args.save_counterexample, report.counterexamples.first()) {
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "counterexample".into());
-        Fixture::from_counterexample(c, stem, seed, name.clone()).save(path)?;
-        note(&format!(
-            "wlcs: counterexample saved to {} (replay: {})",
-            path.display(),
-            replay.file(path)
-        ));
-    }
-    Ok(report.verdict.exit_code())
+    let workers: Vec<&dyn wlcs_sut::Sut> = extra.iter().map(|w| w.as_ref()).collect();
+    let report = runner::run_workers(sut, &workers, fixtures, cfg, name, &mut |p| {
+        display.update(p)
+    });
+    display.finish();
+    report
 }
 
 fn replay(args: ReplayArgs) -> Result<i32> {
@@ -738,72 +771,101 @@ fn sim(args: SimArgs) -> Result<i32> {
         "wlcs sim: target {name}, first seed {first_seed:#x} (replay: {})",
         replay.sim(first_seed, cfg.seeds, cfg.steps)
     ));
-    let make = || build_target(&args.target, Calls::Sequential);
     let report = if args.seeds > 0 {
-        let display = Mutex::new(Display::new("seeds"));
-        let report = wlcs::sim::run_observed(&make, &cfg, &|p| {
-            if let Ok(mut d) = display.lock() {
-                d.update(p);
-            }
-        })
-        .with_context(|| format!("building the target {}", args.target.target))?;
-        if let Ok(mut d) = display.lock() {
-            d.finish();
-        }
-        if report.workers < cfg.workers.max(1) {
-            note(&format!(
-                "wlcs sim: {name} is one shared world: its seeds ran one at a time"
-            ));
-        }
-        say(&wlcs::sim::render_text(&report, &cfg));
-        report
+        sim_seeds(&args, &cfg, &name)?
     } else {
         wlcs::sim::SimReport::default()
     };
-    let mut threaded_code = 0;
-    if args.threads > 0 {
-        let concurrent_cfg = wlcs::concurrent::ConcurrentConfig {
-            seed: first_seed,
-            threads: args.threads,
-            keys: args.keys,
-            ops_max: args.ops,
-            slow_hook: args.slow_hook,
-            world: cfg.world.clone(),
-            ..wlcs::concurrent::ConcurrentConfig::default()
-        };
-        let sut = build_target(&args.target, Calls::Concurrent)
-            .with_context(|| format!("building the target {}", args.target.target))?;
-        let threaded = wlcs::concurrent::run_concurrent(sut.as_ref(), &concurrent_cfg);
-        threaded_code = threaded.exit_code();
-        say("\n");
-        if threaded_code == 1 {
-            // Not linearizable: shrink the workload, then show the smallest failing run.
-            let before = (
-                concurrent_cfg.ops_max,
-                concurrent_cfg.keys,
-                concurrent_cfg.threads,
-            );
-            let shrunk = wlcs::concurrent::shrink(sut.as_ref(), &concurrent_cfg, threaded);
-            let c = &shrunk.config;
-            say(&wlcs::concurrent::render_text(&shrunk.report));
-            say(&format!(
-                "\nshrunk in {} runs from {} operations, {} keys, {} threads to {} operations, {} keys, {} threads\n",
-                shrunk.runs, before.0, before.1, before.2, c.ops_max, c.keys, c.threads
-            ));
-            say(&format!(
-                "replay the workload (the interleaving is the scheduler's: a replay may need a few runs): {}\n",
-                replay.sim_threads(c.seed, c.threads, c.keys, c.ops_max)
-            ));
-        } else {
-            say(&wlcs::concurrent::render_text(&threaded));
+    let threaded_code = if args.threads > 0 {
+        sim_threaded(&args, &cfg, &replay)?
+    } else {
+        0
+    };
+    save_sim_failures(&args.save_dir, &report, &name, &replay)?;
+    Ok(wlcs::sim::exit_code(&report).max(threaded_code))
+}
+
+/// `wlcs sim`'s seeds, with the progress display, printed as the simulator's text report.
+fn sim_seeds(
+    args: &SimArgs,
+    cfg: &wlcs::sim::SimConfig,
+    name: &str,
+) -> Result<wlcs::sim::SimReport> {
+    let make = || build_target(&args.target, Calls::Sequential);
+    let display = Mutex::new(Display::new("seeds"));
+    let report = wlcs::sim::run_observed(&make, cfg, &|p| {
+        if let Ok(mut d) = display.lock() {
+            d.update(p);
         }
+    })
+    .with_context(|| format!("building the target {}", args.target.target))?;
+    if let Ok(mut d) = display.lock() {
+        d.finish();
     }
+    if report.workers < cfg.workers.max(1) {
+        note(&format!(
+            "wlcs sim: {name} is one shared world: its seeds ran one at a time"
+        ));
+    }
+    say(&wlcs::sim::render_text(&report, cfg));
+    Ok(report)
+}
+
+/// `wlcs sim --threads N`: the threaded workload on one target checked for linearizability,
+/// shrunk and printed with its replay command when it is not; returns its exit code.
+fn sim_threaded(args: &SimArgs, cfg: &wlcs::sim::SimConfig, replay: &ReplayCommand) -> Result<i32> {
+    let concurrent_cfg = wlcs::concurrent::ConcurrentConfig {
+        seed: cfg.first_seed,
+        threads: args.threads,
+        keys: args.keys,
+        ops_max: args.ops,
+        slow_hook: args.slow_hook,
+        world: cfg.world.clone(),
+        ..wlcs::concurrent::ConcurrentConfig::default()
+    };
+    let sut = build_target(&args.target, Calls::Concurrent)
+        .with_context(|| format!("building the target {}", args.target.target))?;
+    let threaded = wlcs::concurrent::run_concurrent(sut.as_ref(), &concurrent_cfg);
+    let threaded_code = threaded.exit_code();
+    say("\n");
+    if threaded_code == 1 {
+        // Not linearizable: shrink the workload, then show the smallest failing run.
+        let before = (
+            concurrent_cfg.ops_max,
+            concurrent_cfg.keys,
+            concurrent_cfg.threads,
+        );
+        let shrunk = wlcs::concurrent::shrink(sut.as_ref(), &concurrent_cfg, threaded);
+        let c = &shrunk.config;
+        say(&wlcs::concurrent::render_text(&shrunk.report));
+        say(&format!(
+            "\nshrunk in {} runs from {} operations, {} keys, {} threads to {} operations, {} keys, {} threads\n",
+            shrunk.runs, before.0, before.1, before.2, c.ops_max, c.keys, c.threads
+        ));
+        say(&format!(
+            "replay the workload (the interleaving is the scheduler's: a replay may need a few runs): {}\n",
+            replay.sim_threads(c.seed, c.threads, c.keys, c.ops_max)
+        ));
+    } else {
+        say(&wlcs::concurrent::render_text(&threaded));
+    }
+    Ok(threaded_code)
+}
+
+/// Saves each failing seed's shrunk counterexample as a fixture in `save_dir`, printing how
+/// to replay it.
+fn save_sim_failures(
+    save_dir: &Path,
+    report: &wlcs::sim::SimReport,
+    name: &str,
+    replay: &ReplayCommand,
+) -> Result<()> {
     for f in &report.failures {
         let Some(c) = &f.counterexample else { continue };
         let stem = format!("sim-{:x}-{}", f.seed, c.rule.as_str().to_ascii_lowercase());
-        std::fs::create_dir_all(&args.save_dir)
-            .with_context(|| format!("creating {}", args.save_dir.display()))?;
-        let path = args.save_dir.join(format!("{stem}.json"));
+        std::fs::create_dir_all(save_dir)
+            .with_context(|| format!("creating {}", save_dir.display()))?;
+        let path = save_dir.join(format!("{stem}.json"));
         Fixture::from_counterexample(c, stem, f.seed, format!("{name} via wlcs sim"))
             .save(&path)?;
         note(&format!(
@@ -813,7 +875,7 @@ fn sim(args: SimArgs) -> Result<i32> {
             replay.file(&path)
         ));
     }
-    Ok(wlcs::sim::exit_code(&report).max(threaded_code))
+    Ok(())
 }
 
 fn serve(

@@ -244,35 +244,11 @@ pub fn check(sut: &dyn Sut, cfg: &SecurityConfig) -> SecurityReport {
     let cookie_name = format!("4DSID_{}", world.app_name);
     let mut rows = Vec::new();
     let mut report = SecurityReport::default();
-    // ID sample.
-    let mut ids = Vec::with_capacity(cfg.id_sample);
-    let mut raw_cookie = None;
-    let sampled: Result<(), SutError> = (|| {
-        sut.reset(&world)?;
-        if sut.capabilities().options {
-            // Keep every sampled session live so no eviction's hook runs during the sample.
-            sut.set_option(&OptionSet::MaxSessions(u32::MAX))?;
-        }
-        for _ in 0..cfg.id_sample {
-            let resp = new_session(sut, None)?;
-            if raw_cookie.is_none() {
-                raw_cookie = resp
-                    .set_cookies
-                    .iter()
-                    .find(|c| c.name == cookie_name)
-                    .map(|c| c.raw.clone());
-            }
-            if let Some(id) = resp
-                .session_id
-                .clone()
-                .or(session_cookie_value(&resp, &cookie_name))
-            {
-                ids.push(id);
-            }
-        }
-        Ok(())
-    })();
-    match sampled {
+    let mut sample = IdSample {
+        ids: Vec::with_capacity(cfg.id_sample),
+        raw_cookie: None,
+    };
+    match sample.take(sut, &world, &cookie_name, cfg.id_sample) {
         Err(e) => {
             report
                 .errors
@@ -284,14 +260,71 @@ pub fn check(sut: &dyn Sut, cfg: &SecurityConfig) -> SecurityReport {
                 detail: format!("the target failed while IDs were sampled: {e}"),
             })
         }
-        Ok(()) => id_rows(&ids, &mut report, &mut rows),
+        Ok(()) => id_rows(&sample.ids, &mut report, &mut rows),
     }
-    // Fixation probes.
-    match fixation(sut, &world, &cookie_name, cfg.fixation_probes) {
+    let probed = fixation(sut, &world, &cookie_name, cfg.fixation_probes);
+    rows.push(fixation_row(probed, &mut report));
+    rows.push(cookie_row(sample.raw_cookie.as_deref()));
+    let _ = sut.reset(&world);
+    report.rows = rows;
+    report
+}
+
+/// The IDs minted for the REQ-6 checks, and the first issuing `Set-Cookie` as sent (for the
+/// cookie attributes row, kept even when the target failed part way).
+struct IdSample {
+    /// The IDs, in the order minted.
+    ids: Vec<String>,
+    /// The raw text of the first `Set-Cookie` of the session cookie.
+    raw_cookie: Option<String>,
+}
+
+impl IdSample {
+    /// Mints `n` IDs with requests without a cookie, from a reset world.
+    fn take(
+        &mut self,
+        sut: &dyn Sut,
+        world: &WorldConfig,
+        cookie_name: &str,
+        n: usize,
+    ) -> Result<(), SutError> {
+        sut.reset(world)?;
+        if sut.capabilities().options {
+            // Keep every sampled session live so no eviction's hook runs during the sample.
+            sut.set_option(&OptionSet::MaxSessions(u32::MAX))?;
+        }
+        for _ in 0..n {
+            let resp = new_session(sut, None)?;
+            if self.raw_cookie.is_none() {
+                self.raw_cookie = resp
+                    .set_cookies
+                    .iter()
+                    .find(|c| c.name == cookie_name)
+                    .map(|c| c.raw.clone());
+            }
+            if let Some(id) = resp
+                .session_id
+                .clone()
+                .or(session_cookie_value(&resp, cookie_name))
+            {
+                self.ids.push(id);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The fixation row (REQ-3) from the probes' outcome, recorded in `report`: a pass when no
+/// probe was adopted, a skip (and an error) when the target failed.
+fn fixation_row(
+    probed: Result<(usize, usize, Vec<String>), SutError>,
+    report: &mut SecurityReport,
+) -> SecRow {
+    match probed {
         Ok((probes, adopted, findings)) => {
             report.fixation_probes = probes;
             report.fixations = adopted;
-            rows.push(SecRow {
+            SecRow {
                 id: "REQ-3/fixation".into(),
                 rule: "REQ-3".into(),
                 status: if adopted == 0 {
@@ -306,24 +339,20 @@ pub fn check(sut: &dyn Sut, cfg: &SecurityConfig) -> SecurityReport {
                 } else {
                     format!("{adopted} of {probes} adopted: {}", findings.join("; "))
                 },
-            });
+            }
         }
         Err(e) => {
             report
                 .errors
                 .push(format!("security checks, fixation probes: {e}"));
-            rows.push(SecRow {
+            SecRow {
                 id: "REQ-3/fixation".into(),
                 rule: "REQ-3".into(),
                 status: SecStatus::Skip,
                 detail: format!("the target failed during the probes: {e}"),
-            })
+            }
         }
     }
-    rows.push(cookie_row(raw_cookie.as_deref()));
-    let _ = sut.reset(&world);
-    report.rows = rows;
-    report
 }
 
 fn cookie_row(raw: Option<&str>) -> SecRow {
@@ -489,6 +518,8 @@ pub fn id_quality(ids: &[String]) -> (Vec<SecRow>, Vec<StatTest>) {
     (rows, report.tests)
 }
 
+/// Appends the ID-quality rows (unique, structure, random) of `ids` to `rows` and records
+/// the sample's figures in `report`.
 fn id_rows(ids: &[String], report: &mut SecurityReport, rows: &mut Vec<SecRow>) {
     let distinct: BTreeSet<&String> = ids.iter().collect();
     report.ids_sampled = ids.len();
@@ -505,7 +536,28 @@ fn id_rows(ids: &[String], report: &mut SecurityReport, rows: &mut Vec<SecRow>) 
     });
     let uuid_like = ids.iter().all(|i| is_uuid_shape(i));
     let v4 = uuid_like && ids.iter().all(|i| is_v4(i));
-    rows.push(SecRow {
+    rows.push(structure_row(ids, uuid_like, v4));
+    let bits: Option<Vec<Vec<bool>>> = ids.iter().map(|i| id_bits(i, v4)).collect();
+    let Some(bits) = bits.filter(|b| !b.is_empty()) else {
+        rows.push(SecRow {
+            id: "REQ-6/random".into(),
+            rule: "REQ-6".into(),
+            status: SecStatus::Skip,
+            detail: "the IDs are not hexadecimal: their randomness is not tested".into(),
+        });
+        return;
+    };
+    let width = bits.iter().map(Vec::len).min().unwrap_or(0);
+    report.bits_tested = width;
+    let tests = randomness(&bits, width);
+    rows.push(random_row(&tests, width));
+    report.tests = tests;
+}
+
+/// The structure row: a pass for UUID v4s, a failure for UUID-shaped IDs that are not v4,
+/// information (the shape, never a value) for anything else.
+fn structure_row(ids: &[String], uuid_like: bool, v4: bool) -> SecRow {
+    SecRow {
         id: "REQ-6/structure".into(),
         rule: "REQ-6".into(),
         status: if v4 {
@@ -526,59 +578,48 @@ fn id_rows(ids: &[String], report: &mut SecurityReport, rows: &mut Vec<SecRow>) 
                 id_shape(ids.first().map(String::as_str).unwrap_or_default())
             )
         },
-    });
-    let bits: Option<Vec<Vec<bool>>> = ids.iter().map(|i| id_bits(i, v4)).collect();
-    let Some(bits) = bits.filter(|b| !b.is_empty()) else {
-        rows.push(SecRow {
-            id: "REQ-6/random".into(),
-            rule: "REQ-6".into(),
-            status: SecStatus::Skip,
-            detail: "the IDs are not hexadecimal: their randomness is not tested".into(),
-        });
-        return;
-    };
-    let width = bits.iter().map(Vec::len).min().unwrap_or(0);
-    report.bits_tested = width;
-    let tests = randomness(&bits, width);
-    let failed: Vec<&StatTest> = tests.iter().filter(|t| t.p_min < t.threshold).collect();
+    }
+}
+
+/// The randomness row from the statistical `tests` over `width` bits per ID: a failure when
+/// a test falls below its threshold or the IDs carry fewer bits than a UUID v4.
+fn random_row(tests: &[StatTest], width: usize) -> SecRow {
+    let failed = tests.iter().any(|t| t.p_min < t.threshold);
     let short = width < UUID_V4_RANDOM_BITS;
-    rows.push(SecRow {
+    // The p-values of a passing sample are random: the row names the tests and their
+    // thresholds, so a report is the same on every run; the figures of a failing test are
+    // shown, and every figure is in `SecurityReport::tests`.
+    let figures: Vec<String> = tests
+        .iter()
+        .map(|t| {
+            if t.p_min < t.threshold {
+                format!(
+                    "{} p_min={:.3e} below its threshold {:.1e}",
+                    t.name, t.p_min, t.threshold
+                )
+            } else {
+                format!("{} above {:.1e}", t.name, t.threshold)
+            }
+        })
+        .collect();
+    SecRow {
         id: "REQ-6/random".into(),
         rule: "REQ-6".into(),
-        status: if failed.is_empty() && !short {
+        status: if !failed && !short {
             SecStatus::Pass
         } else {
             SecStatus::Fail
         },
-        detail: {
-            // The p-values of a passing sample are random: the row names the tests and their
-            // thresholds, so a report is the same on every run; the figures of a failing test
-            // are shown, and every figure is in `SecurityReport::tests`.
-            let figures: Vec<String> = tests
-                .iter()
-                .map(|t| {
-                    if t.p_min < t.threshold {
-                        format!(
-                            "{} p_min={:.3e} below its threshold {:.1e}",
-                            t.name, t.p_min, t.threshold
-                        )
-                    } else {
-                        format!("{} above {:.1e}", t.name, t.threshold)
-                    }
-                })
-                .collect();
-            format!(
-                "{width} bits per ID{}; alpha {ALPHA:e} per run; {}",
-                if short {
-                    " (fewer than a UUID v4's 122)"
-                } else {
-                    ""
-                },
-                figures.join(", ")
-            )
-        },
-    });
-    report.tests = tests;
+        detail: format!(
+            "{width} bits per ID{}; alpha {ALPHA:e} per run; {}",
+            if short {
+                " (fewer than a UUID v4's 122)"
+            } else {
+                ""
+            },
+            figures.join(", ")
+        ),
+    }
 }
 
 /// The three tests over `bits` (each ID's first `width` bits), with Bonferroni thresholds.

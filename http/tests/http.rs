@@ -781,23 +781,105 @@ fn adapter_refuses_to_block_inside_a_runtime() {
 
 const ID: &str = "3F2B8C1D9E4A4B7C8D1E2F3A4B5C6D7E";
 
-/// `value` serializes to a string that HARNESS.md shows verbatim, and reads back the same.
-fn documented<T>(value: T)
+/// A protocol value whose JSON HARNESS.md shows, type-erased so that one table holds every
+/// shape.
+trait Example {
+    /// Its JSON, as the protocol sends it.
+    fn json(&self) -> String;
+    /// Decodes `json` and says how it differs from the value, if it does.
+    fn read_back(&self, json: &str) -> Result<(), String>;
+}
+
+impl<T> Example for T
 where
     T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
 {
-    let json = serde_json::to_string(&value).expect("encode");
+    fn json(&self) -> String {
+        serde_json::to_string(self).expect("encode")
+    }
+
+    fn read_back(&self, json: &str) -> Result<(), String> {
+        let back: T = serde_json::from_str(json).expect("decode");
+        if &back == self {
+            Ok(())
+        } else {
+            Err(format!("{back:?} != {self:?}"))
+        }
+    }
+}
+
+/// One row of the table: the call (or the part of one) a shape belongs to, and the example.
+type Row = (&'static str, Box<dyn Example>);
+
+fn row(call: &'static str, example: impl Example + 'static) -> Row {
+    (call, Box::new(example))
+}
+
+/// The one check of every row: the example serializes to a string that HARNESS.md shows
+/// verbatim, and reads back the same.
+fn documented((call, example): &Row) {
+    let json = example.json();
     assert!(
         HARNESS_MD.contains(&json),
-        "HARNESS.md does not show {json}"
+        "HARNESS.md does not show {json} ({call})"
     );
-    let back: T = serde_json::from_str(&json).expect("decode");
-    assert_eq!(back, value);
+    if let Err(diff) = example.read_back(&json) {
+        panic!("{call}: {json} reads back as another value: {diff}");
+    }
 }
 
 #[test]
 fn protocol_shapes_are_harness_md_examples() {
-    let actions = vec![
+    let rows = actions()
+        .into_iter()
+        .map(|a| row("action", a))
+        .chain(reads().into_iter().map(|r| row("read", r)))
+        .chain(
+            options()
+                .into_iter()
+                .map(|o| row("POST /wlcs/v1/option", o)),
+        )
+        .chain(control_examples())
+        .chain(web_examples())
+        .chain(slot_examples())
+        .chain(observation_examples());
+    for r in rows {
+        documented(&r);
+    }
+}
+
+#[test]
+fn documented_shapes_survive_the_wire_types() {
+    for a in actions() {
+        assert_eq!(ActionV1::from(&WireAction::from(a.clone())), a);
+    }
+    for r in reads() {
+        assert_eq!(ReadV1::from(&WireRead::from(r.clone())), r);
+    }
+    for o in options() {
+        assert_eq!(OptionV1::from(&OptionSet::from(o.clone())), o);
+    }
+    let run = hook_run();
+    assert_eq!(
+        HookRunV1::from(&run.clone().into_wire().expect("well formed")),
+        run
+    );
+    assert_eq!(locks().into_wire().map(|m| m.len()), Ok(2));
+    let (status, _) = ErrorV1::from_sut_error(&SutError::Timeout(10_000));
+    assert_eq!(status, 504);
+    // A repeated entry is malformed, not "last one wins".
+    let twice = IpvarsV1 {
+        ipvars: vec![
+            proto::VarV1 { var: 2, value: 1 },
+            proto::VarV1 { var: 2, value: 2 },
+        ],
+    };
+    assert!(twice.into_wire().is_err());
+}
+
+/// Every action, as HARNESS.md's "Actions and reads" shows it.
+fn actions() -> Vec<ActionV1> {
+    vec![
         ActionV1::SetVar { var: 1, value: 101 },
         ActionV1::GetVar { var: 1 },
         ActionV1::SetIpvar { var: 2, value: 102 },
@@ -820,13 +902,12 @@ fn protocol_shapes_are_harness_md_examples() {
         ActionV1::CloseCurrent,
         ActionV1::GetExpiration { id: ID.into() },
         ActionV1::GetExpirationCurrent,
-    ];
-    for a in &actions {
-        documented(a.clone());
-        // Every action survives the trip through the wire types.
-        assert_eq!(&ActionV1::from(&WireAction::from(a.clone())), a);
-    }
-    let reads = vec![
+    ]
+}
+
+/// Every read, as HARNESS.md's "Actions and reads" shows it.
+fn reads() -> Vec<ReadV1> {
+    vec![
         ReadV1::Done,
         ReadV1::Var { value: Some(101) },
         ReadV1::Var { value: None },
@@ -839,12 +920,12 @@ fn protocol_shapes_are_harness_md_examples() {
         ReadV1::SessionId { value: ID.into() },
         ReadV1::Expiration { value: Some(28800) },
         ReadV1::Expiration { value: None },
-    ];
-    for r in &reads {
-        documented(r.clone());
-        assert_eq!(&ReadV1::from(&WireRead::from(r.clone())), r);
-    }
-    for o in [
+    ]
+}
+
+/// Every WEB SET OPTION the protocol carries.
+fn options() -> Vec<OptionV1> {
+    vec![
         OptionV1::MaxProcesses(12),
         OptionV1::Mode(ModeV1::Scalable),
         OptionV1::MaxSessions(3),
@@ -852,105 +933,213 @@ fn protocol_shapes_are_harness_md_examples() {
         OptionV1::CookieName("SID2".into()),
         OptionV1::ProcessTimeoutMin(2),
         OptionV1::IpValidation(false),
-    ] {
-        assert_eq!(OptionV1::from(&OptionSet::from(o.clone())), o);
-        documented(o);
-    }
-    for h in [
-        HookV1::Save,
-        HookV1::Fail,
-        HookV1::CloseOwn,
-        HookV1::Close { id: ID.into() },
-        HookV1::Slow,
-    ] {
-        documented(h);
-    }
-    documented(ResetV1::from(&WorldConfig::default()));
-    documented(CapabilitiesV1 {
-        protocol: 1,
-        name: "memory".into(),
-        capabilities: Capabilities::ALL.into(),
-        features: vec!["observe".into()],
-        worlds: None,
-    });
-    documented(ObserveV1 {
-        shared: false,
-        max_runs: None,
-    });
-    documented(ObserveV1 {
-        shared: true,
-        max_runs: None,
-    });
-    documented(ObservedV1 {
-        runs: vec![],
-        locks: None,
-        ipvars: None,
-        more: false,
-    });
-    documented(ObservedV1 {
-        runs: vec![],
-        locks: Some(vec![LockV1 {
-            table: 1,
-            record: 2,
-            owner: OwnerV1::NonWeb { process: 0 },
-        }]),
-        ipvars: Some(vec![VarV1 { var: 2, value: 102 }]),
-        more: false,
-    });
-    documented(AdvanceV1 { seconds: 60 });
-    documented(OkV1 { ok: true });
-    documented(EndedV1 {
-        slot: 0,
-        ended: true,
-    });
-    documented(SlotV1 {
-        slot: 0,
-        state: SlotStateV1::Empty,
-    });
-    documented(SlotV1 {
-        slot: 0,
-        state: SlotStateV1::Answered,
-    });
-    documented(SlotV1 {
-        slot: 0,
-        state: SlotStateV1::Running {
-            session_id: ID.into(),
-            reads: vec![ReadV1::Done, ReadV1::Var { value: Some(101) }],
-        },
-    });
-    documented(WebResultV1 {
-        session_id: Some(ID.into()),
-        reads: vec![
-            ReadV1::Done,
-            ReadV1::SessionId { value: ID.into() },
-            ReadV1::Done,
-        ],
-    });
-    documented(WebResultV1 {
-        session_id: None,
-        reads: vec![],
-    });
-    documented(proto::ActionsV1 {
-        actions: vec![
-            ActionV1::SetVar { var: 1, value: 101 },
-            ActionV1::GetSessionId,
-            ActionV1::CloseCurrent,
-        ],
-    });
-    documented(NonWebV1 {
-        process: 0,
-        actions: vec![
-            ActionV1::Lock {
-                table: 1,
-                record: 4,
+    ]
+}
+
+/// The control calls' bodies and answers: hook behaviours, the world, capabilities, the
+/// clock, `ok`, and the error bodies.
+fn control_examples() -> Vec<Row> {
+    let hook = "POST /wlcs/v1/hook";
+    let (_, timeout) = ErrorV1::from_sut_error(&SutError::Timeout(10_000));
+    vec![
+        row(hook, HookV1::Save),
+        row(hook, HookV1::Fail),
+        row(hook, HookV1::CloseOwn),
+        row(hook, HookV1::Close { id: ID.into() }),
+        row(hook, HookV1::Slow),
+        row(
+            "POST /wlcs/v1/reset",
+            ResetV1::from(&WorldConfig::default()),
+        ),
+        row(
+            "GET /wlcs/v1/capabilities",
+            CapabilitiesV1 {
+                protocol: 1,
+                name: "memory".into(),
+                capabilities: Capabilities::ALL.into(),
+                features: vec!["observe".into()],
+                worlds: None,
             },
-            ActionV1::Close { id: ID.into() },
-        ],
-    });
-    documented(ReadsV1 {
-        reads: vec![ReadV1::Locked { value: true }, ReadV1::Done],
-    });
-    let run = HookRunV1 {
+        ),
+        row(
+            "GET /wlcs/v1/capabilities (worlds)",
+            CapabilitiesV1 {
+                protocol: 1,
+                name: "memory".into(),
+                capabilities: Capabilities::ALL.into(),
+                features: vec!["observe".into(), "worlds".into()],
+                worlds: Some(wlcs_http::proto::WorldsV1 { count: 8, this: 0 }),
+            },
+        ),
+        row("POST /wlcs/v1/clock/advance", AdvanceV1 { seconds: 60 }),
+        row("a control call's answer", OkV1 { ok: true }),
+        row(
+            "an error",
+            ErrorBodyV1 {
+                error: ErrorV1 {
+                    code: "slot_empty".into(),
+                    message: "slot 3 holds no request".into(),
+                    timeout_ms: None,
+                },
+            },
+        ),
+        row("an error", ErrorBodyV1 { error: timeout }),
+    ]
+}
+
+/// The web endpoint's and the non-web call's bodies and answers.
+fn web_examples() -> Vec<Row> {
+    let web = "POST /wlcs/v1/web";
+    vec![
+        row(
+            web,
+            proto::ActionsV1 {
+                actions: vec![
+                    ActionV1::SetVar { var: 1, value: 101 },
+                    ActionV1::GetSessionId,
+                    ActionV1::CloseCurrent,
+                ],
+            },
+        ),
+        row(
+            web,
+            WebResultV1 {
+                session_id: Some(ID.into()),
+                reads: vec![
+                    ReadV1::Done,
+                    ReadV1::SessionId { value: ID.into() },
+                    ReadV1::Done,
+                ],
+            },
+        ),
+        row(
+            web,
+            WebResultV1 {
+                session_id: None,
+                reads: vec![],
+            },
+        ),
+        row(
+            "POST /wlcs/v1/non-web",
+            NonWebV1 {
+                process: 0,
+                actions: vec![
+                    ActionV1::Lock {
+                        table: 1,
+                        record: 4,
+                    },
+                    ActionV1::Close { id: ID.into() },
+                ],
+            },
+        ),
+        row(
+            "POST /wlcs/v1/non-web",
+            ReadsV1 {
+                reads: vec![ReadV1::Locked { value: true }, ReadV1::Done],
+            },
+        ),
+    ]
+}
+
+/// The calls of requests held in flight: a slot's states and the end of its request.
+fn slot_examples() -> Vec<Row> {
+    let slot = "GET /wlcs/v1/slots/{slot}";
+    vec![
+        row(
+            "POST /wlcs/v1/slots/{slot}/end",
+            EndedV1 {
+                slot: 0,
+                ended: true,
+            },
+        ),
+        row(
+            slot,
+            SlotV1 {
+                slot: 0,
+                state: SlotStateV1::Empty,
+            },
+        ),
+        row(
+            slot,
+            SlotV1 {
+                slot: 0,
+                state: SlotStateV1::Answered,
+            },
+        ),
+        row(
+            slot,
+            SlotV1 {
+                slot: 0,
+                state: SlotStateV1::Running {
+                    session_id: ID.into(),
+                    reads: vec![ReadV1::Done, ReadV1::Var { value: Some(101) }],
+                },
+            },
+        ),
+    ]
+}
+
+/// What the checker observes: hook runs, the lock table, the interprocess variables, and the
+/// optional `observe` call that answers all three.
+fn observation_examples() -> Vec<Row> {
+    let observe = "POST /wlcs/v1/observe";
+    vec![
+        row(
+            "POST /wlcs/v1/hook-runs/take",
+            HookRunsV1 {
+                runs: vec![hook_run()],
+                more: false,
+            },
+        ),
+        row("GET /wlcs/v1/locks", locks()),
+        row(
+            "GET /wlcs/v1/ipvars",
+            IpvarsV1 {
+                ipvars: vec![proto::VarV1 { var: 2, value: 102 }],
+            },
+        ),
+        row(
+            observe,
+            ObserveV1 {
+                shared: false,
+                max_runs: None,
+            },
+        ),
+        row(
+            observe,
+            ObserveV1 {
+                shared: true,
+                max_runs: None,
+            },
+        ),
+        row(
+            observe,
+            ObservedV1 {
+                runs: vec![],
+                locks: None,
+                ipvars: None,
+                more: false,
+            },
+        ),
+        row(
+            observe,
+            ObservedV1 {
+                runs: vec![],
+                locks: Some(vec![LockV1 {
+                    table: 1,
+                    record: 2,
+                    owner: OwnerV1::NonWeb { process: 0 },
+                }]),
+                ipvars: Some(vec![VarV1 { var: 2, value: 102 }]),
+                more: false,
+            },
+        ),
+    ]
+}
+
+/// HARNESS.md's hook run: the session's context when its hook ran.
+fn hook_run() -> HookRunV1 {
+    HookRunV1 {
         session_id: ID.into(),
         lane: 0,
         failed: false,
@@ -965,16 +1154,12 @@ fn protocol_shapes_are_harness_md_examples() {
                 record: 4,
             }],
         },
-    };
-    assert_eq!(
-        HookRunV1::from(&run.clone().into_wire().expect("well formed")),
-        run
-    );
-    documented(HookRunsV1 {
-        runs: vec![run],
-        more: false,
-    });
-    let locks = LocksV1 {
+    }
+}
+
+/// HARNESS.md's lock table: one lock of a web session, one of a non-web process.
+fn locks() -> LocksV1 {
+    LocksV1 {
         locks: vec![
             proto::LockV1 {
                 table: 1,
@@ -990,30 +1175,7 @@ fn protocol_shapes_are_harness_md_examples() {
                 owner: proto::OwnerV1::NonWeb { process: 0 },
             },
         ],
-    };
-    assert_eq!(locks.clone().into_wire().map(|m| m.len()), Ok(2));
-    documented(locks);
-    documented(IpvarsV1 {
-        ipvars: vec![proto::VarV1 { var: 2, value: 102 }],
-    });
-    documented(ErrorBodyV1 {
-        error: ErrorV1 {
-            code: "slot_empty".into(),
-            message: "slot 3 holds no request".into(),
-            timeout_ms: None,
-        },
-    });
-    let (status, timeout) = ErrorV1::from_sut_error(&SutError::Timeout(10_000));
-    assert_eq!(status, 504);
-    documented(ErrorBodyV1 { error: timeout });
-    // A repeated entry is malformed, not "last one wins".
-    let twice = IpvarsV1 {
-        ipvars: vec![
-            proto::VarV1 { var: 2, value: 1 },
-            proto::VarV1 { var: 2, value: 2 },
-        ],
-    };
-    assert!(twice.into_wire().is_err());
+    }
 }
 
 #[test]

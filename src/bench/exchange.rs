@@ -114,6 +114,8 @@ impl Conn {
         }
     }
 
+    /// Writes `out`, reads the response head and its body (by Content-Length, chunked, or
+    /// until the server closes); returns the status.
     pub(super) async fn exchange_inner(&mut self) -> Result<u16, Failure> {
         let Some(stream) = self.stream.as_mut() else {
             return Err(Failure::Stale);
@@ -126,12 +128,31 @@ impl Conn {
                 _ => Failure::Other(format!("write: {e}")),
             });
         }
-        // The head.
-        let mut head_end = None;
+        let head_end = self.read_head().await?;
+        let head = parse_head(&self.buf[..head_end]).map_err(Failure::Other)?;
+        self.set_cookie = head.set_cookie;
+        self.body.clear();
+        match head.length {
+            BodyLength::Exact(n) => self.read_exact_body(head_end, n).await?,
+            BodyLength::Chunked => self.read_chunked_body(head_end).await?,
+            BodyLength::UntilClose => self.read_body_until_close(head_end).await?,
+        }
+        if head.close {
+            self.stream = None;
+        }
+        Ok(head.status)
+    }
+
+    /// Reads into `buf` until it holds a whole response head (at most [`HEAD_BYTES_MAX`]
+    /// bytes); returns the offset after its blank line. A connection closed or reset before
+    /// any byte is `Stale`.
+    async fn read_head(&mut self) -> Result<usize, Failure> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Failure::Stale);
+        };
         for _ in 0..READS_PER_RESPONSE_MAX {
             if let Some(i) = find(&self.buf[..self.filled], b"\r\n\r\n") {
-                head_end = Some(i + 4);
-                break;
+                return Ok(i + 4);
             }
             if self.filled >= HEAD_BYTES_MAX {
                 return Err(Failure::Other(format!(
@@ -151,68 +172,78 @@ impl Conn {
                 Err(e) => return Err(Failure::Other(format!("read: {e}"))),
             }
         }
-        let Some(head_end) = head_end else {
-            return Err(Failure::Other("response head never ended".into()));
+        Err(Failure::Other("response head never ended".into()))
+    }
+
+    /// Reads a body of `n` bytes (Content-Length) that starts at `head_end` in `buf` into
+    /// `body`, keeping any bytes after it for the next response.
+    async fn read_exact_body(&mut self, head_end: usize, n: usize) -> Result<(), Failure> {
+        if n > BODY_BYTES_MAX {
+            return Err(Failure::Other(format!("body of {n} bytes")));
+        }
+        // The usual case: the whole body came with the head.
+        if self.filled - head_end >= n {
+            self.body
+                .extend_from_slice(&self.buf[head_end..head_end + n]);
+            let rest = head_end + n;
+            self.buf.copy_within(rest..self.filled, 0);
+            self.filled -= rest;
+            return Ok(());
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Failure::Stale);
         };
-        let head = parse_head(&self.buf[..head_end]).map_err(Failure::Other)?;
-        self.set_cookie = head.set_cookie;
-        self.body.clear();
-        match head.length {
-            BodyLength::Exact(n) => {
-                if n > BODY_BYTES_MAX {
-                    return Err(Failure::Other(format!("body of {n} bytes")));
-                }
-                // The usual case: the whole body came with the head.
-                if self.filled - head_end >= n {
-                    self.body
-                        .extend_from_slice(&self.buf[head_end..head_end + n]);
-                    let rest = head_end + n;
-                    self.buf.copy_within(rest..self.filled, 0);
-                    self.filled -= rest;
-                } else {
-                    let mut pending: Vec<u8> = self.buf[head_end..self.filled].to_vec();
-                    self.filled = 0;
-                    for _ in 0..READS_PER_RESPONSE_MAX {
-                        if pending.len() >= n {
-                            break;
-                        }
-                        read_more(stream, &mut pending).await?;
-                    }
-                    if pending.len() < n {
-                        return Err(Failure::Other("body never completed".into()));
-                    }
-                    self.body.extend_from_slice(&pending[..n]);
-                    self.keep_rest(&pending[n..]);
-                }
+        let mut pending: Vec<u8> = self.buf[head_end..self.filled].to_vec();
+        self.filled = 0;
+        for _ in 0..READS_PER_RESPONSE_MAX {
+            if pending.len() >= n {
+                break;
             }
-            BodyLength::Chunked => {
-                let mut pending: Vec<u8> = self.buf[head_end..self.filled].to_vec();
-                self.filled = 0;
-                let rest = read_chunked(stream, &mut pending, &mut self.body).await?;
-                let rest = pending[rest..].to_vec();
-                self.keep_rest(&rest);
+            read_more(stream, &mut pending).await?;
+        }
+        if pending.len() < n {
+            return Err(Failure::Other("body never completed".into()));
+        }
+        self.body.extend_from_slice(&pending[..n]);
+        self.keep_rest(&pending[n..]);
+        Ok(())
+    }
+
+    /// Decodes a chunked body that starts at `head_end` in `buf` into `body`, keeping any
+    /// bytes after it for the next response.
+    async fn read_chunked_body(&mut self, head_end: usize) -> Result<(), Failure> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Failure::Stale);
+        };
+        let mut pending: Vec<u8> = self.buf[head_end..self.filled].to_vec();
+        self.filled = 0;
+        let rest = read_chunked(stream, &mut pending, &mut self.body).await?;
+        let rest = pending[rest..].to_vec();
+        self.keep_rest(&rest);
+        Ok(())
+    }
+
+    /// Reads a body delimited by the end of the connection (HTTP/1.0, or no length given)
+    /// into `body`, at most [`BODY_BYTES_MAX`] bytes; the connection is done afterwards.
+    async fn read_body_until_close(&mut self, head_end: usize) -> Result<(), Failure> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Failure::Stale);
+        };
+        let mut pending: Vec<u8> = self.buf[head_end..self.filled].to_vec();
+        self.filled = 0;
+        for _ in 0..READS_PER_RESPONSE_MAX {
+            match stream.read(&mut self.buf).await {
+                Ok(0) => break,
+                Ok(n) => pending.extend_from_slice(&self.buf[..n]),
+                Err(e) => return Err(Failure::Other(format!("read: {e}"))),
             }
-            BodyLength::UntilClose => {
-                let mut pending: Vec<u8> = self.buf[head_end..self.filled].to_vec();
-                self.filled = 0;
-                for _ in 0..READS_PER_RESPONSE_MAX {
-                    match stream.read(&mut self.buf).await {
-                        Ok(0) => break,
-                        Ok(n) => pending.extend_from_slice(&self.buf[..n]),
-                        Err(e) => return Err(Failure::Other(format!("read: {e}"))),
-                    }
-                    if pending.len() > BODY_BYTES_MAX {
-                        return Err(Failure::Other("body too large".into()));
-                    }
-                }
-                self.body.extend_from_slice(&pending);
-                self.stream = None;
+            if pending.len() > BODY_BYTES_MAX {
+                return Err(Failure::Other("body too large".into()));
             }
         }
-        if head.close {
-            self.stream = None;
-        }
-        Ok(head.status)
+        self.body.extend_from_slice(&pending);
+        self.stream = None;
+        Ok(())
     }
 
     pub(super) fn keep_rest(&mut self, rest: &[u8]) {

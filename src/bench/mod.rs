@@ -23,6 +23,10 @@
 //! within [`CLEANUP_MS_MAX`], and never runs more than [`ROUNDS_MAX`] rounds; every call has
 //! a timeout; only loopback targets are accepted. Rendering ([`render_text`],
 //! [`render_json`]) is pure; the CLI writes files.
+//!
+//! This file holds the configuration, the setup and [`run`]; `workload.rs` what every
+//! connection sends (the rounds, their mix of closes, the shared phase clock), `exchange.rs`
+//! the HTTP/1.1 exchange, `report.rs` the renderings.
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -39,9 +43,11 @@ use wlcs_model::vocab::WorldConfig;
 
 mod exchange;
 mod report;
+mod workload;
 
 use exchange::*;
 pub use report::{render_json, render_text};
+use workload::{Clock, Hists, Plan, Shared, WorkerOut, worker};
 
 /// Default measurement time.
 pub const DURATION_MS_DEFAULT: u64 = 5_000;
@@ -73,17 +79,6 @@ const BODY_BYTES_MAX: usize = 256 * 1024 * 1024;
 const READS_PER_RESPONSE_MAX: usize = 1 << 20;
 /// Chunks of one chunked body at most.
 const CHUNKS_PER_BODY_MAX: usize = 1 << 20;
-/// Latencies above this are clamped into the histogram's top bucket.
-const LATENCY_NS_MAX: u64 = 60_000_000_000;
-/// Significant digits of the histograms.
-const LATENCY_SIGFIG: u8 = 3;
-/// Process variables, selection size and locks of an opened session's context.
-const CONTEXT_VARS: u32 = 4;
-const CONTEXT_SELECTION_RECORDS: u32 = 16;
-const CONTEXT_LOCKS: u32 = 2;
-/// The cookie name of the default world (`4DSID_<app_name>`), used until a `Set-Cookie`
-/// names another.
-const COOKIE_NAME_DEFAULT: &str = "4DSID_wlcs";
 
 /// How sessions are closed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,14 +101,6 @@ impl CloseKind {
             "non-web" => Some(CloseKind::NonWeb),
             "both" => Some(CloseKind::Both),
             _ => None,
-        }
-    }
-
-    fn self_close(self, index: usize) -> bool {
-        match self {
-            CloseKind::SelfClose => true,
-            CloseKind::NonWeb => false,
-            CloseKind::Both => index.is_multiple_of(2),
         }
     }
 }
@@ -316,38 +303,7 @@ fn is_loopback(ip: IpAddr) -> bool {
 // The run
 // ---------------------------------------------------------------------------------------------
 
-/// A session a connection opened this round.
-struct Opened {
-    id: String,
-    index: usize,
-}
-
-/// Histograms of one connection.
-struct Hists {
-    open: Histogram<u64>,
-    self_close: Histogram<u64>,
-    non_web: Histogram<u64>,
-}
-
-impl Hists {
-    fn new() -> Result<Hists, BenchError> {
-        let h = || {
-            Histogram::<u64>::new_with_bounds(1, LATENCY_NS_MAX, LATENCY_SIGFIG)
-                .map_err(|e| BenchError::Config(format!("histogram: {e}")))
-        };
-        Ok(Hists {
-            open: h()?,
-            self_close: h()?,
-            non_web: h()?,
-        })
-    }
-}
-
-fn record(h: &mut Histogram<u64>, d: Duration) {
-    let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-    h.saturating_record(ns.clamp(1, LATENCY_NS_MAX));
-}
-
+/// The latency figures of a histogram of nanoseconds, in microseconds.
 fn latency(h: &Histogram<u64>) -> Latency {
     let us = |ns: u64| ns as f64 / 1_000.0;
     if h.is_empty() {
@@ -362,93 +318,6 @@ fn latency(h: &Histogram<u64>) -> Latency {
         p999_us: us(h.value_at_quantile(0.999)),
         max_us: us(h.max()),
     }
-}
-
-/// The JSON body of an open: a realistic context for session slot `slot`.
-fn open_body(slot: usize) -> Vec<u8> {
-    use proto::ActionV1;
-    let slot = slot as u64;
-    let record = |n: u64| (n % (1 << 32)) as u32;
-    let mut actions: Vec<ActionV1> = (0..CONTEXT_VARS)
-        .map(|var| ActionV1::SetVar {
-            var: var as u8,
-            value: (slot * 8 + u64::from(var)) as i64,
-        })
-        .collect();
-    actions.push(ActionV1::Select {
-        table: 2,
-        records: (0..u64::from(CONTEXT_SELECTION_RECORDS))
-            .map(|r| record(slot * u64::from(CONTEXT_SELECTION_RECORDS) + r))
-            .collect(),
-    });
-    actions.extend((0..u64::from(CONTEXT_LOCKS)).map(|l| ActionV1::Lock {
-        table: 1,
-        record: record(slot * u64::from(CONTEXT_LOCKS) + l),
-    }));
-    // The protocol's own types, serialised: the body is what HARNESS.md says by construction.
-    serde_json::to_vec(&proto::ActionsV1 { actions }).unwrap_or_default()
-}
-
-#[derive(Deserialize)]
-struct WebAnswer {
-    session_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RunsAnswer {
-    runs: Vec<serde::de::IgnoredAny>,
-}
-
-/// Shared state of the workers.
-struct Shared {
-    stop: AtomicBool,
-    error: Mutex<Option<BenchError>>,
-    clock: Mutex<Clock>,
-}
-
-#[derive(Default)]
-struct Clock {
-    phase_start: Option<Instant>,
-    open_phase: Duration,
-    close_phase: Duration,
-    rounds: u64,
-    hook_runs: u64,
-    extra_requests: u64,
-    stopped_by: &'static str,
-}
-
-impl Shared {
-    fn fail(&self, e: BenchError) {
-        let mut slot = self.error.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot.is_none() {
-            *slot = Some(e);
-        }
-        self.stop.store(true, Ordering::SeqCst);
-    }
-
-    /// The phase clock. Never held across an `await` (the guard is a std mutex's).
-    fn clock(&self) -> std::sync::MutexGuard<'_, Clock> {
-        self.clock.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// What one worker counted.
-struct WorkerOut {
-    hists: Hists,
-    opens: u64,
-    self_closes: u64,
-    non_web_closes: u64,
-}
-
-/// What every worker shares.
-struct Plan {
-    cfg: BenchConfig,
-    target: Target,
-    timeout: Duration,
-    deadline: Instant,
-    hard_deadline: Instant,
-    shared: Shared,
-    barrier: Barrier,
 }
 
 fn check(cfg: &BenchConfig) -> Result<(), BenchError> {
@@ -506,68 +375,10 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchReport, BenchError> {
     runtime.block_on(run_async(cfg.clone(), target))
 }
 
+/// The setup, the workers' rounds, and the report of their merged counts and histograms.
 async fn run_async(cfg: BenchConfig, target: Target) -> Result<BenchReport, BenchError> {
     let timeout = Duration::from_millis(cfg.request_timeout_ms.max(1));
-
-    // Setup: capabilities, an empty world, the session limit raised, the hook log empty.
-    let mut control = Conn::new(&target, timeout);
-    let caps_body = control
-        .ok("capabilities", "GET", proto::PATH_CAPABILITIES, None, b"")
-        .await?;
-    let caps: proto::CapabilitiesV1 = serde_json::from_slice(caps_body)
-        .map_err(|e| protocol("capabilities", format!("malformed answer: {e}")))?;
-    if caps.protocol != proto::PROTOCOL_VERSION {
-        return Err(protocol(
-            "capabilities",
-            format!(
-                "protocol {} (wlcs speaks {})",
-                caps.protocol,
-                proto::PROTOCOL_VERSION
-            ),
-        ));
-    }
-    let world = serde_json::to_vec(&proto::ResetV1::from(&WorldConfig::default()))
-        .map_err(|e| BenchError::Config(format!("world: {e}")))?;
-    control
-        .ok("reset", "POST", proto::PATH_RESET, None, &world)
-        .await?;
-    let options = caps.capabilities.options;
-    if options {
-        let limit = cfg.sessions.max(10);
-        let max_processes = serde_json::to_vec(&proto::OptionV1::MaxProcesses(SESSIONS_MAX as u32))
-            .map_err(|e| BenchError::Config(format!("option: {e}")))?;
-        control
-            .ok(
-                "option max_processes",
-                "POST",
-                proto::PATH_OPTION,
-                None,
-                &max_processes,
-            )
-            .await?;
-        let max_sessions = serde_json::to_vec(&proto::OptionV1::MaxSessions(limit as u32))
-            .map_err(|e| BenchError::Config(format!("option: {e}")))?;
-        control
-            .ok(
-                "option max_sessions",
-                "POST",
-                proto::PATH_OPTION,
-                None,
-                &max_sessions,
-            )
-            .await?;
-    }
-    control
-        .ok(
-            "hook-runs/take",
-            "POST",
-            proto::PATH_HOOK_RUNS_TAKE,
-            None,
-            b"",
-        )
-        .await?;
-    drop(control);
-
+    let caps = setup(&cfg, &target, timeout).await?;
     let start = Instant::now();
     let deadline = start + Duration::from_millis(cfg.duration_ms);
     let plan = Arc::new(Plan {
@@ -607,241 +418,152 @@ async fn run_async(cfg: BenchConfig, target: Target) -> Result<BenchReport, Benc
     {
         return Err(e);
     }
-    let merge = |a: &mut Histogram<u64>, b: &Histogram<u64>| {
-        a.add(b)
-            .map_err(|e| BenchError::Config(format!("histogram merge: {e}")))
-    };
-    let mut hists = Hists::new()?;
-    let (mut opens, mut self_closes, mut non_web_closes) = (0u64, 0u64, 0u64);
-    for out in outs {
-        let out = out?;
-        opens += out.opens;
-        self_closes += out.self_closes;
-        non_web_closes += out.non_web_closes;
-        merge(&mut hists.open, &out.hists.open)?;
-        merge(&mut hists.self_close, &out.hists.self_close)?;
-        merge(&mut hists.non_web, &out.hists.non_web)?;
-    }
-    let mut all_closes = hists.self_close.clone();
-    merge(&mut all_closes, &hists.non_web)?;
+    let totals = Totals::of(outs)?;
     let clock = plan.shared.clock();
-    let closes = self_closes + non_web_closes;
-    let per_s = |n: u64, d: Duration| {
-        let s = d.as_secs_f64();
-        if s > 0.0 { n as f64 / s } else { 0.0 }
-    };
-    Ok(BenchReport {
-        target: cfg.target.clone(),
-        server: caps.name,
-        options,
-        connections: cfg.connections,
-        threads: cfg.threads,
-        sessions_per_round: cfg.sessions,
-        close: cfg.close,
-        rounds: clock.rounds,
-        elapsed_ms: elapsed.as_secs_f64() * 1e3,
-        opens,
-        closes,
-        self_closes,
-        non_web_closes,
-        open_phase_ms: clock.open_phase.as_secs_f64() * 1e3,
-        close_phase_ms: clock.close_phase.as_secs_f64() * 1e3,
-        closes_per_s: per_s(closes, clock.close_phase),
-        opens_per_s: per_s(opens, clock.open_phase),
-        requests_per_s: per_s(opens + closes + clock.extra_requests, elapsed),
-        hook_runs: clock.hook_runs,
-        hooks_match: clock.hook_runs == closes,
-        close_latency: latency(&all_closes),
-        self_close_latency: latency(&hists.self_close),
-        non_web_close_latency: latency(&hists.non_web),
-        open_latency: latency(&hists.open),
-        stopped_by: clock.stopped_by.to_string(),
-    })
+    totals.report(&cfg, caps, &clock, elapsed)
 }
 
-/// One connection's share of every round. Every worker passes the same barriers in the same
-/// order whatever happens (errors only stop the work between them), so none is left waiting.
-async fn worker(w: usize, plan: Arc<Plan>) -> Result<WorkerOut, BenchError> {
-    let cfg = &plan.cfg;
-    let shared = &plan.shared;
-    let mut conn = Conn::new(&plan.target, plan.timeout);
-    let mut hists = Hists::new()?;
-    let (mut opens, mut self_closes, mut non_web_closes) = (0u64, 0u64, 0u64);
-    // This worker's slots: w, w + connections, ... below `sessions`.
-    let mine: Vec<usize> = (w..cfg.sessions).step_by(cfg.connections).collect();
-    let bodies: Vec<Vec<u8>> = mine.iter().map(|&slot| open_body(slot)).collect();
-    let (web, non_web, take) = (
-        proto::PATH_WEB,
-        proto::PATH_NON_WEB,
-        proto::PATH_HOOK_RUNS_TAKE,
-    );
-    let process = w % 256;
-    let mut cookie_name = COOKIE_NAME_DEFAULT.to_string();
-    let mut opened: Vec<Opened> = Vec::with_capacity(mine.len());
-    let mut close_body: Vec<u8> = Vec::with_capacity(256);
-    let self_body = br#"{"actions":[{"op":"close_current"}]}"#;
-
-    if plan.barrier.wait().await.is_leader() {
-        shared.clock().phase_start = Some(Instant::now());
+/// Setup on a connection of its own: the capabilities (protocol v1), an empty world, the
+/// session limit raised when the server takes options, the hook log emptied. Returns the
+/// capabilities.
+async fn setup(
+    cfg: &BenchConfig,
+    target: &Target,
+    timeout: Duration,
+) -> Result<proto::CapabilitiesV1, BenchError> {
+    let mut control = Conn::new(target, timeout);
+    let caps_body = control
+        .ok("capabilities", "GET", proto::PATH_CAPABILITIES, None, b"")
+        .await?;
+    let caps: proto::CapabilitiesV1 = serde_json::from_slice(caps_body)
+        .map_err(|e| protocol("capabilities", format!("malformed answer: {e}")))?;
+    if caps.protocol != proto::PROTOCOL_VERSION {
+        return Err(protocol(
+            "capabilities",
+            format!(
+                "protocol {} (wlcs speaks {})",
+                caps.protocol,
+                proto::PROTOCOL_VERSION
+            ),
+        ));
     }
-    let mut stopped = false;
-    for _ in 0..ROUNDS_MAX {
-        // Open phase.
-        for (i, body) in bodies.iter().enumerate() {
-            if shared.stop.load(Ordering::Relaxed) || Instant::now() >= plan.deadline {
-                break;
-            }
-            let t = Instant::now();
-            let result = conn
-                .ok("open", "POST", web, None, body)
-                .await
-                .and_then(|b| {
-                    serde_json::from_slice::<WebAnswer>(b)
-                        .ok()
-                        .and_then(|a| a.session_id)
-                        .ok_or_else(|| protocol("open", "a 200 answer without session_id"))
-                });
-            record(&mut hists.open, t.elapsed());
-            match result {
-                Ok(id) => {
-                    if let Some(sc) = conn.set_cookie.as_deref()
-                        && let Some((name, value)) = sc.split_once('=')
-                        && value == id
-                        && name != cookie_name
-                    {
-                        cookie_name.clear();
-                        cookie_name.push_str(name);
-                    }
-                    opens += 1;
-                    opened.push(Opened { id, index: mine[i] });
-                }
-                Err(e) => {
-                    shared.fail(e);
-                    break;
-                }
-            }
-        }
-        if plan.barrier.wait().await.is_leader() {
-            let mut c = shared.clock();
-            let now = Instant::now();
-            if let Some(s) = c.phase_start.replace(now) {
-                c.open_phase += now - s;
-            }
-        }
-        // Close phase: close everything opened, unless an error stopped the run or the hard
-        // deadline passed.
-        for o in opened.drain(..) {
-            if shared.stop.load(Ordering::Relaxed) || Instant::now() >= plan.hard_deadline {
-                break;
-            }
-            let t = Instant::now();
-            let result = if cfg.close.self_close(o.index) {
-                conn.ok(
-                    "self-close",
-                    "POST",
-                    web,
-                    Some((&cookie_name, &o.id)),
-                    self_body,
-                )
-                .await
-                .and_then(|b| {
-                    // It ran in the session (it was still live), which it closed.
-                    if find(b, o.id.as_bytes()).is_some() {
-                        Ok(true)
-                    } else {
-                        Err(protocol(
-                            "self-close",
-                            format!(
-                                "the request did not run in session {} (was it evicted?): {}",
-                                o.id,
-                                excerpt(b)
-                            ),
-                        ))
-                    }
-                })
-            } else {
-                close_body.clear();
-                let body = proto::NonWebV1 {
-                    process: process as u8, // w % 256: fits
-                    actions: vec![proto::ActionV1::Close { id: o.id.clone() }],
-                };
-                let _ = serde_json::to_writer(&mut close_body, &body);
-                conn.ok("non-web close", "POST", non_web, None, &close_body)
-                    .await
-                    .map(|_| false)
-            };
-            let d = t.elapsed();
-            match result {
-                Ok(true) => {
-                    record(&mut hists.self_close, d);
-                    self_closes += 1;
-                }
-                Ok(false) => {
-                    record(&mut hists.non_web, d);
-                    non_web_closes += 1;
-                }
-                Err(e) => {
-                    shared.fail(e);
-                    break;
-                }
-            }
-        }
-        opened.clear();
-        if plan.barrier.wait().await.is_leader() {
-            let now = Instant::now();
-            {
-                let mut c = shared.clock();
-                if let Some(s) = c.phase_start.take() {
-                    c.close_phase += now - s;
-                }
-                c.rounds += 1;
-            }
-            // Between rounds, outside both phases: drain the hook log.
-            if !shared.stop.load(Ordering::Relaxed) {
-                let drained = conn
-                    .ok("hook-runs/take", "POST", take, None, b"")
-                    .await
-                    .and_then(|b| {
-                        serde_json::from_slice::<RunsAnswer>(b)
-                            .map(|r| r.runs.len() as u64)
-                            .map_err(|e| protocol("hook-runs/take", format!("malformed: {e}")))
-                    });
-                match drained {
-                    Ok(n) => {
-                        let mut c = shared.clock();
-                        c.hook_runs += n;
-                        c.extra_requests += 1;
-                    }
-                    Err(e) => shared.fail(e),
-                }
-            }
-            if Instant::now() >= plan.deadline {
-                shared.stop.store(true, Ordering::SeqCst);
-            }
-            shared.clock().phase_start = Some(Instant::now());
-        }
-        // Nobody sets `stop` between this barrier and the next check: every worker sees the
-        // same value and leaves the loop in the same round.
-        plan.barrier.wait().await;
-        if shared.stop.load(Ordering::SeqCst) {
-            stopped = true;
-            break;
-        }
+    let world = serde_json::to_vec(&proto::ResetV1::from(&WorldConfig::default()))
+        .map_err(|e| BenchError::Config(format!("world: {e}")))?;
+    control
+        .ok("reset", "POST", proto::PATH_RESET, None, &world)
+        .await?;
+    if caps.capabilities.options {
+        let limit = cfg.sessions.max(10);
+        let max_processes = proto::OptionV1::MaxProcesses(SESSIONS_MAX as u32);
+        set_option(&mut control, "option max_processes", &max_processes).await?;
+        let max_sessions = proto::OptionV1::MaxSessions(limit as u32);
+        set_option(&mut control, "option max_sessions", &max_sessions).await?;
     }
-    if !stopped {
-        shared.clock().stopped_by = "rounds";
-    }
-    Ok(WorkerOut {
-        hists,
-        opens,
-        self_closes,
-        non_web_closes,
-    })
+    control
+        .ok(
+            "hook-runs/take",
+            "POST",
+            proto::PATH_HOOK_RUNS_TAKE,
+            None,
+            b"",
+        )
+        .await?;
+    Ok(caps)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Rendering
-// ---------------------------------------------------------------------------------------------
+/// Sets one option (WEB SET OPTION) on the control connection; `what` names the call.
+async fn set_option(
+    control: &mut Conn,
+    what: &str,
+    option: &proto::OptionV1,
+) -> Result<(), BenchError> {
+    let body =
+        serde_json::to_vec(option).map_err(|e| BenchError::Config(format!("option: {e}")))?;
+    control
+        .ok(what, "POST", proto::PATH_OPTION, None, &body)
+        .await?;
+    Ok(())
+}
+
+/// The workers' counts added up and their histograms merged.
+struct Totals {
+    hists: Hists,
+    opens: u64,
+    self_closes: u64,
+    non_web_closes: u64,
+}
+
+impl Totals {
+    /// Adds up every worker's outcome (the first failed worker's error, if any).
+    fn of(outs: Vec<Result<WorkerOut, BenchError>>) -> Result<Totals, BenchError> {
+        let mut t = Totals {
+            hists: Hists::new()?,
+            opens: 0,
+            self_closes: 0,
+            non_web_closes: 0,
+        };
+        for out in outs {
+            let out = out?;
+            t.opens += out.opens;
+            t.self_closes += out.self_closes;
+            t.non_web_closes += out.non_web_closes;
+            merge_hist(&mut t.hists.open, &out.hists.open)?;
+            merge_hist(&mut t.hists.self_close, &out.hists.self_close)?;
+            merge_hist(&mut t.hists.non_web, &out.hists.non_web)?;
+        }
+        Ok(t)
+    }
+
+    /// The report of the run: the totals with the phase clock, over `elapsed`.
+    fn report(
+        &self,
+        cfg: &BenchConfig,
+        caps: proto::CapabilitiesV1,
+        clock: &Clock,
+        elapsed: Duration,
+    ) -> Result<BenchReport, BenchError> {
+        let mut all_closes = self.hists.self_close.clone();
+        merge_hist(&mut all_closes, &self.hists.non_web)?;
+        let closes = self.self_closes + self.non_web_closes;
+        let per_s = |n: u64, d: Duration| {
+            let s = d.as_secs_f64();
+            if s > 0.0 { n as f64 / s } else { 0.0 }
+        };
+        Ok(BenchReport {
+            target: cfg.target.clone(),
+            server: caps.name,
+            options: caps.capabilities.options,
+            connections: cfg.connections,
+            threads: cfg.threads,
+            sessions_per_round: cfg.sessions,
+            close: cfg.close,
+            rounds: clock.rounds,
+            elapsed_ms: elapsed.as_secs_f64() * 1e3,
+            opens: self.opens,
+            closes,
+            self_closes: self.self_closes,
+            non_web_closes: self.non_web_closes,
+            open_phase_ms: clock.open_phase.as_secs_f64() * 1e3,
+            close_phase_ms: clock.close_phase.as_secs_f64() * 1e3,
+            closes_per_s: per_s(closes, clock.close_phase),
+            opens_per_s: per_s(self.opens, clock.open_phase),
+            requests_per_s: per_s(self.opens + closes + clock.extra_requests, elapsed),
+            hook_runs: clock.hook_runs,
+            hooks_match: clock.hook_runs == closes,
+            close_latency: latency(&all_closes),
+            self_close_latency: latency(&self.hists.self_close),
+            non_web_close_latency: latency(&self.hists.non_web),
+            open_latency: latency(&self.hists.open),
+            stopped_by: clock.stopped_by.to_string(),
+        })
+    }
+}
+
+/// Adds histogram `b` into `a`.
+fn merge_hist(a: &mut Histogram<u64>, b: &Histogram<u64>) -> Result<(), BenchError> {
+    a.add(b)
+        .map_err(|e| BenchError::Config(format!("histogram merge: {e}")))
+}
 
 #[cfg(test)]
 mod tests {
@@ -896,11 +618,5 @@ mod tests {
             });
         assert_eq!(body, b"hello world");
         assert_eq!(end.map(|e| &pending[e..]), Some(&b"NEXT"[..]));
-    }
-
-    #[test]
-    fn open_bodies_are_json() {
-        let v: serde_json::Value = serde_json::from_slice(&open_body(7)).unwrap_or_default();
-        assert_eq!(v["actions"].as_array().map(Vec::len), Some(7));
     }
 }

@@ -197,71 +197,9 @@ fn counterexamples(report: &Report) -> String {
 
 /// The report as one self-contained HTML page.
 pub fn to_html(report: &Report) -> String {
-    let verdict = report.verdict.as_upper();
-    let counts: Vec<String> = report
-        .counts()
-        .iter()
-        .map(|(s, n)| format!("<span class=\"s-{0}\">{n} {0}</span>", s.as_str()))
-        .collect();
-    let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>wlcs {verdict}: {target}</title><style>{STYLE}</style></head><body>\n\
-         <h1>wlcs <span class=\"v v-{vl}\">{verdict}</span></h1>\n\
-         <p id=\"counts\"><strong>{nrules} rules</strong>: {counts}</p>\n",
-        target = esc(&report.target),
-        vl = verdict.to_ascii_lowercase().replace(' ', "-"),
-        nrules = report.rules.len(),
-        counts = counts.join(" · "),
-    );
-    let unexpected: Vec<String> = report
-        .unexpected_passes()
-        .map(|r| r.id.to_string())
-        .collect();
-    if !unexpected.is_empty() {
-        out.push_str(&format!(
-            "<p class=\"b-unexpected-pass\"><strong>Unexpected passes</strong> (the baseline expects otherwise{}): {}</p>\n",
-            if report.strict_baseline {
-                "; --strict-baseline fails the run"
-            } else {
-                ""
-            },
-            unexpected.join(", ")
-        ));
-    }
-    out.push_str(&format!(
-        "<dl id=\"run\"><dt>target</dt><dd>{}</dd><dt>capabilities</dt><dd>{}</dd>\
-         <dt>seed</dt><dd><code>{:#x}</code></dd><dt>profile</dt><dd>{}{}</dd>{}\
-         <dt>run</dt><dd>{} fixtures, {} generated cases, {} steps</dd>\
-         <dt>started</dt><dd>{}</dd><dt>durations</dt><dd>{} ms in all: fixtures {} ms, cases {} ms</dd>\
-         <dt>wlcs</dt><dd>{}</dd><dt>SPEC</dt><dd><code>{}</code></dd>{}</dl>\n",
-        esc(&report.target),
-        esc(&super::markdown::capabilities(report)),
-        report.seed,
-        esc(&report.profile),
-        if report.strict { " (strict)" } else { "" },
-        report
-            .partition
-            .map(|p| format!("<dt>partition</dt><dd>{p}</dd>"))
-            .unwrap_or_default(),
-        report.fixtures,
-        report.cases,
-        report.steps,
-        esc(&report.started_at),
-        report.millis,
-        report.durations.fixtures_ms,
-        report.durations.cases_ms,
-        esc(&report.wlcs_version),
-        esc(&report.spec_revision),
-        if report.baseline.is_some() {
-            format!(
-                "<dt>baseline</dt><dd>applied{}</dd>",
-                if report.strict_baseline { ", strict" } else { "" }
-            )
-        } else {
-            String::new()
-        }
-    ));
+    let mut out = head(report);
+    out.push_str(&unexpected_passes(report));
+    out.push_str(&run_details(report));
     out.push_str(
         "<h2>Rules</h2>\n<p id=\"rendered\"><label><input type=\"checkbox\" id=\"only-attention\"> \
          only rules that need attention</label></p>\n",
@@ -295,4 +233,88 @@ pub fn to_html(report: &Report) -> String {
     out.push_str(&fixtures(report));
     out.push_str(&format!("<script>{SCRIPT}</script>\n</body></html>\n"));
     out
+}
+
+/// The page's head (title, style) and its first lines: the verdict and the status counts.
+fn head(report: &Report) -> String {
+    let verdict = report.verdict.as_upper();
+    let counts: Vec<String> = report
+        .counts()
+        .iter()
+        .map(|(s, n)| format!("<span class=\"s-{0}\">{n} {0}</span>", s.as_str()))
+        .collect();
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>wlcs {verdict}: {target}</title><style>{STYLE}</style></head><body>\n\
+         <h1>wlcs <span class=\"v v-{vl}\">{verdict}</span></h1>\n\
+         <p id=\"counts\"><strong>{nrules} rules</strong>: {counts}</p>\n",
+        target = esc(&report.target),
+        vl = verdict.to_ascii_lowercase().replace(' ', "-"),
+        nrules = report.rules.len(),
+        counts = counts.join(" · "),
+    )
+}
+
+/// The paragraph naming the rules that passed against the baseline's expectation, empty
+/// when there are none.
+fn unexpected_passes(report: &Report) -> String {
+    let unexpected: Vec<String> = report
+        .unexpected_passes()
+        .map(|r| r.id.to_string())
+        .collect();
+    if unexpected.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<p class=\"b-unexpected-pass\"><strong>Unexpected passes</strong> (the baseline expects otherwise{}): {}</p>\n",
+        if report.strict_baseline {
+            "; --strict-baseline fails the run"
+        } else {
+            ""
+        },
+        unexpected.join(", ")
+    )
+}
+
+/// The run's description as a definition list: target, capabilities, seed, profile,
+/// partition, totals, times, versions and the baseline.
+fn run_details(report: &Report) -> String {
+    format!(
+        "<dl id=\"run\"><dt>target</dt><dd>{}</dd><dt>capabilities</dt><dd>{}</dd>\
+         <dt>seed</dt><dd><code>{:#x}</code></dd><dt>profile</dt><dd>{}{}</dd>{}\
+         <dt>run</dt><dd>{} fixtures, {} generated cases, {} steps</dd>\
+         <dt>started</dt><dd>{}</dd><dt>durations</dt><dd>{} ms in all: fixtures {} ms, cases {} ms</dd>\
+         <dt>wlcs</dt><dd>{}</dd><dt>SPEC</dt><dd><code>{}</code></dd>{}</dl>\n",
+        esc(&report.target),
+        esc(&super::markdown::capabilities(report)),
+        report.seed,
+        esc(&report.profile),
+        if report.strict { " (strict)" } else { "" },
+        report
+            .partition
+            .map(|p| format!("<dt>partition</dt><dd>{p}</dd>"))
+            .unwrap_or_default(),
+        report.fixtures,
+        report.cases,
+        report.steps,
+        esc(&report.started_at),
+        report.millis,
+        report.durations.fixtures_ms,
+        report.durations.cases_ms,
+        esc(&report.wlcs_version),
+        esc(&report.spec_revision),
+        if report.baseline.is_some() {
+            format!(
+                "<dt>baseline</dt><dd>applied{}</dd>",
+                if report.strict_baseline {
+                    ", strict"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            String::new()
+        }
+    )
 }

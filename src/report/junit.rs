@@ -55,12 +55,10 @@ fn row_failure_body(report: &Report, row: &RuleRow) -> String {
     }
 }
 
+/// A rule row as a testcase of `wlcs.rules`: its status (a failure, a waived failure, a
+/// skip, an unexpected pass) and its counters and notes as system-out.
 fn rule_case(report: &Report, row: &RuleRow) -> TestCase {
     let title = format!("{} {}: {}", row.id, row.grade, row.summary);
-    let counts = format!(
-        "checks {}, fired {}, divergences {}",
-        row.checks, row.fired, row.divergences
-    );
     let baseline_note = row.baseline.as_ref().map(|b| {
         format!(
             "baseline expects {}: {}{}",
@@ -72,15 +70,36 @@ fn rule_case(report: &Report, row: &RuleRow) -> TestCase {
                 .unwrap_or_default()
         )
     });
+    let status = rule_status(report, row, &title, baseline_note.as_deref());
+    let mut case = TestCase::new(row.id.as_str(), status);
+    case.set_classname("wlcs.rules");
+    case.set_system_out(rule_system_out(
+        report,
+        row,
+        &title,
+        baseline_note.as_deref(),
+    ));
+    case
+}
+
+/// A rule row's testcase status: a failure the baseline expects is skipped as
+/// `expected-failure`, an unexpected pass fails only under `--strict-baseline`, a warning
+/// passes.
+fn rule_status(
+    report: &Report,
+    row: &RuleRow,
+    title: &str,
+    baseline_note: Option<&str>,
+) -> TestCaseStatus {
     let waived = matches!(&row.baseline, Some(b) if b.outcome == BaselineOutcome::AsExpected);
-    let status = match row.status {
+    match row.status {
         Status::Fail | Status::Unreached if waived => {
             let mut s = TestCaseStatus::skipped();
             s.set_type("expected-failure");
             s.set_message(format!(
                 "expected {} ({}): {}",
                 row.status.as_str(),
-                baseline_note.clone().unwrap_or_default(),
+                baseline_note.unwrap_or_default(),
                 title
             ));
             s.set_description(row_failure_body(report, row));
@@ -93,7 +112,7 @@ fn rule_case(report: &Report, row: &RuleRow) -> TestCase {
             } else {
                 "unreached"
             });
-            s.set_message(title.clone());
+            s.set_message(title.to_string());
             s.set_description(row_failure_body(report, row));
             s
         }
@@ -108,14 +127,26 @@ fn rule_case(report: &Report, row: &RuleRow) -> TestCase {
             s.set_type("unexpected-pass");
             s.set_message(format!(
                 "unexpected pass ({}): update the baseline",
-                baseline_note.clone().unwrap_or_default()
+                baseline_note.unwrap_or_default()
             ));
             s
         }
         Status::Pass | Status::Warn => TestCaseStatus::success(),
-    };
-    let mut case = TestCase::new(row.id.as_str(), status);
-    case.set_classname("wlcs.rules");
+    }
+}
+
+/// A rule row's system-out: title and counters, a warning's counterexample, the baseline's
+/// notes.
+fn rule_system_out(
+    report: &Report,
+    row: &RuleRow,
+    title: &str,
+    baseline_note: Option<&str>,
+) -> String {
+    let counts = format!(
+        "checks {}, fired {}, divergences {}",
+        row.checks, row.fired, row.divergences
+    );
     let mut out = format!("{title}\n{counts}\n");
     if row.status == Status::Warn {
         out.push_str("warning: a SHOULD divergence (fails only under --strict)\n");
@@ -126,30 +157,15 @@ fn rule_case(report: &Report, row: &RuleRow) -> TestCase {
     if row.unexpected_pass() {
         out.push_str("unexpected pass: the baseline expected otherwise\n");
     }
-    if let Some(n) = &baseline_note {
+    if let Some(n) = baseline_note {
         out.push_str(n);
         out.push('\n');
     }
-    case.set_system_out(out);
-    case
+    out
 }
 
+/// A fixture run as a testcase of `wlcs.fixtures`, with its rules and steps as system-out.
 fn fixture_case(report: &Report, f: &super::FixtureRun) -> TestCase {
-    let row = f
-        .rule
-        .and_then(|r| report.rules.iter().find(|row| row.id == r));
-    let detail = || {
-        let mut body = String::new();
-        if let Some(r) = f.rule {
-            body.push_str(&format!("requirement (SPEC.md): {}\n\n", requirement(r)));
-        }
-        if let Some(m) = &f.message {
-            body.push_str(m);
-            body.push('\n');
-        }
-        body.push_str(&format!("\nreplay: {}\n", f.replay));
-        body
-    };
     let status = match f.status {
         FixtureStatus::Pass => TestCaseStatus::success(),
         FixtureStatus::Skip => {
@@ -162,43 +178,10 @@ fn fixture_case(report: &Report, f: &super::FixtureRun) -> TestCase {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
             s.set_type("harness-error");
             s.set_message(f.message.clone().unwrap_or_default());
-            s.set_description(detail());
+            s.set_description(fixture_detail(f));
             s
         }
-        FixtureStatus::Fail => match row {
-            // The rule's row decides whether the divergence fails the run.
-            Some(r) if !r.fails_gate() => {
-                let mut s = TestCaseStatus::skipped();
-                s.set_type(if r.status == Status::Warn {
-                    "should-divergence"
-                } else {
-                    "expected-failure"
-                });
-                s.set_message(format!(
-                    "{} {} ({}, not failing the run)",
-                    r.id,
-                    r.status.as_str(),
-                    if r.status == Status::Warn {
-                        "a SHOULD divergence"
-                    } else {
-                        "expected by the baseline"
-                    }
-                ));
-                s.set_description(detail());
-                s
-            }
-            _ => {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_type("divergence");
-                s.set_message(format!(
-                    "{}: {}",
-                    f.rule.map(|r| r.as_str()).unwrap_or("?"),
-                    f.message.clone().unwrap_or_default()
-                ));
-                s.set_description(detail());
-                s
-            }
-        },
+        FixtureStatus::Fail => fixture_failure(report, f),
     };
     let mut case = TestCase::new(f.name.as_str(), status);
     case.set_classname("wlcs.fixtures");
@@ -206,6 +189,62 @@ fn fixture_case(report: &Report, f: &super::FixtureRun) -> TestCase {
     let rules: Vec<&str> = f.rules.iter().map(|r| r.as_str()).collect();
     case.set_system_out(format!("rules: {}\nsteps: {}\n", rules.join(", "), f.steps));
     case
+}
+
+/// The status of a fixture that diverged: its rule's row decides whether the divergence
+/// fails the run (a SHOULD warning or a failure the baseline expects is skipped).
+fn fixture_failure(report: &Report, f: &super::FixtureRun) -> TestCaseStatus {
+    let row = f
+        .rule
+        .and_then(|r| report.rules.iter().find(|row| row.id == r));
+    match row {
+        Some(r) if !r.fails_gate() => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_type(if r.status == Status::Warn {
+                "should-divergence"
+            } else {
+                "expected-failure"
+            });
+            s.set_message(format!(
+                "{} {} ({}, not failing the run)",
+                r.id,
+                r.status.as_str(),
+                if r.status == Status::Warn {
+                    "a SHOULD divergence"
+                } else {
+                    "expected by the baseline"
+                }
+            ));
+            s.set_description(fixture_detail(f));
+            s
+        }
+        _ => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_type("divergence");
+            s.set_message(format!(
+                "{}: {}",
+                f.rule.map(|r| r.as_str()).unwrap_or("?"),
+                f.message.clone().unwrap_or_default()
+            ));
+            s.set_description(fixture_detail(f));
+            s
+        }
+    }
+}
+
+/// A fixture's failure or error body: the requirement of its rule, its message, the replay
+/// command.
+fn fixture_detail(f: &super::FixtureRun) -> String {
+    let mut body = String::new();
+    if let Some(r) = f.rule {
+        body.push_str(&format!("requirement (SPEC.md): {}\n\n", requirement(r)));
+    }
+    if let Some(m) = &f.message {
+        body.push_str(m);
+        body.push('\n');
+    }
+    body.push_str(&format!("\nreplay: {}\n", f.replay));
+    body
 }
 
 fn properties(report: &Report) -> Vec<Property> {

@@ -4,7 +4,7 @@
 //! rows, and the whole
 //! rule table folded away.
 
-use super::{Report, RuleRow, Status};
+use super::{Counterexample, Report, RuleRow, Status};
 
 /// Escapes text for a table cell (pipes, newlines).
 fn cell(text: &str) -> String {
@@ -76,6 +76,31 @@ fn table(rows: &[&RuleRow]) -> String {
 /// The report as Markdown.
 pub fn to_markdown(report: &Report) -> String {
     let mut out = format!("## wlcs: {}\n\n", report.verdict.as_upper());
+    push_summary(&mut out, report);
+    push_attention(&mut out, report);
+    push_unexpected_passes(&mut out, report);
+    for (i, c) in report.counterexamples.iter().enumerate() {
+        push_counterexample(&mut out, i + 1, c);
+    }
+    if !report.errors.is_empty() {
+        out.push_str(&format!("### Harness errors ({})\n\n", report.errors.len()));
+        for e in &report.errors {
+            out.push_str(&format!("```text\n{e}\n```\n\n"));
+        }
+    }
+    push_security(&mut out, report);
+    let all: Vec<&RuleRow> = report.rules.iter().collect();
+    out.push_str(&format!(
+        "<details><summary>All {} rules</summary>\n\n{}\n</details>\n",
+        all.len(),
+        table(&all)
+    ));
+    out
+}
+
+/// The counts line, the run's description (target, profile, seed, ...) and the readings
+/// line, under the verdict heading.
+fn push_summary(out: &mut String, report: &Report) {
     let counts: Vec<String> = report
         .counts()
         .iter()
@@ -108,6 +133,11 @@ pub fn to_markdown(report: &Report) -> String {
     if let Some(line) = super::readings_line(report) {
         out.push_str(&format!("{line}\n\n"));
     }
+}
+
+/// The table of rules that did not simply pass (or carry a baseline entry), or a line
+/// saying every rule passed.
+fn push_attention(out: &mut String, report: &Report) {
     let attention: Vec<&RuleRow> = report
         .rules
         .iter()
@@ -120,6 +150,10 @@ pub fn to_markdown(report: &Report) -> String {
         out.push_str(&table(&attention));
         out.push('\n');
     }
+}
+
+/// The rules that passed although the baseline expects them to fail, if any.
+fn push_unexpected_passes(out: &mut String, report: &Report) {
     let unexpected: Vec<String> = report
         .unexpected_passes()
         .map(|r| r.id.to_string())
@@ -135,65 +169,60 @@ pub fn to_markdown(report: &Report) -> String {
             unexpected.join(", ")
         ));
     }
-    for (i, c) in report.counterexamples.iter().enumerate() {
-        let d = &c.divergence;
-        out.push_str(&format!(
-            "### Counterexample {}: {} {}\n\n> {}\n\nFrom {}, {} steps (shrunk from {}). Step {}: {}\n\n",
-            i + 1,
-            c.rule,
-            c.rule.grade().as_str(),
-            c.rule.summary(),
-            c.source,
-            c.steps,
-            c.steps_before_shrink,
-            d.step,
-            cell(&d.what)
-        ));
-        out.push_str(&format!(
-            "- expected: {}\n- actual: {}\n",
-            code(&d.expected),
-            code(&d.actual)
-        ));
-        if !d.also.is_empty() {
-            let also: Vec<&str> = d.also.iter().map(|r| r.as_str()).collect();
-            out.push_str(&format!("- also breaks: {}\n", also.join(", ")));
-        }
-        out.push_str(&format!(
-            "\nReplay:\n\n```sh\n{}\n```\n\n<details><summary>Transcript ({} lines)</summary>\n\n```text\n{}\n```\n\n</details>\n\n",
-            c.replay,
-            c.transcript.len(),
-            c.transcript.join("\n")
-        ));
-    }
-    if !report.errors.is_empty() {
-        out.push_str(&format!("### Harness errors ({})\n\n", report.errors.len()));
-        for e in &report.errors {
-            out.push_str(&format!("```text\n{e}\n```\n\n"));
-        }
-    }
-    if !report.security.is_empty() {
-        out.push_str(&format!(
-            "### {}\n\n| check | rule | status | detail |\n|---|---|---|---|\n",
-            crate::security::SECTION_TITLE
-        ));
-        for r in &report.security {
-            out.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
-                cell(&r.id),
-                cell(&r.rule),
-                r.status.as_str(),
-                cell(&r.detail)
-            ));
-        }
-        out.push('\n');
-    }
-    let all: Vec<&RuleRow> = report.rules.iter().collect();
+}
+
+/// Counterexample `number` (from 1): its rule, divergence, replay command and folded
+/// transcript.
+fn push_counterexample(out: &mut String, number: usize, c: &Counterexample) {
+    let d = &c.divergence;
     out.push_str(&format!(
-        "<details><summary>All {} rules</summary>\n\n{}\n</details>\n",
-        all.len(),
-        table(&all)
+        "### Counterexample {}: {} {}\n\n> {}\n\nFrom {}, {} steps (shrunk from {}). Step {}: {}\n\n",
+        number,
+        c.rule,
+        c.rule.grade().as_str(),
+        c.rule.summary(),
+        c.source,
+        c.steps,
+        c.steps_before_shrink,
+        d.step,
+        cell(&d.what)
     ));
-    out
+    out.push_str(&format!(
+        "- expected: {}\n- actual: {}\n",
+        code(&d.expected),
+        code(&d.actual)
+    ));
+    if !d.also.is_empty() {
+        let also: Vec<&str> = d.also.iter().map(|r| r.as_str()).collect();
+        out.push_str(&format!("- also breaks: {}\n", also.join(", ")));
+    }
+    out.push_str(&format!(
+        "\nReplay:\n\n```sh\n{}\n```\n\n<details><summary>Transcript ({} lines)</summary>\n\n```text\n{}\n```\n\n</details>\n\n",
+        c.replay,
+        c.transcript.len(),
+        c.transcript.join("\n")
+    ));
+}
+
+/// The security checks' table, when the run has them.
+fn push_security(out: &mut String, report: &Report) {
+    if report.security.is_empty() {
+        return;
+    }
+    out.push_str(&format!(
+        "### {}\n\n| check | rule | status | detail |\n|---|---|---|---|\n",
+        crate::security::SECTION_TITLE
+    ));
+    for r in &report.security {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            cell(&r.id),
+            cell(&r.rule),
+            r.status.as_str(),
+            cell(&r.detail)
+        ));
+    }
+    out.push('\n');
 }
 
 /// The declared capabilities, `none` when none.

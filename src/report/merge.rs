@@ -39,6 +39,43 @@ pub enum MergeError {
 
 /// Merges the reports of every partition of one run.
 pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
+    let first = check_partitions(parts)?;
+    let facts = RunFacts {
+        diverged: parts.iter().any(|r| r.facts.diverged),
+        harness_errors: parts.iter().any(|r| r.facts.harness_errors),
+        stopped_early: parts.iter().any(|r| r.facts.stopped_early),
+        ..first.facts
+    };
+    let rules = merged_rows(parts, first, &facts);
+    let mut fixture_runs: Vec<_> = parts.iter().flat_map(|r| r.fixture_runs.clone()).collect();
+    fixture_runs.sort_by_key(|f| f.index);
+    let cases: u64 = parts.iter().map(|r| r.cases).sum();
+    let order = RunOrder::new(parts, &fixture_runs, first.seed, cases);
+    let mut all: Vec<_> = parts
+        .iter()
+        .flat_map(|r| r.counterexamples.clone())
+        .collect();
+    all.sort_by_key(|c| order.position(&c.source, c.case_seed));
+    let counterexamples = first_per_rule(all);
+    let mut error_cases: Vec<_> = parts.iter().flat_map(|r| r.error_cases.clone()).collect();
+    error_cases.sort_by_key(|e| order.position(&e.source, e.case_seed));
+    let mut errors: Vec<_> = parts.iter().flat_map(|r| r.errors.clone()).collect();
+    errors.sort_by_key(|e| order.error_position(e));
+    let mut merged = Report {
+        facts,
+        rules,
+        counterexamples,
+        errors,
+        error_cases,
+        ..summed(parts, first, fixture_runs)
+    };
+    baseline::apply(&mut merged, first.baseline.clone(), first.strict_baseline);
+    Ok(merged)
+}
+
+/// Checks that `parts` are every partition of one run, each once, and returns the first
+/// (the one the merged report takes the run's configuration from).
+fn check_partitions(parts: &[Report]) -> Result<&Report, MergeError> {
     let first = parts.first().ok_or(MergeError::Empty)?;
     let mut seen = BTreeMap::new();
     let count = first.partition.ok_or(MergeError::NotPartition(1))?.count;
@@ -48,36 +85,48 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
             return Err(MergeError::Schema(n, r.schema));
         }
         let p = r.partition.ok_or(MergeError::NotPartition(n))?;
-        let same: [(bool, &'static str); 9] = [
-            (p.count == count, "partition count"),
-            (r.seed == first.seed, "seed"),
-            (r.target == first.target, "target"),
-            (r.profile == first.profile, "profile"),
-            (r.strict == first.strict, "strictness"),
-            (r.capabilities == first.capabilities, "capabilities"),
-            (
-                r.facts.replay_only == first.facts.replay_only
-                    && r.facts.fail_on_skip == first.facts.fail_on_skip
-                    && r.facts.require == first.facts.require,
-                "gate flags",
-            ),
-            (
-                r.rules
-                    .iter()
-                    .map(|x| x.id)
-                    .eq(first.rules.iter().map(|x| x.id)),
-                "rule selection",
-            ),
-            (
-                r.baseline == first.baseline && r.strict_baseline == first.strict_baseline,
-                "baseline",
-            ),
-        ];
-        if let Some((_, what)) = same.iter().find(|(ok, _)| !ok) {
+        if let Some(what) = mismatch(first, r, p.count == count) {
             return Err(MergeError::Mismatch(n, what));
         }
         *seen.entry(p.index).or_insert(0u32) += 1;
     }
+    check_cover(count, &seen).map(|()| first)
+}
+
+/// The first thing (in a fixed order) in which report `r` is of another run than `first`,
+/// named for the error; `same_count` says whether its partition count matches.
+fn mismatch(first: &Report, r: &Report, same_count: bool) -> Option<&'static str> {
+    let same: [(bool, &'static str); 9] = [
+        (same_count, "partition count"),
+        (r.seed == first.seed, "seed"),
+        (r.target == first.target, "target"),
+        (r.profile == first.profile, "profile"),
+        (r.strict == first.strict, "strictness"),
+        (r.capabilities == first.capabilities, "capabilities"),
+        (
+            r.facts.replay_only == first.facts.replay_only
+                && r.facts.fail_on_skip == first.facts.fail_on_skip
+                && r.facts.require == first.facts.require,
+            "gate flags",
+        ),
+        (
+            r.rules
+                .iter()
+                .map(|x| x.id)
+                .eq(first.rules.iter().map(|x| x.id)),
+            "rule selection",
+        ),
+        (
+            r.baseline == first.baseline && r.strict_baseline == first.strict_baseline,
+            "baseline",
+        ),
+    ];
+    same.iter().find(|(ok, _)| !ok).map(|(_, what)| *what)
+}
+
+/// Checks that the partition indices `seen` (index -> times given) cover `1..=count` exactly
+/// once, naming every missing or doubled one.
+fn check_cover(count: u32, seen: &BTreeMap<u32, u32>) -> Result<(), MergeError> {
     let missing: Vec<String> = (1..=count)
         .filter(|k| !seen.contains_key(k))
         .map(|k| format!("{k} missing"))
@@ -87,19 +136,19 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
                 .map(|(k, n)| format!("{k} given {n} times")),
         )
         .collect();
-    if !missing.is_empty() {
-        return Err(MergeError::Cover {
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(MergeError::Cover {
             count,
             detail: missing.join(", "),
-        });
+        })
     }
+}
 
-    let facts = RunFacts {
-        diverged: parts.iter().any(|r| r.facts.diverged),
-        harness_errors: parts.iter().any(|r| r.facts.harness_errors),
-        stopped_early: parts.iter().any(|r| r.facts.stopped_early),
-        ..first.facts
-    };
+/// The rule rows of the merged run: the partitions' counters summed per rule, decided again
+/// by the runner's [`decide_rows`] with the merged facts.
+fn merged_rows(parts: &[Report], first: &Report, facts: &RunFacts) -> Vec<super::RuleRow> {
     let count = |id: RuleId| {
         let mut c = RuleCount::default();
         for x in parts
@@ -114,51 +163,90 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
         c
     };
     let selected = |id: RuleId| first.rules.iter().any(|x| x.id == id);
-    let rules = decide_rows(&count, &selected, first.capabilities, &facts, first.strict);
+    decide_rows(&count, &selected, first.capabilities, facts, first.strict)
+}
 
-    let mut fixture_runs: Vec<_> = parts.iter().flat_map(|r| r.fixture_runs.clone()).collect();
-    fixture_runs.sort_by_key(|f| f.index);
-    let fixture_index: BTreeMap<&str, usize> = fixture_runs
-        .iter()
-        .map(|f| (f.name.as_str(), f.index))
-        .collect();
-    let cases: u64 = parts.iter().map(|r| r.cases).sum();
-    // The run-order index of every case seed a counterexample or error names: one pass over
-    // the seeds, holding only those (a run may have millions of cases).
-    let mut wanted: std::collections::BTreeSet<u64> = parts
-        .iter()
-        .flat_map(|r| {
-            r.counterexamples
-                .iter()
-                .filter_map(|c| c.case_seed)
-                .chain(r.error_cases.iter().filter_map(|e| e.case_seed))
-                .chain(r.errors.iter().filter_map(|e| error_seed(e)))
-        })
-        .collect();
-    let mut case_index: BTreeMap<u64, usize> = BTreeMap::new();
-    for (i, s) in crate::runner::case_seeds(first.seed, cases).enumerate() {
-        if wanted.is_empty() {
-            break;
+/// Where a fixture or case stands in the unsharded run's order, for sorting the partitions'
+/// counterexamples and errors back into it: fixtures first (by their index), then generated
+/// cases (by theirs), then anything unplaced.
+struct RunOrder<'a> {
+    /// Fixture name -> its run-order index.
+    fixture_index: BTreeMap<&'a str, usize>,
+    /// Case seed -> its run-order index, only for the seeds the reports name.
+    case_index: BTreeMap<u64, usize>,
+}
+
+impl<'a> RunOrder<'a> {
+    /// The order of the fixtures in `fixture_runs` and of the case seeds that `parts`'
+    /// counterexamples and errors name, among the `cases` seeds of the run of `seed`.
+    fn new(parts: &[Report], fixture_runs: &'a [super::FixtureRun], seed: u64, cases: u64) -> Self {
+        let fixture_index = fixture_runs
+            .iter()
+            .map(|f| (f.name.as_str(), f.index))
+            .collect();
+        // The run-order index of every case seed a counterexample or error names: one pass
+        // over the seeds, holding only those (a run may have millions of cases).
+        let mut wanted: std::collections::BTreeSet<u64> = parts
+            .iter()
+            .flat_map(|r| {
+                r.counterexamples
+                    .iter()
+                    .filter_map(|c| c.case_seed)
+                    .chain(r.error_cases.iter().filter_map(|e| e.case_seed))
+                    .chain(r.errors.iter().filter_map(|e| error_seed(e)))
+            })
+            .collect();
+        let mut case_index: BTreeMap<u64, usize> = BTreeMap::new();
+        for (i, s) in crate::runner::case_seeds(seed, cases).enumerate() {
+            if wanted.is_empty() {
+                break;
+            }
+            if wanted.remove(&s) {
+                case_index.insert(s, i);
+            }
         }
-        if wanted.remove(&s) {
-            case_index.insert(s, i);
+        RunOrder {
+            fixture_index,
+            case_index,
         }
     }
-    // Run order: fixtures first (by their index), then generated cases (by theirs).
-    let position = |source: &str, case_seed: Option<u64>| -> (u8, usize) {
+
+    /// The sort key of a counterexample or error case from `source` (`fixture:NAME` or a
+    /// case) with its case seed.
+    fn position(&self, source: &str, case_seed: Option<u64>) -> (u8, usize) {
         if let Some(name) = source.strip_prefix("fixture:") {
-            return (0, fixture_index.get(name).copied().unwrap_or(usize::MAX));
+            return (0, self.fixture(name));
         }
-        match case_seed.and_then(|s| case_index.get(&s)) {
+        self.case(case_seed)
+    }
+
+    /// The sort key of an error line. Errors are text: the runner starts each with
+    /// `fixture NAME` or `case 0x...`.
+    fn error_position(&self, e: &str) -> (u8, usize) {
+        if let Some(rest) = e.strip_prefix("fixture ") {
+            let name = rest.split(':').next().unwrap_or_default();
+            return (0, self.fixture(name));
+        }
+        self.case(error_seed(e))
+    }
+
+    /// A fixture's index; an unknown one sorts last among the fixtures.
+    fn fixture(&self, name: &str) -> usize {
+        self.fixture_index.get(name).copied().unwrap_or(usize::MAX)
+    }
+
+    /// A case's key: its index, or after every case when its seed is unknown.
+    fn case(&self, case_seed: Option<u64>) -> (u8, usize) {
+        match case_seed.and_then(|s| self.case_index.get(&s)) {
             Some(i) => (1, *i),
             None => (2, 0),
         }
-    };
-    let mut all: Vec<_> = parts
-        .iter()
-        .flat_map(|r| r.counterexamples.clone())
-        .collect();
-    all.sort_by_key(|c| position(&c.source, c.case_seed));
+    }
+}
+
+/// The first counterexample per rule of `all` (already in run order), at most
+/// [`COUNTEREXAMPLES_KEPT_MAX`], as the runner keeps them.
+fn first_per_rule(all: Vec<super::Counterexample>) -> Vec<super::Counterexample> {
     let mut counterexamples = Vec::new();
     for c in all {
         if counterexamples.len() < COUNTEREXAMPLES_KEPT_MAX
@@ -169,23 +257,15 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
             counterexamples.push(c);
         }
     }
-    let mut error_cases: Vec<_> = parts.iter().flat_map(|r| r.error_cases.clone()).collect();
-    error_cases.sort_by_key(|e| position(&e.source, e.case_seed));
-    // Errors are text: the runner starts each with `fixture NAME` or `case 0x...`.
-    let error_position = |e: &str| -> (u8, usize) {
-        if let Some(rest) = e.strip_prefix("fixture ") {
-            let name = rest.split(':').next().unwrap_or_default();
-            return (0, fixture_index.get(name).copied().unwrap_or(usize::MAX));
-        }
-        match error_seed(e).and_then(|s| case_index.get(&s)) {
-            Some(i) => (1, *i),
-            None => (2, 0),
-        }
-    };
-    let mut errors: Vec<_> = parts.iter().flat_map(|r| r.errors.clone()).collect();
-    errors.sort_by_key(|e| error_position(e));
+    counterexamples
+}
 
-    let mut merged = Report {
+/// The merged report's run description and totals: the configuration of `first`, the
+/// partitions' counts and times added up, their detected readings united. What [`merge`]
+/// recomputes (facts, rows, counterexamples, errors) is left empty for it to set, the
+/// baseline for `baseline::apply`.
+fn summed(parts: &[Report], first: &Report, fixture_runs: Vec<super::FixtureRun>) -> Report {
+    Report {
         schema: SCHEMA,
         wlcs_version: first.wlcs_version.clone(),
         spec_revision: first.spec_revision.clone(),
@@ -212,7 +292,7 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
             .min()
             .unwrap_or_default(),
         fixtures: parts.iter().map(|r| r.fixtures).sum(),
-        cases,
+        cases: parts.iter().map(|r| r.cases).sum(),
         steps: parts.iter().map(|r| r.steps).sum(),
         // The work done, added up (partitions may have run at once).
         millis: parts.iter().map(|r| r.millis).sum(),
@@ -220,8 +300,8 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
             fixtures_ms: parts.iter().map(|r| r.durations.fixtures_ms).sum(),
             cases_ms: parts.iter().map(|r| r.durations.cases_ms).sum(),
         },
-        facts,
-        rules,
+        facts: first.facts,
+        rules: Vec::new(),
         fixture_runs,
         // Only the first partition checks security (`security::runs_in`).
         security: parts
@@ -229,16 +309,14 @@ pub fn merge(parts: &[Report]) -> Result<Report, MergeError> {
             .find(|r| !r.security.is_empty())
             .map(|r| r.security.clone())
             .unwrap_or_default(),
-        counterexamples,
-        errors,
-        error_cases,
+        counterexamples: Vec::new(),
+        errors: Vec::new(),
+        error_cases: Vec::new(),
         baseline: None,
         strict_baseline: false,
         not_run: parts.iter().map(|r| r.not_run).sum(),
         stopped: parts.iter().find_map(|r| r.stopped.clone()),
-    };
-    baseline::apply(&mut merged, first.baseline.clone(), first.strict_baseline);
-    Ok(merged)
+    }
 }
 
 /// The case seed an error line starts with (`case 0x...`), if any.
