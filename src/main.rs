@@ -82,6 +82,10 @@ enum Command {
         /// Serve a deliberately broken variant.
         #[arg(long, hide_possible_values = true)]
         mutant: Option<MutantArg>,
+        /// Independent worlds to host, world k under /worlds/k (HARNESS.md "Worlds"); the
+        /// suite checks cases on several at once. 1: one world, no `worlds` feature.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=16))]
+        worlds: u16,
         #[command(flatten)]
         extra: wlcs::serve_opts::ServeExtra,
     },
@@ -173,10 +177,11 @@ struct SimArgs {
     /// Choices per seed.
     #[arg(long, default_value_t = 200)]
     steps: usize,
-    /// Worker threads across seeds (1 on a target whose world is shared, e.g. any HTTP
-    /// target: its seeds run one at a time).
-    #[arg(long, default_value_t = 2)]
-    workers: usize,
+    /// Worker threads across seeds [default: 2 in process; over HTTP, one per world the
+    /// server hosts, at most 8 (HARNESS.md "Worlds"); 1 on a server of one world, whose seeds
+    /// run one at a time].
+    #[arg(long)]
+    workers: Option<usize>,
     /// Run every Nth seed twice and compare event logs (0: never).
     #[arg(long, default_value_t = 10)]
     check_determinism_every: u64,
@@ -458,6 +463,11 @@ fn check_target_args(args: &TargetArgs) -> Result<(), UsageError> {
 /// Threads that check generated cases of `wlcs run` on a target of independent worlds, at most
 /// (one per core, up to this).
 const RUN_WORKERS_MAX: usize = 2;
+/// Worlds of an HTTP target the suite uses at most (HARNESS.md "Worlds"): the calls are
+/// latency-bound, so more worlds than cores still pay, up to about this many on 2 cores.
+const HTTP_WORLDS_MAX: usize = 8;
+/// `wlcs sim`'s worker threads in process when `--workers` is not given.
+const SIM_WORKERS_DEFAULT: usize = 2;
 
 /// How a target will be called: one call at a time (the checker, the simulator's seeds) or
 /// from several threads at once (where a slow hook's delay widens race windows).
@@ -493,6 +503,40 @@ fn build_target(args: &TargetArgs, calls: Calls) -> Result<Box<dyn Sut>, SutErro
     let sut = HttpSut::connect_with(&args.target, opts)?;
     // A decorator mutant wraps any target, a served one included (`check_target_args`
     // refused the others).
+    with_mutant(args, sut)
+}
+
+/// The instances a run checks on at once: over HTTP one adapter per world of the server (at
+/// most [`HTTP_WORLDS_MAX`], one on a server without worlds); in process `max` independent
+/// instances (one if the implementation's instances share a world). The first is where
+/// fixtures run and counterexamples shrink.
+fn build_targets(
+    args: &TargetArgs,
+    calls: Calls,
+    max: usize,
+) -> Result<Vec<Box<dyn Sut>>, SutError> {
+    if args.target == "memory" {
+        let first = build_target(args, calls)?;
+        let count = if first.shares_world() { 1 } else { max.max(1) };
+        let mut all = vec![first];
+        for _ in 1..count {
+            all.push(build_target(args, calls)?);
+        }
+        return Ok(all);
+    }
+    let mut opts = ClientOptions::default();
+    if let Some(ms) = args.call_timeout_ms {
+        opts.request_timeout_ms = ms;
+    }
+    let worlds = HttpSut::connect_worlds(&args.target, &opts, max.clamp(1, HTTP_WORLDS_MAX))?;
+    worlds
+        .into_iter()
+        .map(|sut| with_mutant(args, sut))
+        .collect()
+}
+
+/// `sut` behind the decorator mutant `args` names, if any.
+fn with_mutant(args: &TargetArgs, sut: HttpSut) -> Result<Box<dyn Sut>, SutError> {
     match args.mutant.map(|m| m.0) {
         None => Ok(Box::new(sut)),
         Some(m) => match wlcs_sut::mutants::Perturbed::new(sut, m) {
@@ -538,8 +582,14 @@ fn run(args: RunArgs) -> Result<i32> {
     };
     note(&format!("wlcs: seed {seed:#x} (replay: {whole})"));
     let name = target_name(&args.target);
-    let mut report = match build_target(&args.target, Calls::Sequential) {
-        Ok(sut) => run_on(&args.target, sut.as_ref(), &fixtures, &cfg, &name),
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let max = if args.target.target == "memory" {
+        cores.min(RUN_WORKERS_MAX)
+    } else {
+        HTTP_WORLDS_MAX
+    };
+    let mut report = match build_targets(&args.target, Calls::Sequential, max) {
+        Ok(suts) => run_on(&suts, &fixtures, &cfg, &name),
         // The target cannot be reached: a harness error, reported like any run's.
         Err(e) => runner::unreachable_report(&cfg, &name, e),
     };
@@ -640,27 +690,17 @@ fn run_config(
     })
 }
 
-/// Runs the fixtures and cases on `sut` with the progress display: on a target of
-/// independent worlds, with extra instances checking cases on other cores (one at a time on
-/// a shared world).
+/// Runs the fixtures and cases on `suts[0]` with the progress display, the other instances
+/// (independent worlds: [`build_targets`]) checking cases at the same time.
 fn run_on(
-    target: &TargetArgs,
-    sut: &dyn Sut,
+    suts: &[Box<dyn Sut>],
     fixtures: &[Fixture],
     cfg: &RunConfig,
     name: &str,
 ) -> report::Report {
     let mut display = Display::new("traces");
-    let extra = if sut.shares_world() {
-        Vec::new()
-    } else {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        (1..cores.min(RUN_WORKERS_MAX))
-            .filter_map(|_| build_target(target, Calls::Sequential).ok())
-            .collect()
-    };
-    let workers: Vec<&dyn wlcs_sut::Sut> = extra.iter().map(|w| w.as_ref()).collect();
-    let report = runner::run_workers(sut, &workers, fixtures, cfg, name, &mut |p| {
+    let workers: Vec<&dyn wlcs_sut::Sut> = suts[1..].iter().map(|w| w.as_ref()).collect();
+    let report = runner::run_workers(suts[0].as_ref(), &workers, fixtures, cfg, name, &mut |p| {
         display.update(p)
     });
     display.finish();
@@ -761,7 +801,11 @@ fn sim(args: SimArgs) -> Result<i32> {
         first_seed,
         seeds: args.seeds,
         steps: args.steps,
-        workers: args.workers,
+        workers: args.workers.unwrap_or(if args.target.target == "memory" {
+            SIM_WORKERS_DEFAULT
+        } else {
+            HTTP_WORLDS_MAX
+        }),
         world: world(&args.target),
         determinism_every: args.check_determinism_every,
         replay: replay.clone(),
@@ -791,7 +835,24 @@ fn sim_seeds(
     cfg: &wlcs::sim::SimConfig,
     name: &str,
 ) -> Result<wlcs::sim::SimReport> {
-    let make = || build_target(&args.target, Calls::Sequential);
+    // Over HTTP each worker takes its own world; a server of fewer worlds than workers, or
+    // of one, gets fewer workers (the simulator asks for one more only while the first says
+    // its world is its own).
+    let worlds = Mutex::new(
+        build_targets(&args.target, Calls::Sequential, cfg.workers)
+            .with_context(|| format!("building the target {}", args.target.target))?,
+    );
+    let mut cfg = cfg.clone();
+    cfg.workers = cfg.workers.min(worlds.lock().map_or(1, |w| w.len()));
+    let cfg = &cfg;
+    let make = || -> Result<Box<dyn Sut>, SutError> {
+        match worlds.lock() {
+            Ok(mut w) if !w.is_empty() => Ok(w.remove(0)),
+            _ => Err(SutError::Unsupported(
+                "no world is left for another worker".into(),
+            )),
+        }
+    };
     let display = Mutex::new(Display::new("seeds"));
     let report = wlcs::sim::run_observed(&make, cfg, &|p| {
         if let Ok(mut d) = display.lock() {
@@ -881,6 +942,7 @@ fn save_sim_failures(
 fn serve(
     addr: std::net::SocketAddr,
     mutant: Option<MutantArg>,
+    worlds: usize,
     extra: &wlcs::serve_opts::ServeExtra,
 ) -> Result<i32> {
     let mutant = mutant.map(|m| m.0);
@@ -888,10 +950,13 @@ fn serve(
         None => "memory (reference)".to_string(),
         Some(m) => format!("memory (mutant {})", m.name()),
     };
-    let sut: Arc<dyn Sut> = Arc::new(wlcs_sut::mutants::sut(mutant));
-    serve_blocking(addr, sut, extra.serve_options(), |bound| {
+    let suts: Vec<Arc<dyn Sut>> = (0..worlds)
+        .map(|_| Arc::new(wlcs_sut::mutants::sut(mutant)) as Arc<dyn Sut>)
+        .collect();
+    serve_blocking(addr, suts, extra.serve_options(), |bound| {
         note(&format!(
-            "wlcs: serving {name} on http://{bound} (HARNESS.md v1); stop with Ctrl-C"
+            "wlcs: serving {name} on http://{bound} (HARNESS.md v1, {worlds} world(s)); stop \
+             with Ctrl-C"
         ));
     })
     .with_context(|| format!("serving on {addr}"))?;
@@ -973,8 +1038,9 @@ fn main() -> ExitCode {
         Command::Serve {
             addr,
             mutant,
+            worlds,
             extra,
-        } => serve(addr, mutant, &extra),
+        } => serve(addr, mutant, usize::from(worlds), &extra),
         Command::Bench(args) => bench(args),
         Command::Coverage(args) => Ok(wlcs::coverage::command(&args)),
         Command::Merge(args) => cli_reports::merge(args),

@@ -588,6 +588,14 @@ fn worlds_of_one_server_are_independent() {
         "{}",
         worlds[2].base_url()
     );
+    let one_world = HttpSut::connect_worlds(
+        &format!("{}/worlds/1", server.base_url()),
+        &ClientOptions::default(),
+        8,
+    )
+    .unwrap();
+    assert_eq!(one_world.len(), 1, "a world's own base URL is one world");
+    assert!(one_world[0].base_url().ends_with("/worlds/1"));
     let capped = HttpSut::connect_worlds(&server.base_url(), &ClientOptions::default(), 2).unwrap();
     assert_eq!(capped.len(), 2, "at most what the caller asks");
 

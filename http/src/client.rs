@@ -388,8 +388,12 @@ impl HttpSut {
             .features
             .iter()
             .any(|f| f == proto::FEATURE_HOOK_RUNS_PAGED);
+        // Only the server's root spreads over worlds: a world's own base URL is one world.
         if caps.features.iter().any(|f| f == proto::FEATURE_WORLDS) {
-            sut.worlds = caps.worlds.map_or(1, |w| w.count.max(1));
+            sut.worlds = caps
+                .worlds
+                .filter(|w| w.this.is_none())
+                .map_or(1, |w| w.count.max(1));
         }
         // Other client IPs come from other loopback source addresses: only a loopback target
         // can see them.

@@ -325,8 +325,11 @@ pub struct CapabilitiesV1 {
 pub struct WorldsV1 {
     /// How many worlds the server hosts (at least 2 when the field is present).
     pub count: usize,
-    /// The world that answered (0 at the server's root).
-    pub this: usize,
+    /// The world that answered, when asked under its own base URL `BASE/worlds/k`; absent at
+    /// the server's root (which is world 0 too). A client spreads over the worlds only from
+    /// the root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub this: Option<usize>,
 }
 
 /// The capability flags (HARNESS.md says which rules each one gates).

@@ -27,13 +27,13 @@ use crate::proto::{
     HookRunsV1, HookV1, IpvarsV1, LocksV1, NonWebV1, ObserveV1, ObservedV1, OkV1, OptionV1,
     ReadsV1, ResetV1, SlotStateV1, SlotV1, WebResultV1, WorldsV1, codes,
 };
-use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -448,15 +448,15 @@ fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
     socket.listen(LISTEN_BACKLOG).map_err(bind_err)
 }
 
-/// Starts a server (as [`serve`]), tells `on_bound` the bound address, then serves until the
-/// process ends. This is `wlcs serve`.
+/// Starts a server of one world per implementation (as [`serve_worlds`]), tells `on_bound`
+/// the bound address, then serves until the process ends. This is `wlcs serve`.
 pub fn serve_blocking(
     addr: SocketAddr,
-    sut: Arc<dyn Sut>,
+    suts: Vec<Arc<dyn Sut>>,
     opts: ServeOptions,
     on_bound: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
-    let handle = serve(addr, sut, opts)?;
+    let handle = serve_worlds(addr, suts, opts)?;
     on_bound(handle.local_addr());
     handle.wait()
 }
@@ -841,7 +841,8 @@ fn worlds_router(worlds: &[Arc<App>]) -> Router {
     let mut top = router(worlds[0].clone());
     if worlds.len() > 1 {
         for world in worlds {
-            top = top.nest_service(&world_prefix(world.world), router(world.clone()));
+            let nested = router(world.clone()).layer(Extension(UnderWorldPrefix));
+            top = top.nest_service(&world_prefix(world.world), nested);
         }
     }
     top
@@ -1344,8 +1345,16 @@ async fn slot_end(
 // Control endpoints
 // ---------------------------------------------------------------------------------------------
 
-async fn capabilities(State(app): State<Arc<App>>) -> Response {
-    let (world, worlds) = (app.world, app.worlds);
+/// Marks the routes of a world under its own base URL (`/worlds/k`), so the capabilities
+/// answer can say which world answered.
+#[derive(Clone, Copy)]
+struct UnderWorldPrefix;
+
+async fn capabilities(
+    State(app): State<Arc<App>>,
+    prefixed: Option<Extension<UnderWorldPrefix>>,
+) -> Response {
+    let (world, worlds) = (prefixed.map(|_| app.world), app.worlds);
     ok_or_error(
         app.call(move |s| {
             let mut features = vec![

@@ -968,7 +968,10 @@ fn control_examples() -> Vec<Row> {
                 name: "memory".into(),
                 capabilities: Capabilities::ALL.into(),
                 features: vec!["observe".into(), "worlds".into()],
-                worlds: Some(wlcs_http::proto::WorldsV1 { count: 8, this: 0 }),
+                worlds: Some(wlcs_http::proto::WorldsV1 {
+                    count: 8,
+                    this: None,
+                }),
             },
         ),
         row("POST /wlcs/v1/clock/advance", AdvanceV1 { seconds: 60 }),
