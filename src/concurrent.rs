@@ -308,6 +308,30 @@ impl Shared<'_> {
         })
     }
 
+    /// The setup: one session per key, with a unique value and the key's record locked.
+    fn open_sessions(&self) -> Result<Vec<Op>, SutError> {
+        let mut ops = Vec::new();
+        for key in 0..self.cfg.keys {
+            let actions = vec![
+                WireAction::SetVar {
+                    var: VAR,
+                    value: self.value(),
+                },
+                WireAction::Lock {
+                    record: record(key),
+                },
+            ];
+            let op = self.request(0, key, actions);
+            if let Outcome::Ambiguous(e) = &op.outcome {
+                return Err(SutError::Protocol(format!(
+                    "setup request of key {key} failed: {e}"
+                )));
+            }
+            ops.push(op);
+        }
+        Ok(ops)
+    }
+
     fn kind(&self, rng: &mut ChaCha8Rng) -> Kind {
         let m = self.cfg.mix;
         let total = u64::from(m.request) + u64::from(m.self_close) + u64::from(m.close);
@@ -400,15 +424,7 @@ pub struct Recorded {
 /// or the final observations failed (a call during the threaded phase that fails is an
 /// ambiguous operation instead).
 pub fn record_history(sut: &dyn Sut, cfg: &ConcurrentConfig) -> Result<Recorded, SutError> {
-    let threads = cfg.threads.clamp(1, THREADS_MAX);
-    let keys = cfg.keys.clamp(1, KEYS_MAX);
-    let cfg = ConcurrentConfig {
-        threads,
-        keys,
-        ops_max: cfg.ops_max.min(OPS_MAX),
-        duration_ms_max: cfg.duration_ms_max.min(DURATION_MS_MAX),
-        ..cfg.clone()
-    };
+    let cfg = bounded(cfg);
     let options = vec![
         OptionSet::MaxProcesses(SESSIONS_LIMIT),
         OptionSet::MaxSessions(SESSIONS_LIMIT),
@@ -418,15 +434,7 @@ pub fn record_history(sut: &dyn Sut, cfg: &ConcurrentConfig) -> Result<Recorded,
     } else {
         HookBehavior::Save
     };
-    sut.reset(&cfg.world)?;
-    for o in &options {
-        sut.set_option(o)?;
-    }
-    sut.set_hook(&if cfg.slow_hook {
-        WireHook::Slow
-    } else {
-        WireHook::Save
-    })?;
+    set_up(sut, &cfg, &options)?;
     let mut cookie_opts = wlcs_model::vocab::Options::defaults(&cfg.world);
     for o in &options {
         cookie_opts.apply(o);
@@ -437,36 +445,74 @@ pub fn record_history(sut: &dyn Sut, cfg: &ConcurrentConfig) -> Result<Recorded,
         clock: AtomicU64::new(0),
         issued: AtomicU64::new(0),
         values: AtomicU64::new(1),
-        jars: (0..keys).map(|_| Mutex::new(Jar::default())).collect(),
+        jars: (0..cfg.keys).map(|_| Mutex::new(Jar::default())).collect(),
         deadline: Instant::now(),
         timed_out: AtomicBool::new(false),
         cookie_name: cookie_opts.cookie_name,
     };
-    let mut ops = Vec::new();
-    // Setup: one session per key, with a unique value and the key's record locked.
-    for key in 0..keys {
-        let actions = vec![
-            WireAction::SetVar {
-                var: VAR,
-                value: shared.value(),
-            },
-            WireAction::Lock {
-                record: record(key),
-            },
-        ];
-        let op = shared.request(0, key, actions);
-        if let Outcome::Ambiguous(e) = &op.outcome {
-            return Err(SutError::Protocol(format!(
-                "setup request of key {key} failed: {e}"
-            )));
-        }
-        ops.push(op);
+    let mut ops = shared.open_sessions()?;
+    let threaded = run_threads(shared)?;
+    let concurrent: usize = threaded.per_thread.iter().map(Vec::len).sum();
+    for t in threaded.per_thread {
+        ops.extend(t);
     }
-    let mut master = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let seeds: Vec<u64> = (0..threads).map(|_| master.next_u64()).collect();
+    let hook_runs = sut.take_hook_runs()?;
+    let locks = sut.locks()?;
+    Ok(Recorded {
+        history: History {
+            world: cfg.world.clone(),
+            options,
+            hook,
+            ops,
+            hook_runs,
+            locks: Some(locks),
+        },
+        concurrent_ops: concurrent,
+        stopped_by_time: threaded.stopped_by_time,
+        elapsed: threaded.elapsed,
+    })
+}
+
+/// `cfg` within the run's bounds (threads, keys, operations, duration).
+fn bounded(cfg: &ConcurrentConfig) -> ConcurrentConfig {
+    ConcurrentConfig {
+        threads: cfg.threads.clamp(1, THREADS_MAX),
+        keys: cfg.keys.clamp(1, KEYS_MAX),
+        ops_max: cfg.ops_max.min(OPS_MAX),
+        duration_ms_max: cfg.duration_ms_max.min(DURATION_MS_MAX),
+        ..cfg.clone()
+    }
+}
+
+/// Resets the target's world, sets `options` and the workload's hook.
+fn set_up(sut: &dyn Sut, cfg: &ConcurrentConfig, options: &[OptionSet]) -> Result<(), SutError> {
+    sut.reset(&cfg.world)?;
+    for o in options {
+        sut.set_option(o)?;
+    }
+    sut.set_hook(&if cfg.slow_hook {
+        WireHook::Slow
+    } else {
+        WireHook::Save
+    })
+}
+
+/// The threaded phase's operations, one list per thread, and how it ended.
+struct Threaded {
+    per_thread: Vec<Vec<Op>>,
+    elapsed: Duration,
+    /// Whether the time bound stopped the threads.
+    stopped_by_time: bool,
+}
+
+/// The threaded phase: one worker per thread, each on its own stream of the seed, until the
+/// operations or the time bound run out.
+fn run_threads(shared: Shared<'_>) -> Result<Threaded, SutError> {
+    let mut master = ChaCha8Rng::seed_from_u64(shared.cfg.seed);
+    let seeds: Vec<u64> = (0..shared.cfg.threads).map(|_| master.next_u64()).collect();
     let started = Instant::now();
     let shared = Shared {
-        deadline: started + Duration::from_millis(cfg.duration_ms_max),
+        deadline: started + Duration::from_millis(shared.cfg.duration_ms_max),
         ..shared
     };
     let per_thread: Vec<Option<Vec<Op>>> = std::thread::scope(|scope| {
@@ -488,25 +534,10 @@ pub fn record_history(sut: &dyn Sut, cfg: &ConcurrentConfig) -> Result<Recorded,
             "a worker thread of the harness panicked".into(),
         ));
     };
-    let concurrent: usize = per_thread.iter().map(Vec::len).sum();
-    for t in per_thread {
-        ops.extend(t);
-    }
-    let stopped_by_time = shared.timed_out.load(Ordering::Relaxed);
-    let hook_runs = sut.take_hook_runs()?;
-    let locks = sut.locks()?;
-    Ok(Recorded {
-        history: History {
-            world: cfg.world.clone(),
-            options,
-            hook,
-            ops,
-            hook_runs,
-            locks: Some(locks),
-        },
-        concurrent_ops: concurrent,
-        stopped_by_time,
+    Ok(Threaded {
+        per_thread,
         elapsed,
+        stopped_by_time: shared.timed_out.load(Ordering::Relaxed),
     })
 }
 

@@ -244,113 +244,190 @@ fn pick_session(model: &Model, a: u16, b: u16) -> Option<SessionRef> {
 /// generator and the checker both.
 pub(crate) fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) -> Option<Step> {
     let kind = pick_kind(c, model, cfg)?;
-    let session = pick_session(model, c.a, c.b);
-    let request = |cookie: Option<IdText>, ip: u8, mobile: Option<u8>| Request {
-        ip,
-        cookie,
-        mobile,
-        actions: actions(i, &c.acts, model, None),
+    let m = StepMaker {
+        i,
+        c,
+        model,
+        cfg,
+        session: pick_session(model, c.a, c.b),
     };
-    Some(match kind {
-        Kind::RequestNew => Step::Request(request(None, 0, None)),
-        Kind::RequestSession => {
-            let s = session?;
-            let ip = model.session_ip(s).unwrap_or(0);
-            Step::Request(request(Some(IdText::Session(s)), ip, None))
-        }
-        Kind::RequestOtherIp => {
-            let s = session?;
-            let ip = 1 - model.session_ip(s).unwrap_or(0).min(1);
-            let mut r = request(Some(IdText::Session(s)), ip, None);
-            if model.scalable() {
-                // Whether IP validation refuses it in scalable mode is not compared (out of
-                // scope beyond CLOSE-9): without actions nothing else depends on the answer.
-                r.actions.clear();
-            }
-            Step::Request(r)
-        }
-        Kind::RequestBadCookie => {
-            // Sometimes from the other client IP: a wrong cookie names nothing whatever the IP.
-            let ip = u8::from(cfg.caps.multi_ip && (c.b / 5) % 3 == 1);
-            Step::Request(request(Some(bad_cookie(c.a, c.b, session)), ip, None))
-        }
-        Kind::Mobile => {
-            let mobile = |s: SessionRef| {
-                model.session_kind(s) == Some(wlcs_model::world::SessionKind::Mobile)
-            };
-            let cookie = if c.b.is_multiple_of(3) {
-                None
-            } else {
-                nth_session(model, c.a, mobile).map(IdText::Session)
-            };
-            let lane = u8::try_from(c.a % 3).unwrap_or(0);
-            Step::Request(request(cookie, 0, Some(lane)))
-        }
-        Kind::Begin => {
-            let busy: Vec<u8> = model.in_flight().iter().map(|f| f.0).collect();
-            let slot = (0..SLOTS_MAX).find(|s| !busy.contains(s))?;
-            let cookie = if c.b.is_multiple_of(3) {
-                None
-            } else {
-                session.map(IdText::Session)
-            };
-            let ip = match &cookie {
-                Some(IdText::Session(s)) => model.session_ip(*s).unwrap_or(0),
-                _ => 0,
-            };
-            Step::Begin {
-                slot,
-                request: request(cookie, ip, None),
-            }
-        }
-        Kind::End => {
-            let flights = model.in_flight();
-            let (slot, own, _) = *flights.get(usize::from(c.a) % flights.len().max(1))?;
-            Step::End {
-                slot,
-                actions: actions(i, &c.acts, model, Some(own)),
-            }
-        }
-        Kind::CloseNonWeb => {
-            let id = if c.b.is_multiple_of(8) {
-                bad_id(c.a, c.b / 8, session)
-            } else {
-                IdText::Session(session?)
-            };
-            let mut acts = vec![Action::Close { id }];
-            if c.b % 5 == 1 {
-                acts.push(Action::Close {
-                    id: IdText::Session(session?),
-                });
-            }
-            Step::NonWeb {
-                process: u8::try_from(c.b % 2).unwrap_or(0),
-                actions: acts,
-            }
-        }
-        Kind::NonWebOther => Step::NonWeb {
+    match kind {
+        Kind::RequestNew => Some(Step::Request(m.request(None, 0, None))),
+        Kind::RequestSession => m.request_session(),
+        Kind::RequestOtherIp => m.request_other_ip(),
+        Kind::RequestBadCookie => Some(m.request_bad_cookie()),
+        Kind::Mobile => Some(m.mobile()),
+        Kind::Begin => m.begin(),
+        Kind::End => m.end(),
+        Kind::CloseNonWeb => m.close_non_web(),
+        Kind::NonWebOther => Some(Step::NonWeb {
             process: u8::try_from(c.b % 2).unwrap_or(0),
             actions: nonweb_actions(i, &c.acts, model),
-        },
-        Kind::Advance => Step::Advance {
+        }),
+        Kind::Advance => Some(m.advance()),
+        Kind::SetOption => Some(Step::SetOption(m.option())),
+        Kind::SetHook => m.set_hook(),
+    }
+}
+
+/// What building one step from a choice needs: the choice and its index, the state reached,
+/// the generator's configuration and the session the choice picks (if any). Each step kind is
+/// one method; borrowed only, nothing allocated beyond the step.
+struct StepMaker<'a> {
+    i: usize,
+    c: &'a Choice,
+    model: &'a Model,
+    cfg: &'a GenConfig,
+    session: Option<SessionRef>,
+}
+
+impl StepMaker<'_> {
+    /// A request with the choice's actions.
+    #[inline]
+    fn request(&self, cookie: Option<IdText>, ip: u8, mobile: Option<u8>) -> Request {
+        Request {
+            ip,
+            cookie,
+            mobile,
+            actions: actions(self.i, &self.c.acts, self.model, None),
+        }
+    }
+
+    /// A request with the picked session's cookie, from its IP.
+    #[inline]
+    fn request_session(&self) -> Option<Step> {
+        let s = self.session?;
+        let ip = self.model.session_ip(s).unwrap_or(0);
+        Some(Step::Request(self.request(
+            Some(IdText::Session(s)),
+            ip,
+            None,
+        )))
+    }
+
+    /// A request with the picked session's cookie from the other client IP (REQ-5).
+    #[inline]
+    fn request_other_ip(&self) -> Option<Step> {
+        let s = self.session?;
+        let ip = 1 - self.model.session_ip(s).unwrap_or(0).min(1);
+        let mut r = self.request(Some(IdText::Session(s)), ip, None);
+        if self.model.scalable() {
+            // Whether IP validation refuses it in scalable mode is not compared (out of
+            // scope beyond CLOSE-9): without actions nothing else depends on the answer.
+            r.actions.clear();
+        }
+        Some(Step::Request(r))
+    }
+
+    /// A request whose cookie names no session.
+    #[inline]
+    fn request_bad_cookie(&self) -> Step {
+        let c = self.c;
+        // Sometimes from the other client IP: a wrong cookie names nothing whatever the IP.
+        let ip = u8::from(self.cfg.caps.multi_ip && (c.b / 5) % 3 == 1);
+        Step::Request(self.request(Some(bad_cookie(c.a, c.b, self.session)), ip, None))
+    }
+
+    /// A 4D Mobile request on a lane, with a mobile session's cookie or none.
+    #[inline]
+    fn mobile(&self) -> Step {
+        let (c, model) = (self.c, self.model);
+        let mobile =
+            |s: SessionRef| model.session_kind(s) == Some(wlcs_model::world::SessionKind::Mobile);
+        let cookie = if c.b.is_multiple_of(3) {
+            None
+        } else {
+            nth_session(model, c.a, mobile).map(IdText::Session)
+        };
+        let lane = u8::try_from(c.a % 3).unwrap_or(0);
+        Step::Request(self.request(cookie, 0, Some(lane)))
+    }
+
+    /// A request held in flight in a free slot (none free: no step).
+    #[inline]
+    fn begin(&self) -> Option<Step> {
+        let model = self.model;
+        let busy: Vec<u8> = model.in_flight().iter().map(|f| f.0).collect();
+        let slot = (0..SLOTS_MAX).find(|s| !busy.contains(s))?;
+        let cookie = if self.c.b.is_multiple_of(3) {
+            None
+        } else {
+            self.session.map(IdText::Session)
+        };
+        let ip = match &cookie {
+            Some(IdText::Session(s)) => model.session_ip(*s).unwrap_or(0),
+            _ => 0,
+        };
+        Some(Step::Begin {
+            slot,
+            request: self.request(cookie, ip, None),
+        })
+    }
+
+    /// The end of a request in flight, with its actions.
+    #[inline]
+    fn end(&self) -> Option<Step> {
+        let flights = self.model.in_flight();
+        let (slot, own, _) = *flights.get(usize::from(self.c.a) % flights.len().max(1))?;
+        Some(Step::End {
+            slot,
+            actions: actions(self.i, &self.c.acts, self.model, Some(own)),
+        })
+    }
+
+    /// A non-web process closing the picked session (or an ID that names none), sometimes
+    /// twice in one call.
+    #[inline]
+    fn close_non_web(&self) -> Option<Step> {
+        let (c, session) = (self.c, self.session);
+        let id = if c.b.is_multiple_of(8) {
+            bad_id(c.a, c.b / 8, session)
+        } else {
+            IdText::Session(session?)
+        };
+        let mut acts = vec![Action::Close { id }];
+        if c.b % 5 == 1 {
+            acts.push(Action::Close {
+                id: IdText::Session(session?),
+            });
+        }
+        Some(Step::NonWeb {
+            process: u8::try_from(c.b % 2).unwrap_or(0),
+            actions: acts,
+        })
+    }
+
+    /// A clock move.
+    #[inline]
+    fn advance(&self) -> Step {
+        let c = self.c;
+        Step::Advance {
             // A process made due by a lowered process timeout ends at the next clock step,
             // also one of 0 s (HARNESS.md readings): that combination is generated on purpose.
-            seconds: if model.timeout_due() && c.b.is_multiple_of(2) {
+            seconds: if self.model.timeout_due() && c.b.is_multiple_of(2) {
                 0
             } else {
                 ADVANCE_S[usize::from(c.a) % ADVANCE_S.len()]
             },
-        },
+        }
+    }
+
+    /// A WEB SET OPTION.
+    #[inline]
+    fn option(&self) -> OptionSet {
+        let (c, model) = (self.c, self.model);
         // In scalable mode D4 ignores selectors 18, 72, 73 and 78, which only a return to legacy
         // mode shows: those and the return are chosen more often there.
-        Kind::SetOption if model.scalable() && c.b % 9 < 5 => Step::SetOption(match c.b % 5 {
-            0 => OptionSet::CookieTimeoutMin(1 + u32::from(c.a % 10)),
-            1 => OptionSet::ProcessTimeoutMin(1 + u32::from(c.a % 10)),
-            2 => OptionSet::CookieName("SID2".into()),
-            3 => OptionSet::MaxProcesses(10),
-            _ => OptionSet::Mode(SessionMode::Legacy),
-        }),
-        Kind::SetOption => Step::SetOption(match c.b % 9 {
+        if model.scalable() && c.b % 9 < 5 {
+            return match c.b % 5 {
+                0 => OptionSet::CookieTimeoutMin(1 + u32::from(c.a % 10)),
+                1 => OptionSet::ProcessTimeoutMin(1 + u32::from(c.a % 10)),
+                2 => OptionSet::CookieName("SID2".into()),
+                3 => OptionSet::MaxProcesses(10),
+                _ => OptionSet::Mode(SessionMode::Legacy),
+            };
+        }
+        match c.b % 9 {
             // Edge values: 0 (ignored), the minimum, the default (coverage.rs "option/...").
             0 | 1 => OptionSet::MaxSessions([1, 2, 3, 4, 1, 2, 0, 100][usize::from(c.a % 8)]),
             2 => OptionSet::CookieTimeoutMin(timeout_min(c.a)),
@@ -367,16 +444,22 @@ pub(crate) fn make_step(i: usize, c: &Choice, model: &Model, cfg: &GenConfig) ->
             } else {
                 SessionMode::Legacy
             }),
-        }),
-        Kind::SetHook => Step::SetHook(match c.b % 6 {
+        }
+    }
+
+    /// The close hook's behaviour.
+    #[inline]
+    fn set_hook(&self) -> Option<Step> {
+        let (c, session) = (self.c, self.session);
+        Some(Step::SetHook(match c.b % 6 {
             0 => HookBehavior::Save,
             1 => HookBehavior::Fail,
             2 => HookBehavior::CloseOwn,
             3 => HookBehavior::Close(IdText::Session(session?)),
             4 => HookBehavior::Slow,
             _ => HookBehavior::Close(bad_id(c.a, c.b, session)),
-        }),
-    })
+        }))
+    }
 }
 
 /// A timeout option in minutes: mostly 1..=10, sometimes 0 (ignored) or the default.

@@ -169,8 +169,33 @@ pub fn run_observed(
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<SimReport, SutError> {
     let started = std::time::Instant::now();
-    let next = AtomicU64::new(0);
-    let report = Mutex::new(SimReport::default());
+    let suts = make_suts(make_sut, cfg)?;
+    let sim = Sim {
+        cfg,
+        progress,
+        next: AtomicU64::new(0),
+        report: Mutex::new(SimReport::default()),
+        errors: AtomicU64::new(0),
+        errors_max: u64::from(cfg.harness_errors_max.max(1)),
+    };
+    std::thread::scope(|scope| {
+        for sut in &suts {
+            let sim = &sim;
+            scope.spawn(move || sim.worker(&Guarded(sut.as_ref())));
+        }
+    });
+    let mut report = sim.report.into_inner().unwrap_or_default();
+    report.failures.sort_by_key(|f| f.seed);
+    report.nondeterministic.sort_unstable();
+    report.workers = suts.len();
+    report.not_run = cfg.seeds.saturating_sub(report.seeds_run);
+    report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(report)
+}
+
+/// One instance of the target per worker, or a single one when instances share one world
+/// (two workers on one server world would see each other's sessions).
+fn make_suts(make_sut: &MakeSut<'_>, cfg: &SimConfig) -> Result<Vec<Box<dyn Sut>>, SutError> {
     let first = make_sut()?;
     let workers = if first.shares_world() {
         1
@@ -181,101 +206,143 @@ pub fn run_observed(
     for _ in 1..workers {
         suts.push(make_sut()?);
     }
-    let errors = AtomicU64::new(0);
-    let errors_max = u64::from(cfg.harness_errors_max.max(1));
-    std::thread::scope(|scope| {
-        for sut in &suts {
-            let (next, report, errors) = (&next, &report, &errors);
-            scope.spawn(move || {
-                let sut = Guarded(sut.as_ref());
-                let caps = sut.capabilities();
-                loop {
-                    if errors.load(Ordering::Relaxed) >= errors_max {
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= cfg.seeds {
-                        break;
-                    }
-                    let seed = cfg.first_seed.wrapping_add(i);
-                    let checked =
-                        cfg.determinism_every > 0 && i.is_multiple_of(cfg.determinism_every);
-                    // The event log (transcript) is rendered only for the seeds checked twice;
-                    // the others are generated and checked in one pass.
-                    let (gen_cfg, trace, run) = if checked {
-                        let (gen_cfg, trace) = seed_trace(seed, cfg.steps, &cfg.world, caps);
-                        let run = check(&sut, &trace);
-                        (gen_cfg, trace, run)
-                    } else {
-                        let gen_cfg = seed_config(seed, &cfg.world, caps);
-                        let (trace, run) = match case_choices(seed, cfg.steps) {
-                            Some(choices) => check_generated(&sut, &choices, &gen_cfg),
-                            None => {
-                                let trace = Trace {
-                                    config: cfg.world.clone(),
-                                    steps: Vec::new(),
-                                };
-                                let run = check_quiet(&sut, &trace);
-                                (trace, run)
-                            }
-                        };
-                        (gen_cfg, trace, run)
-                    };
-                    let mut nondeterministic = false;
-                    if checked {
-                        let again = check(&sut, &trace);
-                        nondeterministic = event_hash(&trace, &run) != event_hash(&trace, &again);
-                    }
-                    let harness_error = matches!(run.verdict, TraceVerdict::Error(_));
-                    if harness_error {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let failure = failed(&run)
-                        .then(|| shrink_seed(&sut, seed, &gen_cfg, trace, run.clone(), cfg));
-                    let Ok(mut r) = report.lock() else { break };
-                    r.seeds_run += 1;
-                    r.steps += run.steps_run as u64;
-                    r.determinism_checked += u64::from(checked);
-                    if nondeterministic {
-                        r.nondeterministic.push(seed);
-                    }
-                    if let Some(f) = failure {
-                        *r.failing_by_rule
-                            .entry(
-                                f.counterexample
-                                    .as_ref()
-                                    .map_or("harness error".to_string(), |c| {
-                                        c.rule.as_str().to_string()
-                                    }),
-                            )
-                            .or_insert(0) += 1;
-                        if r.failures.len() < FAILURES_KEPT_MAX {
-                            r.failures.push(f);
-                        } else {
-                            r.failures_dropped += 1;
-                        }
-                    }
-                    let seen = Progress {
-                        cases_done: r.seeds_run,
-                        cases_total: cfg.seeds,
-                        steps: r.steps,
-                        divergences: (r.failures.len() as u64 + r.failures_dropped),
-                        errors: u32::try_from(errors.load(Ordering::Relaxed)).unwrap_or(u32::MAX),
-                        ..Progress::default()
-                    };
-                    drop(r);
-                    progress(&seen);
-                }
-            });
+    Ok(suts)
+}
+
+/// What the worker threads of a simulation share: the next seed to take, the report they
+/// fill in, and the harness errors so far (at `errors_max` no more seeds start).
+struct Sim<'a> {
+    cfg: &'a SimConfig,
+    progress: &'a (dyn Fn(&Progress) + Sync),
+    next: AtomicU64,
+    report: Mutex<SimReport>,
+    errors: AtomicU64,
+    errors_max: u64,
+}
+
+/// One seed checked: what the report records of it.
+struct SeedRun {
+    seed: u64,
+    steps_run: usize,
+    /// Run twice for the determinism check.
+    checked: bool,
+    /// Its two runs differed.
+    nondeterministic: bool,
+    /// Its failure, shrunk.
+    failure: Option<SimFailure>,
+}
+
+impl Sim<'_> {
+    /// One worker: takes the next seed until there are none, or the harness errors reach the
+    /// limit (or the report's lock is poisoned).
+    fn worker(&self, sut: &dyn Sut) {
+        let caps = sut.capabilities();
+        loop {
+            if self.errors.load(Ordering::Relaxed) >= self.errors_max {
+                break;
+            }
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.cfg.seeds {
+                break;
+            }
+            let done = self.run_seed(sut, caps, i);
+            let Some(seen) = self.record(done) else {
+                break;
+            };
+            (self.progress)(&seen);
         }
-    });
-    let mut report = report.into_inner().unwrap_or_default();
-    report.failures.sort_by_key(|f| f.seed);
-    report.nondeterministic.sort_unstable();
-    report.workers = workers;
-    report.not_run = cfg.seeds.saturating_sub(report.seeds_run);
-    report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok(report)
+    }
+
+    /// Runs seed number `i`: checked (twice, every `determinism_every`-th seed), a failure
+    /// shrunk, a harness error counted.
+    fn run_seed(&self, sut: &dyn Sut, caps: Capabilities, i: u64) -> SeedRun {
+        let cfg = self.cfg;
+        let seed = cfg.first_seed.wrapping_add(i);
+        let checked = cfg.determinism_every > 0 && i.is_multiple_of(cfg.determinism_every);
+        let (gen_cfg, trace, run) = check_seed(sut, seed, checked, cfg, caps);
+        let mut nondeterministic = false;
+        if checked {
+            let again = check(sut, &trace);
+            nondeterministic = event_hash(&trace, &run) != event_hash(&trace, &again);
+        }
+        if matches!(run.verdict, TraceVerdict::Error(_)) {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let steps_run = run.steps_run;
+        let failure = failed(&run).then(|| shrink_seed(sut, seed, &gen_cfg, trace, run, cfg));
+        SeedRun {
+            seed,
+            steps_run,
+            checked,
+            nondeterministic,
+            failure,
+        }
+    }
+
+    /// Adds a seed to the report; the counts so far for the progress display (`None`: the
+    /// report's lock is poisoned, a worker panicked).
+    fn record(&self, done: SeedRun) -> Option<Progress> {
+        let Ok(mut r) = self.report.lock() else {
+            return None;
+        };
+        r.seeds_run += 1;
+        r.steps += done.steps_run as u64;
+        r.determinism_checked += u64::from(done.checked);
+        if done.nondeterministic {
+            r.nondeterministic.push(done.seed);
+        }
+        if let Some(f) = done.failure {
+            *r.failing_by_rule
+                .entry(
+                    f.counterexample
+                        .as_ref()
+                        .map_or("harness error".to_string(), |c| c.rule.as_str().to_string()),
+                )
+                .or_insert(0) += 1;
+            if r.failures.len() < FAILURES_KEPT_MAX {
+                r.failures.push(f);
+            } else {
+                r.failures_dropped += 1;
+            }
+        }
+        Some(Progress {
+            cases_done: r.seeds_run,
+            cases_total: self.cfg.seeds,
+            steps: r.steps,
+            divergences: (r.failures.len() as u64 + r.failures_dropped),
+            errors: u32::try_from(self.errors.load(Ordering::Relaxed)).unwrap_or(u32::MAX),
+            ..Progress::default()
+        })
+    }
+}
+
+/// Checks one seed's trace: with its event log (transcript) when it is `checked` twice for
+/// determinism, else generated and checked in one pass.
+fn check_seed(
+    sut: &dyn Sut,
+    seed: u64,
+    checked: bool,
+    cfg: &SimConfig,
+    caps: Capabilities,
+) -> (GenConfig, Trace, TraceRun) {
+    if checked {
+        let (gen_cfg, trace) = seed_trace(seed, cfg.steps, &cfg.world, caps);
+        let run = check(sut, &trace);
+        return (gen_cfg, trace, run);
+    }
+    let gen_cfg = seed_config(seed, &cfg.world, caps);
+    let (trace, run) = match case_choices(seed, cfg.steps) {
+        Some(choices) => check_generated(sut, &choices, &gen_cfg),
+        None => {
+            let trace = Trace {
+                config: cfg.world.clone(),
+                steps: Vec::new(),
+            };
+            let run = check_quiet(sut, &trace);
+            (trace, run)
+        }
+    };
+    (gen_cfg, trace, run)
 }
 
 fn failed(run: &TraceRun) -> bool {
@@ -420,55 +487,9 @@ pub fn timeline(trace: &Trace, run: &TraceRun) -> String {
 
 /// The report as text.
 pub fn render_text(report: &SimReport, cfg: &SimConfig) -> String {
-    let mut out = String::new();
-    let secs = report.millis as f64 / 1000.0;
-    out.push_str(&format!(
-        "wlcs sim: seeds {:#x}..{:#x} ({} run, {} steps of up to {} choices) in {:.2} s: {:.0} steps/s, {:.0} seeds/s\n",
-        cfg.first_seed,
-        cfg.first_seed.wrapping_add(cfg.seeds),
-        report.seeds_run,
-        report.steps,
-        cfg.steps,
-        secs,
-        report.steps as f64 / secs.max(1e-9),
-        report.seeds_run as f64 / secs.max(1e-9),
-    ));
-    out.push_str(&format!(
-        "determinism: {} seeds run twice, {} differed{}\n",
-        report.determinism_checked,
-        report.nondeterministic.len(),
-        if report.nondeterministic.is_empty() {
-            String::new()
-        } else {
-            format!(" ({:x?})", report.nondeterministic)
-        }
-    ));
+    let mut out = summary_text(report, cfg);
     for f in &report.failures {
-        out.push_str(&format!(
-            "\nseed {:#x} FAILED (swarm: {})\n",
-            f.seed, f.swarm
-        ));
-        if let Some(c) = &f.counterexample {
-            let d = &c.divergence;
-            out.push_str(&format!(
-                "  {} {}: step {}: {}: expected {}, got {}\n  shrunk from {} to {} steps\n  replay: {}\n",
-                c.rule,
-                c.rule.grade().as_str(),
-                d.step,
-                d.what,
-                d.expected,
-                d.actual,
-                c.steps_before_shrink,
-                c.steps,
-                c.replay
-            ));
-        }
-        if let Some(e) = &f.error {
-            out.push_str(&format!("  error: {e}\n"));
-        }
-        for line in f.timeline.lines() {
-            out.push_str(&format!("  {line}\n"));
-        }
+        failure_text(f, &mut out);
     }
     if report.failures_dropped > 0 {
         out.push_str(&format!(
@@ -499,6 +520,64 @@ pub fn render_text(report: &SimReport, cfg: &SimConfig) -> String {
     };
     out.push_str(&format!("\nverdict: {verdict}\n"));
     out
+}
+
+/// The report's first lines: seeds, steps and rates, and the determinism check.
+fn summary_text(report: &SimReport, cfg: &SimConfig) -> String {
+    let mut out = String::new();
+    let secs = report.millis as f64 / 1000.0;
+    out.push_str(&format!(
+        "wlcs sim: seeds {:#x}..{:#x} ({} run, {} steps of up to {} choices) in {:.2} s: {:.0} steps/s, {:.0} seeds/s\n",
+        cfg.first_seed,
+        cfg.first_seed.wrapping_add(cfg.seeds),
+        report.seeds_run,
+        report.steps,
+        cfg.steps,
+        secs,
+        report.steps as f64 / secs.max(1e-9),
+        report.seeds_run as f64 / secs.max(1e-9),
+    ));
+    out.push_str(&format!(
+        "determinism: {} seeds run twice, {} differed{}\n",
+        report.determinism_checked,
+        report.nondeterministic.len(),
+        if report.nondeterministic.is_empty() {
+            String::new()
+        } else {
+            format!(" ({:x?})", report.nondeterministic)
+        }
+    ));
+    out
+}
+
+/// One failing seed: its swarm, the divergence (or error) with its replay command, and the
+/// timeline.
+fn failure_text(f: &SimFailure, out: &mut String) {
+    out.push_str(&format!(
+        "\nseed {:#x} FAILED (swarm: {})\n",
+        f.seed, f.swarm
+    ));
+    if let Some(c) = &f.counterexample {
+        let d = &c.divergence;
+        out.push_str(&format!(
+            "  {} {}: step {}: {}: expected {}, got {}\n  shrunk from {} to {} steps\n  replay: {}\n",
+            c.rule,
+            c.rule.grade().as_str(),
+            d.step,
+            d.what,
+            d.expected,
+            d.actual,
+            c.steps_before_shrink,
+            c.steps,
+            c.replay
+        ));
+    }
+    if let Some(e) = &f.error {
+        out.push_str(&format!("  error: {e}\n"));
+    }
+    for line in f.timeline.lines() {
+        out.push_str(&format!("  {line}\n"));
+    }
 }
 
 /// The process exit code: 0 pass, 1 a seed failed, 2 nondeterminism or harness errors.

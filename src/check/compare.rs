@@ -949,6 +949,38 @@ mod tests {
         }
     }
 
+    /// `ran=[new:]S0@RULE`: the session a request ran in (opened by it with `new:`).
+    fn ran_in(rest: &str) -> RanIn {
+        let (v, rule) = ruled(rest);
+        let (opened, s) = match v.strip_prefix("new:") {
+            Some(s) => (true, s),
+            None => (false, v),
+        };
+        RanIn {
+            session: session(s),
+            opened,
+            rule,
+        }
+    }
+
+    /// `hook=S0/LANE[:failed]@RULE`: a hook run the model expects, caused by RULE.
+    fn hook_expected(rest: &str) -> HookRun {
+        let (v, rule) = ruled(rest);
+        let (who, failed) = match v.strip_suffix(":failed") {
+            Some(w) => (w, true),
+            None => (v, false),
+        };
+        let (s, lane) = who.split_once('/').expect("S0/0");
+        HookRun {
+            session: session(s),
+            lane: lane.parse().expect("lane"),
+            snapshot: ContextSnapshot::default(),
+            failed,
+            cause: rule,
+            also: RuleSet::EMPTY,
+        }
+    }
+
     fn expected(text: &str) -> (StepObs, Ids) {
         let mut obs = StepObs::default();
         let mut ids = Ids::default();
@@ -980,17 +1012,9 @@ mod tests {
                     }
                 }
                 "ran" => {
-                    let (v, rule) = ruled(rest);
-                    let (opened, s) = match v.strip_prefix("new:") {
-                        Some(s) => (true, s),
-                        None => (false, v),
-                    };
-                    obs.ran_in = Some(RanIn {
-                        session: session(s),
-                        opened,
-                        rule,
-                    });
-                    obs.session = Some(session(s));
+                    let ran = ran_in(rest);
+                    obs.session = Some(ran.session);
+                    obs.ran_in = Some(ran);
                 }
                 "read" => {
                     let (v, rule) = ruled(rest);
@@ -998,22 +1022,7 @@ mod tests {
                         (v != "unchecked").then(|| read_of(v, |s| (s != "-").then(|| session(s))));
                     obs.reads.push(Ruled::new(value, rule));
                 }
-                "hook" => {
-                    let (v, rule) = ruled(rest);
-                    let (who, failed) = match v.strip_suffix(":failed") {
-                        Some(w) => (w, true),
-                        None => (v, false),
-                    };
-                    let (s, lane) = who.split_once('/').expect("S0/0");
-                    obs.hooks.push(HookRun {
-                        session: session(s),
-                        lane: lane.parse().expect("lane"),
-                        snapshot: ContextSnapshot::default(),
-                        failed,
-                        cause: rule,
-                        also: RuleSet::EMPTY,
-                    });
-                }
+                "hook" => obs.hooks.push(hook_expected(rest)),
                 "fired" => obs.fired.push(RuleId::parse(rest).expect("a rule")),
                 other => panic!("unknown expected item {other}"),
             }
@@ -1021,31 +1030,44 @@ mod tests {
         (obs, ids)
     }
 
-    /// Compares, and says the blamed rule and what it also breaks (`ok` when nothing
-    /// differs, `protocol: ...` for a harness error).
-    fn check(expected_text: &str, observed_text: &str) -> String {
-        let (obs, mut ids) = expected(expected_text);
-        let mut status = None;
-        let mut ran_in = None;
-        let mut sent = None;
-        let mut cookie = CookieSeen::None;
-        let mut reads: Vec<Read<Option<String>>> = Vec::new();
-        let mut runs: Vec<(String, u8, ContextSnapshot, bool)> = Vec::new();
+    /// What a test says the target showed: `status=`, `ran=`, `sent=`, `cookie=`, `read=`,
+    /// `snap=` (the context the next hooks saw) and `hook=ID/LANE[:failed]` items.
+    struct Observed {
+        status: Option<u16>,
+        ran_in: Option<String>,
+        sent: Option<String>,
+        cookie: CookieSeen<String>,
+        reads: Vec<Read<Option<String>>>,
+        runs: Vec<(String, u8, ContextSnapshot, bool)>,
+    }
+
+    /// Parses what a test says the target showed (see [`Observed`]).
+    fn observed(text: &str) -> Observed {
+        let mut o = Observed {
+            status: None,
+            ran_in: None,
+            sent: None,
+            cookie: CookieSeen::None,
+            reads: Vec::new(),
+            runs: Vec::new(),
+        };
         let mut snap = ContextSnapshot::default();
-        for item in observed_text.split_whitespace() {
+        for item in text.split_whitespace() {
             let (key, v) = item.split_once('=').expect("key=value");
             match key {
-                "status" => status = Some(v.parse::<u16>().expect("status")),
-                "ran" => ran_in = Some(v.to_string()),
-                "sent" => sent = Some(v.to_string()),
+                "status" => o.status = Some(v.parse::<u16>().expect("status")),
+                "ran" => o.ran_in = Some(v.to_string()),
+                "sent" => o.sent = Some(v.to_string()),
                 "cookie" => {
-                    cookie = match v {
+                    o.cookie = match v {
                         "none" => CookieSeen::None,
                         "expire" => CookieSeen::Expire,
                         id => CookieSeen::Value(id.to_string()),
                     }
                 }
-                "read" => reads.push(read_of(v, |s| (!s.is_empty()).then(|| s.to_string()))),
+                "read" => o
+                    .reads
+                    .push(read_of(v, |s| (!s.is_empty()).then(|| s.to_string()))),
                 "snap" => {
                     let (var, value) = v.split_once(':').expect("v1:5");
                     snap.vars.insert(
@@ -1059,16 +1081,20 @@ mod tests {
                         None => (v, false),
                     };
                     let (id, lane) = who.split_once('/').expect("A/0");
-                    runs.push((
-                        id.to_string(),
-                        lane.parse().expect("lane"),
-                        snap.clone(),
-                        failed,
-                    ));
+                    let lane = lane.parse().expect("lane");
+                    o.runs.push((id.to_string(), lane, snap.clone(), failed));
                 }
                 other => panic!("unknown observed item {other}"),
             }
         }
+        o
+    }
+
+    /// Compares, and says the blamed rule and what it also breaks (`ok` when nothing
+    /// differs, `protocol: ...` for a harness error).
+    fn check(expected_text: &str, observed_text: &str) -> String {
+        let (obs, mut ids) = expected(expected_text);
+        let o = observed(observed_text);
         let model = Model::new(WorldConfig::default());
         let written = BTreeMap::new();
         let cx = Context {
@@ -1078,16 +1104,17 @@ mod tests {
             may_expire: false,
         };
         let got = Observation {
-            response: status.map(|status| ResponseSeen {
+            response: o.status.map(|status| ResponseSeen {
                 status,
-                cookie: cookie.as_ref(),
+                cookie: o.cookie.as_ref(),
                 set_cookies: &[],
             }),
-            ran_in: ran_in.as_ref(),
-            sent_cookie: sent.as_ref(),
-            reads: &reads,
+            ran_in: o.ran_in.as_ref(),
+            sent_cookie: o.sent.as_ref(),
+            reads: &o.reads,
         };
-        let seen: Vec<HookSeen<'_, String>> = runs
+        let seen: Vec<HookSeen<'_, String>> = o
+            .runs
             .iter()
             .map(|(id, lane, snapshot, failed)| HookSeen {
                 session: id,

@@ -150,6 +150,8 @@ pub(super) struct PartitionSpec {
     pub(super) records: BTreeSet<RecordRef>,
 }
 
+/// Cuts a history into partitions: operations, hook runs and final locks linked by the
+/// resources they share, one partition per connected component.
 pub(super) fn partition(history: &History) -> Vec<PartitionSpec> {
     let mut res = Resources {
         index: HashMap::new(),
@@ -169,6 +171,34 @@ pub(super) fn partition(history: &History) -> Vec<PartitionSpec> {
             res.link(&rs)
         })
         .collect();
+    let lock_res = link_locks(history, &mut res);
+    // Partitions are numbered in order of their first operation's invoke (then by the first
+    // hook run or lock for partitions without operations).
+    let mut order: Vec<usize> = (0..history.ops.len()).collect();
+    order.sort_by_key(|&i| (history.ops[i].invoke, i));
+    let mut parts = Parts::default();
+    for i in order {
+        let root = op_res[i].map(|r| res.uf.find(r));
+        let p = parts.of(root);
+        parts.parts[p].ops.push(i);
+    }
+    for (i, r) in run_res.iter().enumerate() {
+        let root = r.map(|r| res.uf.find(r));
+        let p = parts.of(root);
+        parts.parts[p].runs.push(i);
+    }
+    for (record, r) in lock_res {
+        let root = res.uf.find(r);
+        let p = parts.of(Some(root));
+        parts.parts[p].records.insert(record);
+    }
+    parts.add_records_touched(&mut res);
+    parts.parts
+}
+
+/// Links each entry of the final lock table (record and holder): the record and its
+/// resource, for the entries that link any.
+fn link_locks(history: &History, res: &mut Resources) -> Vec<(RecordRef, usize)> {
     let mut lock_res: Vec<(RecordRef, usize)> = Vec::new();
     if let Some(locks) = &history.locks {
         for (record, holder) in locks {
@@ -182,58 +212,50 @@ pub(super) fn partition(history: &History) -> Vec<PartitionSpec> {
             }
         }
     }
-    // Partitions are numbered in order of their first operation's invoke (then by the first
-    // hook run or lock for partitions without operations).
-    let mut order: Vec<usize> = (0..history.ops.len()).collect();
-    order.sort_by_key(|&i| (history.ops[i].invoke, i));
-    let mut by_root: HashMap<usize, usize> = HashMap::new();
-    let mut parts: Vec<PartitionSpec> = Vec::new();
-    let mut part_of = |root: Option<usize>, parts: &mut Vec<PartitionSpec>| -> usize {
-        let new = || PartitionSpec {
-            ops: Vec::new(),
-            runs: Vec::new(),
-            records: BTreeSet::new(),
+    lock_res
+}
+
+/// The partitions so far, and which one each union-find root is.
+#[derive(Default)]
+struct Parts {
+    by_root: HashMap<usize, usize>,
+    parts: Vec<PartitionSpec>,
+}
+
+impl Parts {
+    /// The partition of a root, new for a root not seen yet; a new one of its own for
+    /// something that touches no resource (`None`).
+    fn of(&mut self, root: Option<usize>) -> usize {
+        let parts = &mut self.parts;
+        let mut new = || {
+            parts.push(PartitionSpec {
+                ops: Vec::new(),
+                runs: Vec::new(),
+                records: BTreeSet::new(),
+            });
+            parts.len() - 1
         };
         match root {
-            Some(r) => *by_root.entry(r).or_insert_with(|| {
-                parts.push(new());
-                parts.len() - 1
-            }),
-            None => {
-                parts.push(new());
-                parts.len() - 1
+            Some(r) => *self.by_root.entry(r).or_insert_with(new),
+            None => new(),
+        }
+    }
+
+    /// Adds to each partition the records its operations touch (for the final lock table).
+    fn add_records_touched(&mut self, res: &mut Resources) {
+        let records_by_root: Vec<(usize, RecordRef)> = res
+            .index
+            .iter()
+            .filter_map(|(r, i)| match r {
+                Resource::Record(rec) => Some((*i, *rec)),
+                _ => None,
+            })
+            .collect();
+        for (i, rec) in records_by_root {
+            let root = res.uf.find(i);
+            if let Some(&p) = self.by_root.get(&root) {
+                self.parts[p].records.insert(rec);
             }
         }
-    };
-    for i in order {
-        let root = op_res[i].map(|r| res.uf.find(r));
-        let p = part_of(root, &mut parts);
-        parts[p].ops.push(i);
     }
-    for (i, r) in run_res.iter().enumerate() {
-        let root = r.map(|r| res.uf.find(r));
-        let p = part_of(root, &mut parts);
-        parts[p].runs.push(i);
-    }
-    for (record, r) in lock_res {
-        let root = res.uf.find(r);
-        let p = part_of(Some(root), &mut parts);
-        parts[p].records.insert(record);
-    }
-    // Records the partition's operations touch (for the final lock table).
-    let records_by_root: Vec<(usize, RecordRef)> = res
-        .index
-        .iter()
-        .filter_map(|(r, i)| match r {
-            Resource::Record(rec) => Some((*i, *rec)),
-            _ => None,
-        })
-        .collect();
-    for (i, rec) in records_by_root {
-        let root = res.uf.find(i);
-        if let Some(&p) = by_root.get(&root) {
-            parts[p].records.insert(rec);
-        }
-    }
-    parts
 }

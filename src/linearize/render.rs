@@ -232,6 +232,7 @@ pub(super) fn op_ids(op: &Op) -> Vec<String> {
 /// next and why, the timeline of the partition up to the failure, and the hook runs of the
 /// sessions involved.
 pub fn render_violation(history: &History, v: &Violation) -> String {
+    // Short names are given in order of appearance: the timeline first.
     let mut names = Names::new();
     let until = v
         .involved
@@ -242,6 +243,36 @@ pub fn render_violation(history: &History, v: &Violation) -> String {
     let marked: Vec<usize> = v.failures.iter().filter_map(|f| f.op).collect();
     let timeline = timeline(history, &v.ops, &marked, until, &mut names);
     let mut out = String::new();
+    violation_head(v, &mut out);
+    let _ = writeln!(out, "nothing can come next:");
+    for f in &v.failures {
+        let who = f.op.map_or("end".to_string(), |o| format!("#{o}"));
+        let d = &f.divergence;
+        let line = format!(
+            "  {who}: {} [{}]: expected {}, got {}",
+            d.what,
+            rules_text(d.rule, d.also_set()),
+            d.expected,
+            d.actual
+        );
+        let _ = writeln!(out, "{}", shorten(&line, &v.ids, &mut names));
+    }
+    let _ = writeln!(
+        out,
+        "timeline of the partition up to the failure (* could not come next):"
+    );
+    out.push_str(&timeline);
+    involved_hook_runs(history, v, &mut names, &mut out);
+    let legend = names.legend();
+    if !legend.is_empty() {
+        let _ = writeln!(out, "ids: {legend}");
+    }
+    out
+}
+
+/// A violation's first lines: the partition and its rules, the rule's summary, and the
+/// longest consistent prefix (its last operations).
+fn violation_head(v: &Violation, out: &mut String) {
     let _ = writeln!(
         out,
         "NOT LINEARIZABLE: partition {} ({} operations over {} IDs): {}",
@@ -273,24 +304,11 @@ pub fn render_violation(history: &History, v: &Violation) -> String {
         },
         shown.join(" ")
     );
-    let _ = writeln!(out, "nothing can come next:");
-    for f in &v.failures {
-        let who = f.op.map_or("end".to_string(), |o| format!("#{o}"));
-        let d = &f.divergence;
-        let line = format!(
-            "  {who}: {} [{}]: expected {}, got {}",
-            d.what,
-            rules_text(d.rule, d.also_set()),
-            d.expected,
-            d.actual
-        );
-        let _ = writeln!(out, "{}", shorten(&line, &v.ids, &mut names));
-    }
-    let _ = writeln!(
-        out,
-        "timeline of the partition up to the failure (* could not come next):"
-    );
-    out.push_str(&timeline);
+}
+
+/// The hook runs of the sessions the violation's operations involve, in log order (the first
+/// few).
+fn involved_hook_runs(history: &History, v: &Violation, names: &mut Names, out: &mut String) {
     let involved_ids: HashSet<String> = v
         .involved
         .iter()
@@ -317,11 +335,6 @@ pub fn render_violation(history: &History, v: &Violation) -> String {
             if r.failed { " (failed)" } else { "" }
         );
     }
-    let legend = names.legend();
-    if !legend.is_empty() {
-        let _ = writeln!(out, "ids: {legend}");
-    }
-    out
 }
 
 /// The verdict and counters in a few lines, then each violation explained.

@@ -3,6 +3,8 @@
 //! (`check::compare`); only the log order of hook runs is the search's own.
 
 use super::*;
+use std::ops::ControlFlow;
+use wlcs_model::HookRun;
 
 /// An ID text as the partition knows it: `""`, or an interned text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,79 +144,25 @@ pub(super) fn compile_reads(reads: &[WireRead], ids: &mut Interner) -> Vec<CRead
         .collect()
 }
 
+/// A partition's history compiled for the search: its operations with IDs interned (in the
+/// order they are first met: operations, hook runs, lock holders), its hook runs, and what the
+/// search asks of them often (closers per ID, the ambiguous operations).
 pub(super) fn compile(history: &History, spec: &PartitionSpec, cookie_name: &str) -> Compiled {
     let mut ids = Interner {
         ids: Vec::new(),
         index: HashMap::new(),
     };
-    let mut ops = Vec::with_capacity(spec.ops.len());
-    for &h in &spec.ops {
-        let op = &history.ops[h];
-        let mut closes = Vec::new();
-        let call = match &op.call {
-            Call::Request(r) => CCall::Request {
-                cookie: r.cookie.as_deref().map(|c| ids.text(c)),
-                actions: compile_actions(&r.actions, &mut ids, &mut closes),
-            },
-            Call::NonWeb { process, actions } => CCall::NonWeb {
-                process: *process,
-                actions: compile_actions(actions, &mut ids, &mut closes),
-            },
-        };
-        let outcome = match &op.outcome {
-            Outcome::Ambiguous(_) => COutcome::Ambiguous,
-            Outcome::Reads(reads) => COutcome::Reads(compile_reads(reads, &mut ids)),
-            Outcome::Response(resp) => {
-                let session = resp.session_id.as_deref().map(|s| ids.get(s));
-                let cookie =
-                    last_session_cookie(cookie_name, &resp.set_cookies).map(|v| ids.get(v));
-                COutcome::Response(CResponse {
-                    status: resp.status,
-                    session,
-                    cookie,
-                    reads: compile_reads(&resp.reads, &mut ids),
-                })
-            }
-        };
-        // A self-close (`Close(Current)` in a request) closes the session the request ran in
-        // (or, with no answer, the one its cookie named).
-        if let CCall::Request { cookie, actions } = &call
-            && actions
-                .iter()
-                .any(|a| matches!(a, Action::Close { id: None }))
-        {
-            let own = match &outcome {
-                COutcome::Response(r) => r.session,
-                _ => match cookie {
-                    Some(Text::Id(i)) => Some(*i),
-                    _ => None,
-                },
-            };
-            closes.extend(own);
-        }
-        let ambiguous = op.is_ambiguous();
-        ops.push(COp {
-            h,
-            invoke: op.invoke,
-            ret: if ambiguous { u64::MAX } else { op.ret },
-            ambiguous,
-            call,
-            outcome,
-            closes,
-            zobrist: splitmix(h as u64 ^ 0x5EED_0F11_5EED),
-        });
-    }
+    let ops: Vec<COp> = spec
+        .ops
+        .iter()
+        .map(|&h| compile_op(history, h, &mut ids, cookie_name))
+        .collect();
     let runs: Vec<(u32, usize)> = spec
         .runs
         .iter()
         .map(|&r| (ids.get(&history.hook_runs[r].session_id), r))
         .collect();
-    let mut later_same = vec![false; runs.len()];
-    let mut seen: HashSet<(u32, u8)> = HashSet::new();
-    for (k, (id, r)) in runs.iter().enumerate().rev() {
-        let key = (*id, history.hook_runs[*r].lane);
-        later_same[k] = !seen.insert(key);
-    }
+    let later_same = later_same(history, &runs);
     let mut closers = vec![0u32; ids.ids.len()];
     for op in &ops {
         for &i in &op.closes {
@@ -244,6 +192,85 @@ pub(super) fn compile(history: &History, spec: &PartitionSpec, cookie_name: &str
         closers,
         records: spec.records.clone(),
     }
+}
+
+/// Operation `h` of the history compiled: call and outcome interned, and the IDs it closes.
+fn compile_op(history: &History, h: usize, ids: &mut Interner, cookie_name: &str) -> COp {
+    let op = &history.ops[h];
+    let mut closes = Vec::new();
+    let call = match &op.call {
+        Call::Request(r) => CCall::Request {
+            cookie: r.cookie.as_deref().map(|c| ids.text(c)),
+            actions: compile_actions(&r.actions, ids, &mut closes),
+        },
+        Call::NonWeb { process, actions } => CCall::NonWeb {
+            process: *process,
+            actions: compile_actions(actions, ids, &mut closes),
+        },
+    };
+    let outcome = compile_outcome(&op.outcome, ids, cookie_name);
+    closes.extend(self_closed(&call, &outcome));
+    let ambiguous = op.is_ambiguous();
+    COp {
+        h,
+        invoke: op.invoke,
+        ret: if ambiguous { u64::MAX } else { op.ret },
+        ambiguous,
+        call,
+        outcome,
+        closes,
+        zobrist: splitmix(h as u64 ^ 0x5EED_0F11_5EED),
+    }
+}
+
+/// An operation's outcome with its IDs interned.
+fn compile_outcome(outcome: &Outcome, ids: &mut Interner, cookie_name: &str) -> COutcome {
+    match outcome {
+        Outcome::Ambiguous(_) => COutcome::Ambiguous,
+        Outcome::Reads(reads) => COutcome::Reads(compile_reads(reads, ids)),
+        Outcome::Response(resp) => {
+            let session = resp.session_id.as_deref().map(|s| ids.get(s));
+            let cookie = last_session_cookie(cookie_name, &resp.set_cookies).map(|v| ids.get(v));
+            COutcome::Response(CResponse {
+                status: resp.status,
+                session,
+                cookie,
+                reads: compile_reads(&resp.reads, ids),
+            })
+        }
+    }
+}
+
+/// The session a self-close (`Close(Current)` in a request) closes: the one the request ran
+/// in (or, with no answer, the one its cookie named); `None` for any other call.
+fn self_closed(call: &CCall, outcome: &COutcome) -> Option<u32> {
+    let CCall::Request { cookie, actions } = call else {
+        return None;
+    };
+    if !actions
+        .iter()
+        .any(|a| matches!(a, Action::Close { id: None }))
+    {
+        return None;
+    }
+    match outcome {
+        COutcome::Response(r) => r.session,
+        _ => match cookie {
+            Some(Text::Id(i)) => Some(*i),
+            _ => None,
+        },
+    }
+}
+
+/// For each hook run of the partition, whether a later run has the same ID and lane.
+fn later_same(history: &History, runs: &[(u32, usize)]) -> Vec<bool> {
+    let mut later_same = vec![false; runs.len()];
+    let mut seen: HashSet<(u32, u8)> = HashSet::new();
+    for (k, (id, r)) in runs.iter().enumerate().rev() {
+        let key = (*id, history.hook_runs[*r].lane);
+        later_same[k] = !seen.insert(key);
+    }
+    later_same
 }
 
 /// The state at a point of the search: the model, the binding of its sessions to real IDs,
@@ -471,6 +498,79 @@ impl Deepest {
     }
 }
 
+/// How a step of the search ends: it goes on, or the search ends with an outcome (`None`:
+/// every order was tried, a violation).
+type Next = ControlFlow<Option<SearchOutcome>>;
+
+/// A node of the search on the stack: its candidates and the next one to try.
+struct Frame {
+    cands: Vec<usize>,
+    next: usize,
+    /// The state at this node, to restart from for the candidates after the first (only
+    /// when there are several).
+    saved: Option<State>,
+    visit: u64,
+    /// Why the complete order ending here failed its final observations: recorded after the
+    /// candidates' failures (an ambiguous operation placed here may explain more than "it
+    /// never happened").
+    final_failure: Option<Failure>,
+    /// Whether this configuration is in the memo.
+    memoized: bool,
+}
+
+/// What the search carries from node to node: the placement and the state it reached, the
+/// longest order, the deepest failure, the memo of explored configurations, the stack of
+/// nodes and the counters.
+struct Walk {
+    at: Placement,
+    /// The state after the operations of `at.path`.
+    cur: State,
+    /// The longest order placed so far.
+    best: Vec<usize>,
+    /// `best` is a prefix of `at.path` up to this length.
+    best_valid: usize,
+    deepest: Deepest,
+    memo: HashSet<(u64, u64)>,
+    stack: Vec<Frame>,
+    /// The candidates of the node being entered (a buffer, reused).
+    cands: Vec<usize>,
+    visits: u64,
+    nodes: u64,
+    memo_hits: u64,
+    backtracks: u64,
+}
+
+impl Walk {
+    fn new(ops: &[COp], initial: State) -> Walk {
+        Walk {
+            at: Placement::new(ops),
+            cur: initial,
+            best: Vec::new(),
+            best_valid: 0,
+            deepest: Deepest::default(),
+            memo: HashSet::new(),
+            stack: Vec::new(),
+            cands: Vec::new(),
+            visits: 0,
+            nodes: 0,
+            memo_hits: 0,
+            backtracks: 0,
+        }
+    }
+
+    /// Undoes the last placement (a backtrack); at the root the search has tried every order
+    /// and ends.
+    #[inline]
+    fn backtrack(&mut self, ops: &[COp]) -> Next {
+        if self.at.unplace(ops).is_none() {
+            return ControlFlow::Break(None);
+        }
+        self.best_valid = self.best_valid.min(self.at.path.len());
+        self.backtracks += 1;
+        ControlFlow::Continue(())
+    }
+}
+
 impl Searcher<'_> {
     fn name(&self, i: u32) -> &str {
         self.c.ids.get(i as usize).map_or("?", String::as_str)
@@ -681,66 +781,7 @@ impl Searcher<'_> {
             let Some(id) = st.binding.id_of(h.session) else {
                 continue;
             };
-            let expected = format!(
-                "hook of {}{} saw {}{}",
-                self.name(id),
-                lane_text(h.lane),
-                crate::transcript::snapshot(&h.snapshot),
-                if h.failed { " (failed)" } else { "" }
-            );
-            let same = |k: usize| {
-                self.c.runs.get(k).is_some_and(|&(run_id, r)| {
-                    run_id == id && self.history.hook_runs[r].lane == h.lane
-                })
-            };
-            let at = if same(st.hook_pos) {
-                st.hook_pos
-            } else {
-                let deferred = if self.deferrable(j, id, placed) {
-                    (st.hook_pos + 1..self.c.runs.len())
-                        .find(|&k| !st.early.contains(&k) && same(k))
-                } else {
-                    None
-                };
-                match (deferred, self.c.runs.get(st.hook_pos)) {
-                    (Some(k), _) => k,
-                    (None, None) => {
-                        return Err(Divergence::new(
-                            h.cause,
-                            h.also.with(RuleId::Inv2),
-                            "hook runs",
-                            expected,
-                            "no more hook runs",
-                        ));
-                    }
-                    (None, Some(&(run_id, r))) => {
-                        let lane = self.history.hook_runs[r].lane;
-                        if let Some(other) = st.binding.session_of(run_id)
-                            && st.closed_for_good(other, lane)
-                        {
-                            // The log's next run is for a process whose hook can never run
-                            // again.
-                            return Err(Divergence::new(
-                                self.extra_hook_rule(run_id),
-                                RuleSet::of(&[RuleId::Inv2, RuleId::Close5]),
-                                "hook runs",
-                                format!("no other hook run for {}", self.name(run_id)),
-                                self.run_text(st.hook_pos),
-                            ));
-                        }
-                        // The log's next hook belongs to something that, in this order,
-                        // follows the close: this close's hook did not run inside the close,
-                        // before its effects were visible (CLOSE-6).
-                        return Err(Divergence::new(
-                            RuleId::Close6,
-                            RuleSet::of(&[RuleId::Close10]),
-                            "hook runs (log order)",
-                            format!("next: {expected}"),
-                            format!("next: {}", self.run_text(st.hook_pos)),
-                        ));
-                    }
-                }
-            };
+            let at = self.hook_position(st, h, id, j, placed)?;
             let later = self.c.later_same.get(at).copied().unwrap_or(false);
             if later && st.closed_for_good(h.session, h.lane) {
                 // CLOSE-10 / CLOSE-5: the log holds another run of this process, which the
@@ -769,6 +810,85 @@ impl Searcher<'_> {
             st.matched(at);
         }
         Ok(())
+    }
+
+    /// Where in the log the model's hook run `h` (of `id`, placing operation `j`) is: the next
+    /// run, or a later one of the same process when CLOSE-12 may have deferred it; `Err` when
+    /// the log's next run cannot be this one.
+    fn hook_position(
+        &self,
+        st: &State,
+        h: &HookRun,
+        id: u32,
+        j: usize,
+        placed: &[bool],
+    ) -> Result<usize, Divergence> {
+        let expected = format!(
+            "hook of {}{} saw {}{}",
+            self.name(id),
+            lane_text(h.lane),
+            crate::transcript::snapshot(&h.snapshot),
+            if h.failed { " (failed)" } else { "" }
+        );
+        let same = |k: usize| {
+            self.c.runs.get(k).is_some_and(|&(run_id, r)| {
+                run_id == id && self.history.hook_runs[r].lane == h.lane
+            })
+        };
+        if same(st.hook_pos) {
+            return Ok(st.hook_pos);
+        }
+        let deferred = if self.deferrable(j, id, placed) {
+            (st.hook_pos + 1..self.c.runs.len()).find(|&k| !st.early.contains(&k) && same(k))
+        } else {
+            None
+        };
+        match (deferred, self.c.runs.get(st.hook_pos)) {
+            (Some(k), _) => Ok(k),
+            (None, None) => Err(Divergence::new(
+                h.cause,
+                h.also.with(RuleId::Inv2),
+                "hook runs",
+                expected,
+                "no more hook runs",
+            )),
+            (None, Some(&(run_id, r))) => Err(self.next_run_elsewhere(st, run_id, r, expected)),
+        }
+    }
+
+    /// The log's next run (`run_id`, log entry `r`) belongs to another process than the hook
+    /// the model ran (`expected`): a process whose hook can never run again, or one that in
+    /// this order follows the close.
+    fn next_run_elsewhere(
+        &self,
+        st: &State,
+        run_id: u32,
+        r: usize,
+        expected: String,
+    ) -> Divergence {
+        let lane = self.history.hook_runs[r].lane;
+        if let Some(other) = st.binding.session_of(run_id)
+            && st.closed_for_good(other, lane)
+        {
+            // The log's next run is for a process whose hook can never run again.
+            return Divergence::new(
+                self.extra_hook_rule(run_id),
+                RuleSet::of(&[RuleId::Inv2, RuleId::Close5]),
+                "hook runs",
+                format!("no other hook run for {}", self.name(run_id)),
+                self.run_text(st.hook_pos),
+            );
+        }
+        // The log's next hook belongs to something that, in this order, follows the close:
+        // this close's hook did not run inside the close, before its effects were visible
+        // (CLOSE-6).
+        Divergence::new(
+            RuleId::Close6,
+            RuleSet::of(&[RuleId::Close10]),
+            "hook runs (log order)",
+            format!("next: {expected}"),
+            format!("next: {}", self.run_text(st.hook_pos)),
+        )
     }
 
     /// What must hold once every operation with a result is placed: no hook run left over,
@@ -858,161 +978,137 @@ impl Searcher<'_> {
         }
     }
 
+    /// Wing & Gong's search from `initial`: depth first over the orders real time allows,
+    /// backtracking on a divergence, with a memo of configurations explored (once the search
+    /// has backtracked `memo_after` times), within `budget` nodes.
     fn search(&self, initial: State, budget: u64, memo_after: u64) -> SearchResult {
-        struct Frame {
-            cands: Vec<usize>,
-            next: usize,
-            saved: Option<State>,
-            visit: u64,
-            /// Why the complete order ending here failed its final observations: recorded
-            /// after the candidates' failures (an ambiguous operation placed here may
-            /// explain more than "it never happened").
-            final_failure: Option<Failure>,
-            /// Whether this configuration is in the memo.
-            memoized: bool,
+        let mut w = Walk::new(&self.c.ops, initial);
+        // Every pass enters one node: at most `budget` nodes are applied, and each pass either
+        // applies one (counted) or pops a frame (at most one per push).
+        let end = loop {
+            if let ControlFlow::Break(end) = self.enter(&mut w, memo_after) {
+                break end;
+            }
+            if let ControlFlow::Break(end) = self.place_next(&mut w, budget, memo_after) {
+                break end;
+            }
+        };
+        let outcome = end.unwrap_or_else(|| SearchOutcome::Violated {
+            prefix: w.best.iter().map(|&k| self.c.ops[k].h).collect(),
+            failures: std::mem::take(&mut w.deepest.failures),
+        });
+        SearchResult {
+            outcome,
+            nodes: w.nodes,
+            memo_hits: w.memo_hits,
+            backtracks: w.backtracks,
+        }
+    }
+
+    /// Enters the node the placement has reached: the longest order so far, the final check
+    /// once every operation with a result is placed (linearizable: the search ends), then its
+    /// candidates pushed as a frame, or, when the memo has seen this configuration, a
+    /// backtrack at once.
+    #[inline]
+    fn enter(&self, w: &mut Walk, memo_after: u64) -> Next {
+        w.visits += 1;
+        let visit = w.visits;
+        let depth = w.at.path.len();
+        if depth > w.best.len() {
+            w.best.truncate(w.best_valid.min(w.best.len()));
+            w.best.extend_from_slice(&w.at.path[w.best.len()..]);
+            w.best_valid = depth;
+        }
+        let mut final_failure = None;
+        if w.at.remaining == 0 {
+            match self.final_check(&mut w.cur) {
+                Ok(()) => return ControlFlow::Break(Some(SearchOutcome::Linearizable)),
+                Err(d) => final_failure = Some(self.failure(None, d, depth)),
+            }
         }
         let n = self.c.ops.len();
-        let mut at = Placement::new(&self.c.ops);
-        let mut best: Vec<usize> = Vec::new();
-        // `best` is a prefix of `at.path` up to this length.
-        let mut best_valid = 0usize;
-        let mut deepest = Deepest::default();
-        let mut memo: HashSet<(u64, u64)> = HashSet::new();
-        let mut backtracks = 0u64;
-        let mut nodes = 0u64;
-        let mut memo_hits = 0u64;
-        let mut visits = 0u64;
-        let mut stack: Vec<Frame> = Vec::new();
-        let mut cur = initial;
-        let mut cands = Vec::new();
-        // Every pass of the outer loop enters one node: at most `budget` nodes are applied,
-        // and each pass either applies one (counted) or pops a frame (at most one per push).
-        'node: loop {
-            visits += 1;
-            let visit = visits;
-            let depth = at.path.len();
-            if depth > best.len() {
-                best.truncate(best_valid.min(best.len()));
-                best.extend_from_slice(&at.path[best.len()..]);
-                best_valid = depth;
-            }
-            let mut final_failure = None;
-            if at.remaining == 0 {
-                match self.final_check(&mut cur) {
-                    Ok(()) => {
-                        return SearchResult {
-                            outcome: SearchOutcome::Linearizable,
-                            nodes,
-                            memo_hits,
-                            backtracks,
-                        };
-                    }
-                    Err(d) => final_failure = Some(self.failure(None, d, depth)),
-                }
-            }
-            while at.lo < n && (at.placed[at.lo] || self.c.ops[at.lo].ambiguous) {
-                at.lo += 1;
-            }
-            self.candidates(&at.placed, at.lo, &mut cands);
-            let mut skip = false;
-            let mut memoized = false;
-            let memo_on = backtracks > 0 && backtracks >= memo_after;
-            if memo_on && cands.len() >= 2 && memo.len() < MEMO_ENTRIES_MAX {
-                let key = cur.fingerprint(at.hash);
-                memoized = true;
-                if !memo.insert(key) {
-                    memo_hits += 1;
-                    skip = true;
-                }
-            }
-            if !skip {
-                let saved = (cands.len() >= 2).then(|| cur.clone());
-                stack.push(Frame {
-                    cands: std::mem::take(&mut cands),
-                    next: 0,
-                    saved,
-                    visit,
-                    final_failure,
-                    memoized,
-                });
-            } else {
+        while w.at.lo < n && (w.at.placed[w.at.lo] || self.c.ops[w.at.lo].ambiguous) {
+            w.at.lo += 1;
+        }
+        self.candidates(&w.at.placed, w.at.lo, &mut w.cands);
+        let mut memoized = false;
+        let memo_on = w.backtracks > 0 && w.backtracks >= memo_after;
+        if memo_on && w.cands.len() >= 2 && w.memo.len() < MEMO_ENTRIES_MAX {
+            let key = w.cur.fingerprint(w.at.hash);
+            memoized = true;
+            if !w.memo.insert(key) {
+                w.memo_hits += 1;
                 // Explored before from an equivalent configuration: undo the operation that
                 // led here and let the parent try its next candidate.
-                if at.unplace(&self.c.ops).is_none() {
-                    break 'node;
-                }
-                best_valid = best_valid.min(at.path.len());
-                backtracks += 1;
-            }
-            // Try the top frame's candidates; pop exhausted frames (backtracking).
-            loop {
-                let Some(frame) = stack.last_mut() else {
-                    break 'node;
-                };
-                if frame.next >= frame.cands.len() {
-                    if let Some(f) = frame.final_failure.take() {
-                        deepest.record(at.path.len(), frame.visit, f);
-                    }
-                    stack.pop();
-                    if at.unplace(&self.c.ops).is_none() {
-                        break 'node;
-                    }
-                    best_valid = best_valid.min(at.path.len());
-                    backtracks += 1;
-                    continue;
-                }
-                let c = frame.cands[frame.next];
-                frame.next += 1;
-                if frame.next > 1 {
-                    // Not the first candidate: start again from this node's state.
-                    let restored = if frame.next == frame.cands.len() {
-                        frame.saved.take()
-                    } else {
-                        frame.saved.clone()
-                    };
-                    if let Some(s) = restored {
-                        cur = s;
-                    }
-                    // The first candidate failed: remember this configuration, so that another
-                    // order reaching it is not explored again. (Only once the search has
-                    // backtracked enough: most searches never need it.)
-                    if backtracks >= memo_after && !frame.memoized && memo.len() < MEMO_ENTRIES_MAX
-                    {
-                        frame.memoized = true;
-                        memo.insert(cur.fingerprint(at.hash));
-                    }
-                }
-                let visit = frame.visit;
-                nodes += 1;
-                if nodes > budget {
-                    return SearchResult {
-                        outcome: SearchOutcome::Unknown,
-                        nodes,
-                        memo_hits,
-                        backtracks,
-                    };
-                }
-                match self.apply(&mut cur, c, &at.placed) {
-                    Ok(()) => {
-                        at.place(c, &self.c.ops[c]);
-                        continue 'node;
-                    }
-                    Err(d) => {
-                        let depth = at.path.len();
-                        deepest.record(depth, visit, self.failure(Some(c), d, depth));
-                    }
-                }
+                return w.backtrack(&self.c.ops);
             }
         }
-        let prefix = best.iter().map(|&k| self.c.ops[k].h).collect();
-        SearchResult {
-            outcome: SearchOutcome::Violated {
-                prefix,
-                failures: deepest.failures,
-            },
-            nodes,
-            memo_hits,
-            backtracks,
+        let saved = (w.cands.len() >= 2).then(|| w.cur.clone());
+        w.stack.push(Frame {
+            cands: std::mem::take(&mut w.cands),
+            next: 0,
+            saved,
+            visit,
+            final_failure,
+            memoized,
+        });
+        ControlFlow::Continue(())
+    }
+
+    /// Tries the top frame's next candidate, popping exhausted frames (backtracking): goes on
+    /// once one is placed (a node to enter); ends with `None` when every order was tried, with
+    /// `Unknown` when the node budget ran out.
+    #[inline]
+    fn place_next(&self, w: &mut Walk, budget: u64, memo_after: u64) -> Next {
+        loop {
+            let Some(frame) = w.stack.last_mut() else {
+                return ControlFlow::Break(None);
+            };
+            if frame.next >= frame.cands.len() {
+                if let Some(f) = frame.final_failure.take() {
+                    w.deepest.record(w.at.path.len(), frame.visit, f);
+                }
+                w.stack.pop();
+                w.backtrack(&self.c.ops)?;
+                continue;
+            }
+            let c = frame.cands[frame.next];
+            frame.next += 1;
+            if frame.next > 1 {
+                // Not the first candidate: start again from this node's state.
+                let restored = if frame.next == frame.cands.len() {
+                    frame.saved.take()
+                } else {
+                    frame.saved.clone()
+                };
+                if let Some(s) = restored {
+                    w.cur = s;
+                }
+                // The first candidate failed: remember this configuration, so that another
+                // order reaching it is not explored again. (Only once the search has
+                // backtracked enough: most searches never need it.)
+                if w.backtracks >= memo_after && !frame.memoized && w.memo.len() < MEMO_ENTRIES_MAX
+                {
+                    frame.memoized = true;
+                    w.memo.insert(w.cur.fingerprint(w.at.hash));
+                }
+            }
+            let visit = frame.visit;
+            w.nodes += 1;
+            if w.nodes > budget {
+                return ControlFlow::Break(Some(SearchOutcome::Unknown));
+            }
+            match self.apply(&mut w.cur, c, &w.at.placed) {
+                Ok(()) => {
+                    w.at.place(c, &self.c.ops[c]);
+                    return ControlFlow::Continue(());
+                }
+                Err(d) => {
+                    let depth = w.at.path.len();
+                    w.deepest
+                        .record(depth, visit, self.failure(Some(c), d, depth));
+                }
+            }
         }
     }
 
