@@ -842,6 +842,7 @@ fn sim_seeds(
         build_targets(&args.target, Calls::Sequential, cfg.workers)
             .with_context(|| format!("building the target {}", args.target.target))?,
     );
+    let asked = cfg.workers.max(1);
     let mut cfg = cfg.clone();
     cfg.workers = cfg.workers.min(worlds.lock().map_or(1, |w| w.len()));
     let cfg = &cfg;
@@ -863,9 +864,14 @@ fn sim_seeds(
     if let Ok(mut d) = display.lock() {
         d.finish();
     }
-    if report.workers < cfg.workers.max(1) {
+    if report.workers == 1 && asked > 1 {
         note(&format!(
             "wlcs sim: {name} is one shared world: its seeds ran one at a time"
+        ));
+    } else if report.workers < asked {
+        note(&format!(
+            "wlcs sim: {name} hosts {} independent worlds: {} workers, not {asked}",
+            report.workers, report.workers
         ));
     }
     say(&wlcs::sim::render_text(&report, cfg));

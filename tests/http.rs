@@ -556,8 +556,7 @@ fn the_server_reads_the_cookie_the_implementation_names() {
         ServeOptions::default(),
     );
     let why = refused
-        .err()
-        .expect("a nameless implementation is refused")
+        .expect_err("a nameless implementation is refused")
         .to_string();
     assert!(why.contains("cannot serve"), "{why}");
 }
@@ -638,4 +637,67 @@ fn worlds_of_one_server_are_independent() {
     assert!(one[0].shares_world());
     let none = wlcs_http::serve_worlds(addr, Vec::new(), ServeOptions::default());
     assert!(none.is_err(), "a server of no world is refused");
+}
+
+/// What a run decided, rule by rule, without its timing.
+fn decisions(report: &Report) -> Vec<String> {
+    let mut out = vec![format!(
+        "{:?} {} cases {} steps {} fixtures",
+        report.verdict, report.cases, report.steps, report.fixtures
+    )];
+    out.extend(report.rules.iter().map(|r| {
+        format!(
+            "{} {} checks {} fired {}",
+            r.id,
+            r.status.as_str(),
+            r.checks,
+            r.fired
+        )
+    }));
+    out
+}
+
+#[test]
+fn several_worlds_give_the_verdict_and_counts_of_one() {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let fixtures = fixtures();
+    let cfg = RunConfig {
+        seed: SEED,
+        cases: CASES,
+        ..RunConfig::default()
+    };
+    let mutant = Some(Mutant::ALL[0]);
+    for mutant in [None, mutant] {
+        let one = serve_memory(mutant);
+        let single = HttpSut::connect(&one.base_url()).unwrap();
+        let alone = runner::run(&single, &fixtures, &cfg, "one world");
+        let suts: Vec<Arc<dyn Sut>> = (0..4)
+            .map(|_| Arc::new(wlcs_sut::mutants::sut(mutant)) as Arc<dyn Sut>)
+            .collect();
+        let four = wlcs_http::serve_worlds(addr, suts, ServeOptions::default()).unwrap();
+        let worlds =
+            HttpSut::connect_worlds(&four.base_url(), &ClientOptions::default(), 8).unwrap();
+        assert_eq!(worlds.len(), 4);
+        let workers: Vec<&dyn Sut> = worlds[1..].iter().map(|w| w as &dyn Sut).collect();
+        let spread = runner::run_workers(
+            &worlds[0],
+            &workers,
+            &fixtures,
+            &cfg,
+            "four worlds",
+            &mut |_| {},
+        );
+        assert_eq!(
+            decisions(&alone),
+            decisions(&spread),
+            "mutant {mutant:?}: {}",
+            summary(&spread)
+        );
+        let expected = if mutant.is_some() {
+            Verdict::Fail
+        } else {
+            Verdict::Pass
+        };
+        assert_eq!(spread.verdict, expected, "{}", summary(&spread));
+    }
 }
