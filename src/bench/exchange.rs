@@ -255,6 +255,12 @@ impl Conn {
     }
 
     /// A call that must answer 200; returns the body.
+    /// `POST /wlcs/v1/hook-runs/take`: the hook log drained, its answer's body.
+    pub(super) async fn take_hook_runs(&mut self) -> Result<&[u8], BenchError> {
+        let (what, path) = ("hook-runs/take", proto::PATH_HOOK_RUNS_TAKE);
+        self.ok(what, "POST", path, None, b"").await
+    }
+
     pub(super) async fn ok(
         &mut self,
         what: &str,

@@ -459,15 +459,7 @@ async fn setup(
         let max_sessions = proto::OptionV1::MaxSessions(limit as u32);
         set_option(&mut control, "option max_sessions", &max_sessions).await?;
     }
-    control
-        .ok(
-            "hook-runs/take",
-            "POST",
-            proto::PATH_HOOK_RUNS_TAKE,
-            None,
-            b"",
-        )
-        .await?;
+    control.take_hook_runs().await?;
     Ok(caps)
 }
 

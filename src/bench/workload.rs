@@ -382,21 +382,11 @@ impl<'a> Connection<'a> {
             c.rounds += 1;
         }
         if !shared.stopping() {
-            let drained = self
-                .conn
-                .ok(
-                    "hook-runs/take",
-                    "POST",
-                    proto::PATH_HOOK_RUNS_TAKE,
-                    None,
-                    b"",
-                )
-                .await
-                .and_then(|b| {
-                    serde_json::from_slice::<RunsAnswer>(b)
-                        .map(|r| r.runs.len() as u64)
-                        .map_err(|e| protocol("hook-runs/take", format!("malformed: {e}")))
-                });
+            let drained = self.conn.take_hook_runs().await.and_then(|b| {
+                serde_json::from_slice::<RunsAnswer>(b)
+                    .map(|r| r.runs.len() as u64)
+                    .map_err(|e| protocol("hook-runs/take", format!("malformed: {e}")))
+            });
             match drained {
                 Ok(n) => {
                     let mut c = shared.clock();
