@@ -371,8 +371,9 @@ fn blank_literals(source: &str) -> String {
                     i += 1;
                 }
             }
-        } else if c == 'r' && (next == Some('"') || next == Some('#')) && !prev_ident(&chars, i) {
-            // A raw string: r"..." or r#"..."#; anything else starting with r# is an identifier.
+        } else if c == 'r' && (next == Some('"') || next == Some('#')) && raw_prefix(&chars, i) {
+            // A raw string: r"..." or r#"..."# (br too); anything else starting with r# is an
+            // identifier.
             let mut j = i + 1;
             let mut hashes = 0;
             while chars.get(j) == Some(&'#') {
@@ -434,8 +435,16 @@ fn blank_literals(source: &str) -> String {
     out
 }
 
-fn prev_ident(chars: &[char], i: usize) -> bool {
-    i > 0 && (chars[i - 1].is_ascii_alphanumeric() || chars[i - 1] == '_')
+/// Whether the `r` at `i` starts a raw string: nothing of an identifier before it, or a lone
+/// `b` (a raw byte string, `br"..."`).
+fn raw_prefix(chars: &[char], i: usize) -> bool {
+    let ident = |k: usize| chars[k].is_ascii_alphanumeric() || chars[k] == '_';
+    match i {
+        0 => true,
+        _ if !ident(i - 1) => true,
+        1 => chars[0] == 'b',
+        _ => chars[i - 1] == 'b' && !ident(i - 2),
+    }
 }
 
 /// `(name, first line, lines)` of every function with a body in `source`, skipping
@@ -491,7 +500,7 @@ fn function_lengths(source: &str) -> Vec<(String, usize, usize)> {
 
 #[test]
 fn the_brace_counter_sees_through_literals_and_comments() {
-    let source = "fn a() {\n    let s = \"}\"; let c = '}'; // }\n    let r = r#\"}\"#;\n    /* } */ let l: &'static str = \"\\\"}\";\n}\nfn b<'x>(v: &'x u8) -> u8 { *v }\nfn c();\n";
+    let source = "fn a() {\n    let s = \"}\"; let c = '}'; // }\n    let r = r#\"}\"#; let b = br#\"\"}\"#;\n    /* } */ let l: &'static str = \"\\\"}\";\n}\nfn b<'x>(v: &'x u8) -> u8 { *v }\nfn c();\n";
     assert_eq!(
         function_lengths(source),
         vec![("a".to_string(), 1, 5), ("b".to_string(), 6, 1)]
