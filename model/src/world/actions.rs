@@ -1,7 +1,7 @@
 //! Actions run in a caller's context: variables, selections, locks, interprocess variables,
 //! the session ID and the expiration (reads tagged with the rule that decides them).
 
-use super::{Caller, Context, IdState, Lane, Model, Out};
+use super::{Caller, Context, IdState, Lane, Model, Out, ScalableClaim};
 use crate::obs::{ExpectedRead, Read, Ruled};
 use crate::rules::{RuleId, RuleSet};
 use crate::vocab::{Action, IdText, LockState, RecordRef, SessionRef, Table};
@@ -22,7 +22,10 @@ impl Model {
                 Action::Close { id } => {
                     out.fire(RuleId::Close9);
                     if let Some(s) = self.resolve(id, caller) {
-                        self.sessions[s.0 as usize].scalable_close_attempted = true;
+                        let claim = &mut self.sessions[s.0 as usize].scalable;
+                        if *claim == ScalableClaim::Fresh {
+                            *claim = ScalableClaim::Named;
+                        }
                     }
                 }
                 Action::GetExpiration { .. } => {}

@@ -117,6 +117,18 @@ impl Lane {
     }
 }
 
+/// What the suite can say of a session's routing in scalable mode (SPEC.md, "Scalable
+/// mode"): only that a close call leaves a session that surely still exists reachable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ScalableClaim {
+    /// Opened since the clock last moved, and no close named it: it surely still exists.
+    Fresh,
+    /// Fresh when a close call named it: a request carrying its cookie runs in it (CLOSE-9).
+    Named,
+    /// The clock moved since it opened: it may have ended on its own clock; nothing is said.
+    Unknown,
+}
+
 #[derive(Clone, Debug)]
 struct Session {
     kind: SessionKind,
@@ -124,8 +136,8 @@ struct Session {
     id: IdState,
     expiration: u64,
     lanes: BTreeMap<u8, Lane>,
-    /// A close call named this session in scalable mode (CLOSE-9 decides its routing).
-    scalable_close_attempted: bool,
+    /// What CLOSE-9 says of this session's routing in scalable mode.
+    scalable: ScalableClaim,
     /// A request was refused (REQ-5) since the last slide: an expiration that moved anyway
     /// breaks REQ-5 too.
     refused_since_slide: bool,

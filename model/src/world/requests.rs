@@ -1,7 +1,9 @@
 //! Requests: routing (REQ-1..3, TIME-1/3, CLOSE-8), the limits (LIMIT-1/2), the begin of a
 //! request (REQ-4, REQ-6) and its end (CLOSE-4, CLOSE-11/12).
 
-use super::{Caller, Flight, IdState, Lane, Model, Out, Room, Route, Session, SessionKind};
+use super::{
+    Caller, Flight, IdState, Lane, Model, Out, Room, Route, ScalableClaim, Session, SessionKind,
+};
 use crate::obs::{CookieEffect, RanIn, ResponseObs, Ruled};
 use crate::rules::{RuleId, RuleSet};
 use crate::vocab::{Action, IdText, Limit2Reading, Request, SessionRef, Slot};
@@ -225,7 +227,7 @@ impl Model {
             None => {
                 // REQ-2: the live session's context.
                 out.fire(RuleId::Req2);
-                if scalable && sess.scalable_close_attempted {
+                if scalable && sess.scalable == ScalableClaim::Named {
                     out.fire(RuleId::Close9);
                     RuleId::Close9
                 } else {
@@ -283,7 +285,7 @@ impl Model {
             id: IdState::Valid,
             expiration: now,
             lanes,
-            scalable_close_attempted: false,
+            scalable: ScalableClaim::Fresh,
             refused_since_slide: false,
         });
         out.opened = true;

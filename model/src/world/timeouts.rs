@@ -1,6 +1,6 @@
 //! The clock: moving it runs the process timeouts that fall due (TIME-2..4).
 
-use super::{IdState, Model, Out};
+use super::{IdState, Model, Out, ScalableClaim};
 use crate::rules::{RuleId, RuleSet};
 use crate::vocab::TimeoutProfile;
 
@@ -10,9 +10,10 @@ impl Model {
         self.now = self.now.saturating_add(seconds);
         if self.scalable() {
             // Scalable sessions end on their own clock, which the suite does not model (out of
-            // scope beyond CLOSE-9): after time passes, nothing is said of where a cookie goes.
+            // scope beyond CLOSE-9): after time passes, nothing is said of where the cookie of a
+            // session opened before goes, even if a close names it later.
             for s in &mut self.sessions {
-                s.scalable_close_attempted = false;
+                s.scalable = ScalableClaim::Unknown;
             }
             return;
         }
