@@ -6,7 +6,7 @@
 // A test: a failed unwrap or expect is a failed test, with its message (STYLE.md allows them here).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use wlcs::check::{Checker, HarnessError, Verdict as TraceVerdict};
@@ -505,9 +505,9 @@ struct ScalableLiberties {
 struct Liberties {
     scalable: bool,
     /// Sessions answered since scalable mode came on, by ID.
-    seen: std::collections::BTreeSet<String>,
+    seen: BTreeSet<String>,
     /// Those seen before the clock last moved: ended, as far as this server cares.
-    ended: std::collections::BTreeSet<String>,
+    ended: BTreeSet<String>,
 }
 
 impl ScalableLiberties {
