@@ -609,3 +609,42 @@ fn what_spec_leaves_open_in_scalable_mode_is_never_a_divergence() {
     let close_9 = report.rules.iter().find(|r| r.id == RuleId::Close9);
     assert!(close_9.is_some_and(|r| r.status == Status::Pass && r.checks > 0));
 }
+
+/// The reference, naming its session cookie wrongly: served over HTTP, it would read no
+/// request's cookie.
+struct MisnamedCookie(MemorySut);
+
+impl Layer for MisnamedCookie {
+    type Inner = MemorySut;
+    fn inner(&self) -> &MemorySut {
+        &self.0
+    }
+    fn session_cookie_name(&self) -> Result<String, SutError> {
+        Ok("xyzzy".into())
+    }
+}
+
+#[test]
+fn a_wrong_session_cookie_name_is_a_req_1_divergence_in_process() {
+    let cfg = RunConfig {
+        cases: 20,
+        ..RunConfig::default()
+    };
+    let report = runner::run(&MisnamedCookie(MemorySut::new()), &[], &cfg, "misnamed");
+    assert_eq!(report.verdict, Verdict::Fail);
+    let first = report.counterexamples.first().expect("a counterexample");
+    assert_eq!(first.rule, RuleId::Req1);
+    assert!(
+        first.divergence.actual.contains("xyzzy"),
+        "{:?}",
+        first.divergence
+    );
+    assert_eq!(first.steps, 1, "shrunk to the first step");
+    // The reference names its cookie as the model does.
+    let report = runner::run(&MemorySut::new(), &[], &cfg, "reference");
+    assert!(
+        report.counterexamples.is_empty(),
+        "{}",
+        wlcs::report::render_text(&report)
+    );
+}

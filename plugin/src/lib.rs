@@ -251,8 +251,10 @@ pub trait Sut: Send + Sync {
     /// WEB SET OPTION selector 73 changes it. A server carrying the implementation over HTTP
     /// (`wlcs-http`) asks after every `reset` and `set_option` and reads the cookie of that
     /// name from each request's `Cookie` header, so the implementation, not the server,
-    /// decides what selector 73 means. The suite itself never calls it: an in-process run
-    /// passes the cookie's value in [`WireRequest::cookie`]. The default answers
+    /// decides what selector 73 means. An in-process run passes the cookie's value in
+    /// [`WireRequest::cookie`]; the checker asks once per trace, after its first step, and
+    /// holds the answer to the model's name (REQ-1), so a name that would break the
+    /// implementation once served is found in process too. The default answers
     /// [`SutError::Unsupported`]: such an implementation cannot be served by `wlcs-http`.
     fn session_cookie_name(&self) -> Result<String, SutError> {
         Err(SutError::Unsupported(

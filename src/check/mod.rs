@@ -377,6 +377,9 @@ impl<'a> Checker<'a> {
     fn check_step(&mut self, index: usize, step: &Step, obs: &StepObs) -> Result<(), StepFailure> {
         let err = Self::sut_err(index, obs);
         let shown = observe::send(self.sut, &self.ids, step).map_err(&err)?;
+        if index == 0 {
+            self.check_cookie_name()?;
+        }
         self.note(|| transcript::step_line(index, step, obs));
         let failed = |m: Mismatch| match m {
             Mismatch::Diverged(d) => StepFailure::Diverged(d.at(index)),
@@ -419,6 +422,37 @@ impl<'a> Checker<'a> {
             .map_err(Self::sut_err(index, obs))?;
         self.compare_after(step, obs, &observed)
             .map_err(|d| StepFailure::Diverged(d.at(index)))
+    }
+
+    /// REQ-1's "a `Set-Cookie` under the session cookie name": after the reset and the
+    /// first step, the name the implementation gives for its session cookie
+    /// ([`Sut::session_cookie_name`], what a server carrying it over HTTP reads requests'
+    /// cookies by) is the model's. Asked once per trace; an implementation that does not name
+    /// its cookie (`Unsupported`) is not held to it.
+    fn check_cookie_name(&mut self) -> Result<(), StepFailure> {
+        let name = match self.sut.session_cookie_name() {
+            Ok(name) => name,
+            Err(SutError::Unsupported(_)) => return Ok(()),
+            Err(error) => {
+                return Err(StepFailure::Error(HarnessError::Sut {
+                    step: 0,
+                    rule: Some(RuleId::Req1),
+                    error,
+                }));
+            }
+        };
+        self.stats.check(RuleId::Req1);
+        let want = &self.model.options().cookie_name;
+        if &name == want {
+            return Ok(());
+        }
+        Err(StepFailure::Diverged(Divergence::new(
+            RuleId::Req1,
+            wlcs_model::RuleSet::EMPTY,
+            "session cookie name after the first step (Sut::session_cookie_name)",
+            want.clone(),
+            format!("{name:?}"),
+        )))
     }
 
     /// REQ-4 (SHOULD): the client's cookie expires when WEB LEGACY GET SESSION EXPIRATION
