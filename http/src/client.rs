@@ -14,8 +14,10 @@
 //! Why hyper's client: ureq 3 cannot bind a source address through its versioned API (only
 //! through `ureq::unversioned`, exempt from semver), while hyper-util's `HttpConnector` binds
 //! one with a documented setter, and hyper/hyper-util/tokio are already in the build for the
-//! server. The adapter runs a small runtime of its own and blocks on it, as the trait is
-//! synchronous; requests held in flight are tasks on it, not threads.
+//! server. The adapter runs a current-thread runtime of its own and blocks on it from the
+//! calling thread, as the trait is synchronous; requests held in flight are tasks on it, not
+//! threads. Several threads may call one adapter at once (`wlcs sim --threads`): one of them
+//! drives the I/O while the others' calls wait on it.
 
 use crate::proto::{
     self, ActionsV1, AdvanceV1, CapabilitiesV1, EndedV1, ErrorBodyV1, HookRunV1, HookRunsV1,
@@ -60,6 +62,10 @@ const IDLE_CONNECTIONS_PER_IP_MAX: usize = 8;
 /// header read timeout (HARNESS.md "Connections and limits"), so the adapter never sends on
 /// a connection the server is closing.
 const IDLE_CONNECTION_MS: u64 = 2_000;
+/// Yields at the start of each call on the adapter's current-thread runtime: the first polls
+/// the I/O driver (a connection the server closed wakes its task), the second runs the woken
+/// connection tasks, so the pool drops a closed connection before the call checks one out.
+const CATCH_UP_YIELDS: usize = 2;
 /// Hook runs asked for per page at most when the server offers paged takes: about 200 KiB of
 /// JSON for typical runs, far under [`RESPONSE_BYTES_MAX`].
 pub const HOOK_RUNS_PAGE_RUNS: usize = 1_000;
@@ -344,9 +350,12 @@ impl HttpSut {
     /// [`HttpSut::connect`] with other timeouts and limits.
     pub fn connect_with(base_url: &str, opts: ClientOptions) -> Result<HttpSut, SutError> {
         let (target, path) = parse_base(base_url)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("wlcs-http-client")
+        // A current-thread runtime: the calling thread drives its own call's I/O, with no
+        // hop to a runtime thread and back (ARCHITECTURE.md, the adapter). Connection tasks
+        // and held requests progress only inside calls, which is all the protocol needs:
+        // the server holds a request until its `end`, and idle connections are dropped by
+        // the pool (IDLE_CONNECTION_MS) before the server would time them out.
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
@@ -452,7 +461,15 @@ impl HttpSut {
                 "HttpSut blocks: call it from a thread outside any async runtime".into(),
             ));
         }
-        Ok(self.runtime()?.block_on(fut))
+        Ok(self.runtime()?.block_on(async {
+            // Between calls nothing drives the runtime: first let the connection tasks see
+            // what the server did meanwhile (a connection it closed is then not reused).
+            // Each yield polls the I/O driver once, then runs the tasks it woke.
+            for _ in 0..CATCH_UP_YIELDS {
+                tokio::task::yield_now().await;
+            }
+            fut.await
+        }))
     }
 
     /// The client that sends from client IP `ip` (`None`: any address, for control calls).
