@@ -177,25 +177,30 @@ pub struct RunSecurity {
 /// counts the checks once), it met no harness error and did not stop early (a failing target
 /// would pay a timeout per sampled ID), and it selects REQ-3 or REQ-6.
 pub fn runs_in(cfg: &RunConfig, harness_errors: u32, stopped: bool) -> bool {
+    planned(cfg) && harness_errors == 0 && !stopped
+}
+
+/// What [`runs_in`] knows before the cases run: the configuration's part. A run with worlds
+/// to spare checks security meanwhile on one of them (`runner::suite`) and keeps the result
+/// only if [`runs_in`] still holds after the cases.
+pub fn planned(cfg: &RunConfig) -> bool {
     cfg.security
         && cfg.cases > 0
         && cfg.case_seed.is_none()
         && cfg.partition.is_none_or(|p| p.index == 1)
-        && harness_errors == 0
-        && !stopped
         && (cfg.selected(RuleId::Req3) || cfg.selected(RuleId::Req6))
 }
 
-/// Runs the security checks for a run (see [`runs_in`]) and counts each judged row as one
-/// check of its rule, and each failed row as a divergence, so the rule table, the verdict and
-/// a merge of partitions all see them. Sets `diverged` when a row failed.
-pub fn for_run(
-    sut: &dyn Sut,
+/// Counts a run's security checks (see [`runs_in`]; `sec`, made by [`check`] with the
+/// default configuration): each judged row as one check of its rule, and each failed row as a
+/// divergence, so the rule table, the verdict and a merge of partitions all see them. Sets
+/// `diverged` when a row failed.
+pub fn counted(
+    sec: SecurityReport,
     cfg: &RunConfig,
     stats: &mut RuleStats,
     diverged: &mut bool,
 ) -> RunSecurity {
-    let sec = check(sut, &SecurityConfig::default());
     let mut out = RunSecurity {
         rows: Vec::new(),
         errors: sec.errors,

@@ -654,6 +654,13 @@ fn decisions(report: &Report) -> Vec<String> {
             r.fired
         )
     }));
+    // The security rows, made after the cases or alongside them on a spare world.
+    out.extend(
+        report
+            .security
+            .iter()
+            .map(|r| format!("{} {}", r.id, r.status.as_str())),
+    );
     out
 }
 
@@ -699,5 +706,6 @@ fn several_worlds_give_the_verdict_and_counts_of_one() {
             Verdict::Pass
         };
         assert_eq!(spread.verdict, expected, "{}", summary(&spread));
+        assert!(!spread.security.is_empty(), "the security rows were made");
     }
 }

@@ -41,9 +41,13 @@ pub fn run_workers(
     suite.seen.cases_total = seeds_total;
     suite.run_fixtures(&fixtures);
     let fixtures_ms = suite.elapsed_ms();
-    suite.run_cases(workers, seeds);
-    suite.into_report(target, fixtures_in_run, fixtures_ms)
+    let security = suite.run_cases_and_security(workers, seeds);
+    suite.into_report(target, fixtures_in_run, fixtures_ms, security)
 }
+
+/// Instances of the target a run needs before one of them checks security while the cases
+/// run on the others: with fewer, the checks run after the cases.
+const SECURITY_ALONGSIDE_INSTANCES_MIN: usize = 3;
 
 /// Whether fixture or case `i` (its index in the whole run) belongs to this run's partition:
 /// partitions split fixtures and cases by that index.
@@ -330,6 +334,31 @@ impl<'a, 'p> Suite<'a, 'p> {
         }
     }
 
+    /// The generated cases and, when the run plans the security checks and has instances to
+    /// spare, those checks meanwhile on the last worker, the cases on the others. The checks
+    /// made so are kept only if the run still makes them after its cases
+    /// (`crate::security::runs_in`); the report is the same as when they run after the cases.
+    fn run_cases_and_security(
+        &mut self,
+        workers: &[&dyn Sut],
+        seeds: Box<dyn Iterator<Item = u64> + '_>,
+    ) -> Option<crate::security::SecurityReport> {
+        let alongside = workers.len() + 1 >= SECURITY_ALONGSIDE_INSTANCES_MIN
+            && crate::security::planned(self.cfg);
+        let (Some((last, case_workers)), true) = (workers.split_last(), alongside) else {
+            self.run_cases(workers, seeds);
+            return None;
+        };
+        std::thread::scope(|s| {
+            let checking = s.spawn(|| {
+                let config = crate::security::SecurityConfig::default();
+                crate::security::check(&Guarded(*last), &config)
+            });
+            self.run_cases(case_workers, seeds);
+            checking.join().ok()
+        })
+    }
+
     /// A case that passed ahead: counted, nothing more.
     #[inline]
     fn case_passed(&mut self, run: &TraceRun) {
@@ -471,13 +500,18 @@ impl<'a, 'p> Suite<'a, 'p> {
 
     /// The security checks, when the run makes them (REQ-6 ID quality and REQ-3 fixation
     /// probes, src/security.rs), counted on their rules.
-    fn security(&mut self) -> crate::security::RunSecurity {
-        match crate::security::runs_in(self.cfg, self.seen.errors, self.stopped.is_some()) {
-            true => {
-                crate::security::for_run(self.sut, self.cfg, &mut self.stats, &mut self.diverged)
-            }
-            false => crate::security::RunSecurity::default(),
+    /// `made`: the checks already made alongside the cases, if they were.
+    fn security(
+        &mut self,
+        made: Option<crate::security::SecurityReport>,
+    ) -> crate::security::RunSecurity {
+        if !crate::security::runs_in(self.cfg, self.seen.errors, self.stopped.is_some()) {
+            return crate::security::RunSecurity::default();
         }
+        let sec = made.unwrap_or_else(|| {
+            crate::security::check(self.sut, &crate::security::SecurityConfig::default())
+        });
+        crate::security::counted(sec, self.cfg, &mut self.stats, &mut self.diverged)
     }
 
     /// The run's facts the rule rows and the verdict are decided on.
@@ -496,14 +530,20 @@ impl<'a, 'p> Suite<'a, 'p> {
     }
 
     /// Ends the run: the security checks, the rule rows, the verdict and the report.
-    fn into_report(mut self, target: &str, fixtures_in_run: usize, fixtures_ms: u64) -> Report {
+    fn into_report(
+        mut self,
+        target: &str,
+        fixtures_in_run: usize,
+        fixtures_ms: u64,
+        security: Option<crate::security::SecurityReport>,
+    ) -> Report {
         let cfg = self.cfg;
         // Failures before deviations: a SHOULD reading that explains one case
         // (src/readings.rs) must not hide another case's MUST failure from the first
         // counterexample.
         self.counterexamples
             .sort_by_key(|c| c.rule.grade() == wlcs_model::Grade::Should);
-        let security = self.security();
+        let security = self.security(security);
         let harness_errors = self.seen.errors + security.errors.len() as u32;
         let mut errors = std::mem::take(&mut self.errors);
         errors.extend(std::mem::take(&mut self.target_errors).into_lines());
