@@ -474,7 +474,10 @@ pub const EDGES: &[(&str, &str)] = &[
         "advance/timeout-tie",
         "two processes time out at one instant: due order, then session, then lane",
     ),
-    ("option/max-sessions-0", "max sessions 0 is ignored"),
+    (
+        "option/max-sessions-0",
+        "max sessions 0 restores the default",
+    ),
     ("option/max-sessions-1", "max sessions at its minimum, 1"),
     (
         "option/max-sessions-default",
@@ -505,7 +508,10 @@ pub const EDGES: &[(&str, &str)] = &[
         "option/max-processes-above-max",
         "max processes over 32000 is ignored",
     ),
-    ("option/cookie-timeout-0", "cookie timeout 0 is ignored"),
+    (
+        "option/cookie-timeout-0",
+        "cookie timeout 0 restores the default",
+    ),
     (
         "option/cookie-timeout-min",
         "cookie timeout at its minimum, 1 min",
@@ -514,7 +520,10 @@ pub const EDGES: &[(&str, &str)] = &[
         "option/cookie-timeout-default",
         "cookie timeout set to its default, 480 min",
     ),
-    ("option/process-timeout-0", "process timeout 0 is ignored"),
+    (
+        "option/process-timeout-0",
+        "process timeout 0 restores the default",
+    ),
     (
         "option/process-timeout-min",
         "process timeout at its minimum, 1 min",
@@ -535,7 +544,11 @@ pub const EDGES: &[(&str, &str)] = &[
     ("option/cookie-name-other", "another cookie name"),
     (
         "option/cookie-name-empty",
-        "an empty cookie name is ignored",
+        "an empty cookie name restores the default",
+    ),
+    (
+        "option/cookie-name-not-a-token",
+        "a cookie name that is not an RFC 6265 token (or too long) is ignored",
     ),
     (
         "request/other-ip-scalable",
@@ -1121,6 +1134,9 @@ impl Coverage {
             OptionSet::Mode(_) => "option/mode-switch",
             OptionSet::IpValidation(false) => "option/ip-validation-off",
             OptionSet::CookieName(n) if n.is_empty() => "option/cookie-name-empty",
+            OptionSet::CookieName(n) if !wlcs_model::vocab::is_cookie_name(n) => {
+                "option/cookie-name-not-a-token"
+            }
             OptionSet::CookieName(_) => "option/cookie-name-other",
             _ => "",
         };

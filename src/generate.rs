@@ -436,8 +436,20 @@ impl StepMaker<'_> {
             6 => {
                 OptionSet::MaxProcesses([5, 10, 12, 100, 0, 10, 32000, 32001][usize::from(c.a % 8)])
             }
+            // The default, others, "" (restores the default) and names that are not RFC 6265
+            // tokens (a space, a separator, one byte over the length limit: ignored).
             7 => OptionSet::CookieName(
-                ["4DSID_wlcs", "SID2", "4DSID", "SID2", ""][usize::from(c.a % 5)].into(),
+                [
+                    "4DSID_wlcs",
+                    "SID2",
+                    "4DSID",
+                    "SID2",
+                    "",
+                    "SID 2",
+                    "SID;2",
+                    NAME_TOO_LONG,
+                ][usize::from(c.a % 8)]
+                .into(),
             ),
             _ => OptionSet::Mode(if c.a.is_multiple_of(3) && !model.scalable() {
                 SessionMode::Scalable
@@ -461,6 +473,9 @@ impl StepMaker<'_> {
         }))
     }
 }
+
+/// A cookie name one byte longer than the model accepts (`vocab::is_cookie_name`: 64).
+const NAME_TOO_LONG: &str = "SID_6789012345678901234567890123456789012345678901234567890123456";
 
 /// A timeout option in minutes: mostly 1..=10, sometimes 0 (ignored) or the default.
 fn timeout_min(a: u16) -> u32 {

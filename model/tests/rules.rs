@@ -740,6 +740,23 @@ fn option_values_zero_and_empty_restore_defaults() {
 }
 
 #[test]
+fn option_values_a_cookie_name_that_is_not_a_token_is_ignored() {
+    for bad in ["SID 2", "SID;2", "SID=2", "SID\"2", &"S".repeat(65)] {
+        let (model, _) = check(&[
+            Step::SetOption(OptionSet::CookieName("SID2".into())),
+            Step::SetOption(OptionSet::CookieName(bad.to_string())),
+        ]);
+        assert_eq!(model.options().cookie_name, "SID2", "{bad:?}");
+    }
+    let (model, _) = check(&[Step::SetOption(OptionSet::CookieName("S".repeat(64)))]);
+    assert_eq!(
+        model.options().cookie_name,
+        "S".repeat(64),
+        "64 bytes is a name"
+    );
+}
+
+#[test]
 fn option_values_scalable_mode_ignores_18_72_73_78() {
     let (model, _) = check(&[
         Step::SetOption(OptionSet::Mode(SessionMode::Scalable)),
