@@ -64,8 +64,10 @@ impl World {
             WireAction::GetIpVar { var } => WireRead::IpVar(self.ipvars.get(var).copied()),
             WireAction::Select { table, records } => {
                 let mut records = records.clone();
-                records.sort_unstable();
-                records.dedup();
+                if !records.is_sorted_by(|a, b| a < b) {
+                    records.sort_unstable();
+                    records.dedup();
+                }
                 if let Some(ctx) = self.ctx_mut(who) {
                     if records.is_empty() {
                         ctx.selections.remove(table);
@@ -129,7 +131,7 @@ impl World {
                 };
                 Holder::Web {
                     pid: p.pid,
-                    id: s.id.clone(),
+                    key,
                     lane,
                 }
             }

@@ -4,7 +4,6 @@
 use super::{Caller, Cause, FastMap, Holder, Owner, World};
 use crate::mutants::deviation::Deviation;
 use crate::plugin::{WireHook, WireHookRun};
-use std::sync::Arc;
 use wlcs_model::vocab::{ContextSnapshot, RecordRef};
 
 /// CLOSE-7: `records` go back to the lock table, those that `me` still holds.
@@ -179,11 +178,15 @@ impl World {
         self.sync(key);
     }
 
-    /// Logs a hook run with the process's current context.
-    pub(crate) fn log_hook(&mut self, key: u64, lane: u8, failed: bool) -> Option<Arc<str>> {
+    /// Logs a hook run with the process's current context; `false` when the process is gone.
+    pub(crate) fn log_hook(&mut self, key: u64, lane: u8, failed: bool) -> bool {
         let reference = self.dev.is_none();
-        let s = self.sessions.get_mut(&key)?;
-        let p = s.procs.get_mut(&lane)?;
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return false;
+        };
+        let Some(p) = s.procs.get_mut(&lane) else {
+            return false;
+        };
         // The reference's hook run is always followed by the reset (`end_process`), so the
         // context moves into the log, and its records go back to the lock table now: the
         // hook's own behaviour never reads its locks, and the reset would release them right
@@ -205,26 +208,31 @@ impl World {
             snapshot,
             failed,
         };
-        let id = s.id.clone();
         self.hook_log.push(run);
-        Some(id)
+        true
     }
 
     /// Runs the hook in the session's own process: snapshot first, then its behaviour.
     /// Returns whether it failed (CLOSE-14: the caller goes on regardless).
     pub(crate) fn run_hook(&mut self, key: u64, lane: u8) -> bool {
-        let behavior = self.hook.clone();
-        let failed = behavior == WireHook::Fail;
-        let Some(id) = self.log_hook(key, lane, failed) else {
+        let failed = self.hook == WireHook::Fail;
+        if !self.log_hook(key, lane, failed) {
             return false;
-        };
-        match behavior {
+        }
+        match &self.hook {
             WireHook::Save | WireHook::Fail => {}
             WireHook::Slow => self.slow_hooks = self.slow_hooks.saturating_add(1),
             // CLOSE-13: `Current` in the hook is its own ID; the close is a no-op.
-            WireHook::CloseOwn => self.close(&id, Caller::Hook { key }),
+            WireHook::CloseOwn => {
+                if let Some(id) = self.sessions.get(&key).map(|s| s.id.clone()) {
+                    self.close(&id, Caller::Hook { key });
+                }
+            }
             // A nested close: that session's hook runs after this one's snapshot.
-            WireHook::Close(other) => self.close(&other, Caller::Hook { key }),
+            WireHook::Close(other) => {
+                let other = other.clone();
+                self.close(&other, Caller::Hook { key });
+            }
         }
         failed
     }

@@ -94,6 +94,10 @@ impl World {
         if s.valid {
             self.ids.remove_if_names(&s.id, key);
         }
+        if self.dev.is_some() {
+            // A mutant may keep this session's locks: `locks()` still names its ID.
+            self.retired_ids.insert(key, s.id.clone());
+        }
         if s.counted_live {
             self.live = self.live.saturating_sub(1);
         }

@@ -299,7 +299,7 @@ impl Sut for MemorySut {
         self.with(|w| {
             Ok(w.locks
                 .iter()
-                .map(|(record, holder)| (*record, holder.wire()))
+                .map(|(record, holder)| (*record, holder.wire(w)))
                 .collect())
         })
     }
@@ -392,10 +392,12 @@ pub(crate) enum Owner {
     NonWeb(u8),
 }
 
-/// A lock table entry: who holds the record, with what `locks()` reports about it.
-#[derive(Clone, Debug)]
+/// A lock table entry: who holds the record, with what `locks()` reports about it (a web
+/// holder's session by key: its ID is read when the table is asked for, so taking and
+/// releasing a lock touches no reference count).
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Holder {
-    Web { pid: u64, id: Arc<str>, lane: u8 },
+    Web { pid: u64, key: u64, lane: u8 },
     NonWeb(u8),
 }
 
@@ -408,10 +410,17 @@ impl Holder {
         }
     }
 
-    fn wire(&self) -> WireProc {
+    /// What `locks()` reports: a web holder's session ID is its session's, or, for a session
+    /// already forgotten (only a mutant keeps locks past its session's end), the retired ID.
+    fn wire(&self, world: &World) -> WireProc {
         match self {
-            Holder::Web { id, lane, .. } => WireProc::Web {
-                session_id: id.to_string(),
+            Holder::Web { key, lane, .. } => WireProc::Web {
+                session_id: world
+                    .sessions
+                    .get(key)
+                    .map(|s| &s.id)
+                    .or_else(|| world.retired_ids.get(key))
+                    .map_or_else(|| format!("<forgotten session {key}>"), |id| id.to_string()),
                 lane: *lane,
             },
             Holder::NonWeb(n) => WireProc::NonWeb(*n),
@@ -488,6 +497,9 @@ pub(crate) struct World {
     /// Valid sessions without a running process (`timeout-keeps-id`), by (expiration, key).
     pub(crate) dormant: BTreeSet<(u64, u64)>,
     pub(crate) locks: FastMap<RecordRef, Holder>,
+    /// The IDs of forgotten sessions, kept for a mutant's lock holders only (the reference
+    /// releases every lock before a session is forgotten: CLOSE-7).
+    pub(crate) retired_ids: FastMap<u64, Arc<str>>,
     pub(crate) ipvars: BTreeMap<VarName, i64>,
     pub(crate) nonweb: FastMap<u8, Context>,
     slots: FastMap<Slot, Flight>,
@@ -517,6 +529,7 @@ impl World {
             idle: BTreeSet::new(),
             dormant: BTreeSet::new(),
             locks: FastMap::default(),
+            retired_ids: FastMap::default(),
             ipvars: BTreeMap::new(),
             nonweb: FastMap::default(),
             slots: FastMap::default(),
@@ -646,6 +659,7 @@ impl World {
         self.idle.clear();
         self.dormant.clear();
         self.locks.clear();
+        self.retired_ids.clear();
         self.ipvars.clear();
         self.nonweb.clear();
         if let Some(d) = self.dev.as_deref_mut() {
