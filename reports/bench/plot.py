@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Plot close time against live sessions from criterion's estimates, and print every estimate.
+"""Plot close time and memory against live sessions, and print every criterion estimate.
 
 Reads ``CRITERION_DIR/<group>/<function>/<parameter>/new/estimates.json`` (criterion's own
-output of ``cargo bench``), writes ``close_vs_sessions.svg`` beside this script (log-log:
-live sessions on x, time per close on y, one line per implementation) and prints a Markdown
-table of every benchmark found (mean and 95% interval, per element), so the report's figures
-come from the same files as the plot.
+output of ``cargo bench``), writes ``close_vs_sessions.svg`` (log-log: live sessions on x,
+time per close on y, one line per implementation; below it, when ``--memory`` names the
+output of ``cargo bench --bench close -- memory``, bytes per live session, heap and resident,
+the reference beside tower-sessions) and prints a Markdown table of every benchmark found
+(mean and 95% interval, per element), so the report's figures come from the same files as
+the plot.
 
-    python3 reports/bench/plot.py [CRITERION_DIR]     # default: $CARGO_TARGET_DIR/criterion
-                                                       # or target/criterion
+    python3 reports/bench/plot.py [CRITERION_DIR] [--memory FILE] [--out DIR]
+        CRITERION_DIR  default: $CARGO_TARGET_DIR/criterion or target/criterion
+        --out DIR      where the SVG goes, default beside this script
 
 Standard library only.
 """
@@ -16,6 +19,7 @@ Standard library only.
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -29,11 +33,92 @@ SERIES = [
 ]
 
 
-def criterion_dir():
-    if len(sys.argv) > 1:
-        return Path(sys.argv[1])
-    target = os.environ.get("CARGO_TARGET_DIR", "target")
-    return Path(target) / "criterion"
+def arguments():
+    """(criterion directory, memory file or None, output directory) from the command line."""
+    crit, memory, out = None, None, HERE
+    args = iter(sys.argv[1:])
+    for a in args:
+        if a in ("--memory", "--out"):
+            value = next(args, None)
+            if value is None:
+                raise SystemExit(f"{a} needs a value")
+            if a == "--memory":
+                memory = Path(value)
+            else:
+                out = Path(value)
+        elif crit is None:
+            crit = Path(a)
+        else:
+            raise SystemExit(f"unexpected argument {a!r}; usage: plot.py [CRITERION_DIR] [--memory FILE] [--out DIR]")
+    if crit is None:
+        crit = Path(os.environ.get("CARGO_TARGET_DIR", "target")) / "criterion"
+    return crit, memory, out
+
+
+MEMORY_LINE = re.compile(
+    r"memory/(\d+): reference \(limit lifted\) ([\d.]+) B heap, ([\d.]+) B RSS per session; "
+    r"tower-sessions ([\d.]+) B heap, ([\d.]+) B RSS per session"
+)
+
+
+def memory_figures(path):
+    """[(live sessions, {(who, kind): bytes per session})] from the memory group's output."""
+    found = []
+    for line in path.read_text().splitlines():
+        m = MEMORY_LINE.match(line)
+        if m:
+            n, rh, rr, th, tr = m.groups()
+            found.append((int(n), {("reference", "heap"): float(rh), ("reference", "RSS"): float(rr),
+                                   ("tower", "heap"): float(th), ("tower", "RSS"): float(tr)}))
+    if not found:
+        raise SystemExit(f"{path}: no memory/N lines (the output of `cargo bench --bench close -- memory`)")
+    return found
+
+
+def memory_panel(figures, top, width):
+    """SVG elements of a grouped bar chart of bytes per live session, and the panel's height."""
+    left, ph = 80, 200
+    pw = width - left - 20
+    bars = [("reference", "heap", "#d62728"), ("reference", "RSS", "#f4a3a3"),
+            ("tower", "heap", "#1f77b4"), ("tower", "RSS", "#9ecae1")]
+    y_max = max(v for _, f in figures for v in f.values())
+    step = 500 if y_max > 1500 else 250
+    y_hi = math.ceil(y_max / step) * step
+    out = [
+        f'<text x="{width / 2}" y="{top - 12}" text-anchor="middle" font-size="15">'
+        "Memory per live session, realistic context (counting allocator and VmRSS growth)</text>",
+        f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>',
+    ]
+    for v in range(0, y_hi + 1, step):
+        y = top + ph - v / y_hi * ph
+        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{v:,} B</text>')
+    group_w = pw / len(figures)
+    bar_w = group_w / (len(bars) + 2)
+    for g, (n, f) in enumerate(figures):
+        x0 = left + g * group_w + bar_w
+        for i, (who, kind, colour) in enumerate(bars):
+            v = f[(who, kind)]
+            h = v / y_hi * ph
+            x = x0 + i * bar_w
+            out.append(
+                f'<rect x="{x:.1f}" y="{top + ph - h:.1f}" width="{bar_w * 0.9:.1f}" height="{h:.1f}" '
+                f'fill="{colour}"><title>{who} {kind} at {n}: {v:,.0f} B</title></rect>'
+            )
+            out.append(
+                f'<text x="{x + bar_w * 0.45:.1f}" y="{top + ph - h - 4:.1f}" text-anchor="middle" '
+                f'font-size="10">{v:,.0f}</text>'
+            )
+        out.append(
+            f'<text x="{left + g * group_w + group_w / 2:.1f}" y="{top + ph + 18}" '
+            f'text-anchor="middle">{n:,} live sessions</text>'
+        )
+    for i, (who, kind, colour) in enumerate(bars):
+        lx = left + i * (pw / len(bars))
+        label = ("reference (limit lifted)" if who == "reference" else "tower-sessions") + f", {kind}"
+        out.append(f'<rect x="{lx:.1f}" y="{top + ph + 32}" width="14" height="10" fill="{colour}"/>')
+        out.append(f'<text x="{lx + 20:.1f}" y="{top + ph + 41}">{label}</text>')
+    return out, ph + 60
 
 
 def estimates(root):
@@ -70,7 +155,7 @@ def fmt_ns(ns):
     return f"{ns:.1f} ns"
 
 
-def svg(found):
+def svg(found, memory=None):
     width, height = 760, 460
     left, right, top, bottom = 80, 20, 40, 150
     pw, ph = width - left - right, height - top - bottom
@@ -144,13 +229,20 @@ def svg(found):
             f'stroke-width="2"{dash_attr}/>'
         )
         out.append(f'<text x="{left + 38}" y="{ly + 4}">{label}</text>')
+    if memory:
+        panel, panel_h = memory_panel(memory, height + 40, width)
+        out[0] = out[0].replace(f'height="{height}"', f'height="{height + 40 + panel_h}"')
+        out[1] = out[1].replace(f'height="{height}"', f'height="{height + 40 + panel_h}"')
+        out.extend(panel)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
 def main():
-    found = estimates(criterion_dir())
-    (HERE / "close_vs_sessions.svg").write_text(svg(found))
+    crit, memory, out = arguments()
+    found = estimates(crit)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "close_vs_sessions.svg").write_text(svg(found, memory_figures(memory) if memory else None))
     print("| group | benchmark | parameter | mean per element | 95% interval | elements/s |")
     print("|---|---|---|---:|---|---:|")
     for (g, f, p), (mean, lo, hi) in sorted(found.items()):

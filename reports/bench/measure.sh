@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Every headline speed and memory figure of reports/bench/README.md, in one run, with each of
+# issue 14's targets marked met or missed by its same-run ratio.
+#
+# Usage: reports/bench/measure.sh [REPS] [OUT]
+#   REPS  repetitions of the whole-process figures (run, sim, serve, HTTP worlds), default 3;
+#         their medians are compared. The criterion figures run once each (criterion's own
+#         sampling, 3 s of measurement, gives the 95% interval).
+#   OUT   where the outputs go, default reports/bench/run (replaced):
+#         raw.txt          one line per measurement: `NAME VALUE`
+#         criterion.md     every criterion estimate, with its 95% interval (plot.py's table)
+#         memory.txt       the memory group's output (bytes per live session)
+#         summary.md       the targets table: figure, ratio, target, met or missed
+#         close_vs_sessions.svg  plot.py: time per close against live sessions, and memory
+#                          per live session
+#
+# What runs, on the release build of the current tree (uncommitted changes included):
+#   criterion `close/*` (10^3 .. 10^6 live sessions), `close_concurrent/*`, `open/*`, the
+#   `memory` group (10^5 and 10^6 sessions, counting allocator and VmRSS), and the differential
+#   group's no-sleep pairs (wlcs end to end and checker-only, each beside proptest-state-machine);
+#   then REPS times, interleaved: `wlcs run --seed 1` (wall and user time), `wlcs sim --seed 1
+#   --seeds 2000`, `wlcs serve` vs the hyper hello-world under the same `wlcs bench` load, and a
+#   1 000-case `wlcs run --target http://` against `wlcs serve --worlds 1` and `wlcs serve`
+#   (8 worlds), whose two JSON reports must agree on the verdict and every rule's counts.
+# Bounded: about 12 minutes on 2 cores after the build (the 10^6 populations take most of the
+# criterion part). Servers bind 127.0.0.1:18280-18283 and are stopped on exit.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT"
+REPS=${1:-3}
+OUT=${2:-$ROOT/reports/bench/run}
+# shellcheck source=reports/bench/common.sh
+. "$ROOT/reports/bench/common.sh"
+mkdir -p "$OUT"
+rm -f "$OUT"/raw.txt "$OUT"/criterion.md "$OUT"/memory.txt "$OUT"/summary.md "$OUT"/*.svg
+RAW=$OUT/raw.txt
+: >"$RAW"
+
+# The machine, as the report's header.
+{
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "tree: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!reports/bench/run' || echo ' + uncommitted changes')"
+  echo "cores: $(nproc); cpu: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
+  echo "toolchain: $(rustc --version)"
+  echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$OUT/machine.txt"
+cat "$OUT/machine.txt" >&2
+
+result() { echo "$1 $2" >>"$RAW"; printf '%-28s %s\n' "$1" "$2" >&2; }
+
+# 1. Criterion (into $CRITERION_HOME, this run's only).
+crit() { # crit EXE FILTER
+  echo "# criterion $2 (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+  "$1" --bench --warm-up-time 1 --measurement-time 3 "$2" >>"$WORK/criterion.log" 2>&1
+}
+crit "$CLOSE" '^close/'
+crit "$CLOSE" '^close_concurrent/'
+crit "$CLOSE" '^open/'
+echo "# criterion memory (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+"$CLOSE" --bench memory 2>/dev/null | grep '^memory/' | tee "$OUT/memory.txt" >&2
+crit "$DIFF" '^differential/(generate_and_check_fused_no_sleep|pst_runner_replay_no_sleep|model_plus_reference_no_sleep|pst_test_sequential_no_sleep)$'
+python3 reports/bench/plot.py "$CRITERION_HOME" --memory "$OUT/memory.txt" --out "$OUT" >"$OUT/criterion.md"
+
+# 2. Whole processes, REPS times, interleaved.
+serve() { # serve PORT [ARGS...]: starts wlcs serve, waits until it answers
+  "$REL/wlcs" serve --addr "127.0.0.1:$1" "${@:2}" 2>/dev/null &
+  PIDS+=($!)
+  for _ in $(seq 50); do
+    curl -sf -o /dev/null "http://127.0.0.1:$1/wlcs/v1/capabilities" && return 0
+    sleep 0.1
+  done
+  echo "wlcs serve on port $1 did not answer" >&2
+  exit 1
+}
+"$REL/examples/hello_server" 127.0.0.1:18281 2>/dev/null &
+PIDS+=($!)
+serve 18280
+serve 18282 --worlds 1
+serve 18283
+closes() { # closes URL: closes/s under the bench load, 3 s
+  "$REL/examples/bench_cli" --target "$1" --duration 3 --connections 4 --sessions 2000 |
+    awk '$1 == "closes/s:" {print $2}'
+}
+seconds() { python3 -c "print(f'{($2 - $1) / 1e9:.3f}')"; }
+for rep in $(seq 1 "$REPS"); do
+  echo "## repetition $rep (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+  /usr/bin/time -f '%e %U' -o "$WORK/time" "$REL/wlcs" run --seed 1 >/dev/null 2>&1 || true
+  read -r wall user <"$WORK/time"
+  result run_wall_s "$wall"
+  result run_user_s "$user"
+  result sim_steps_s "$("$REL/wlcs" sim --seed 1 --seeds 2000 2>&1 | sed -n 's/.*: \([0-9]*\) steps\/s.*/\1/p' | head -1)"
+  result serve_closes_s "$(closes http://127.0.0.1:18280)"
+  result hello_closes_s "$(closes http://127.0.0.1:18281)"
+  for w in 1 8; do
+    port=$([ "$w" = 1 ] && echo 18282 || echo 18283)
+    t0=$(date +%s%N)
+    "$REL/wlcs" run --target "http://127.0.0.1:$port" --seed 5 --cases 1000 \
+      --report-json "$WORK/http_$w.json" >/dev/null 2>&1 || true
+    t1=$(date +%s%N)
+    result "http_worlds_${w}_s" "$(seconds "$t0" "$t1")"
+  done
+  python3 - "$WORK/http_1.json" "$WORK/http_8.json" >>"$RAW" <<'EOF'
+import json, sys
+def key(path):
+    r = json.load(open(path))
+    rows = [(x["id"], x["status"], x["checks"], x["fired"], x["divergences"]) for x in r["rules"]]
+    return r["verdict"], rows, r["cases"], r["steps"]
+same = key(sys.argv[1]) == key(sys.argv[2])
+print(f"http_worlds_same_report {int(same)}")
+EOF
+  tail -1 "$RAW" >&2
+done
+
+# 3. The targets, from raw.txt and criterion's estimates.
+python3 - "$RAW" "$CRITERION_HOME" "$OUT/memory.txt" >"$OUT/summary.md" <<'EOF'
+import json, re, statistics, sys
+from pathlib import Path
+raw, crit, memory = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+runs = {}
+for line in open(raw):
+    name, value = line.split()
+    runs.setdefault(name, []).append(float(value))
+med = {k: statistics.median(v) for k, v in runs.items()}
+
+def est(group, func, param=""):
+    p = crit / group / func / param / "new" / "estimates.json" if param else crit / group / func / "new" / "estimates.json"
+    if not p.exists():
+        return None
+    return json.load(open(p))["mean"]["point_estimate"]
+
+rows = []
+def row(target, figure, value, goal, higher_better=True, unit="x"):
+    if value is None:
+        rows.append((target, figure, "not measured", goal, "**missed** (not measured)"))
+        return
+    met = value >= goal if higher_better else value <= goal
+    rel = ">=" if higher_better else "<="
+    rows.append((target, figure, f"{value:.2f}{unit}", f"{rel} {goal:g}{unit}", "met" if met else "**missed**"))
+
+def ratio(num, den):
+    return None if num is None or den is None or den == 0 else num / den
+
+for n, ref in [("1000", "reference"), ("32000", "reference"), ("1000000", "reference_limit_lifted")]:
+    r, t = est("close", ref, n), est("close", "tower_sessions", n)
+    row(f"close at {int(n):,} live vs tower-sessions delete (tower time / ours)",
+        f"{ref} {r:,.0f} ns, tower {t:,.0f} ns" if r and t else ref, ratio(t, r), 1.0)
+r, f = est("close", "reference", "1000"), est("close", "roofline", "1000")
+row("beyond: close at 1,000 within 4x the roofline (ours / roofline)",
+    f"{r:,.0f} ns vs {f:,.1f} ns" if r and f else "", ratio(r, f), 4.0, higher_better=False)
+o, t = est("open", "reference_with_context"), est("open", "tower_sessions")
+row("open with the context vs tower-sessions create (tower time / ours)",
+    f"{o:,.0f} ns vs {t:,.0f} ns" if o and t else "", ratio(t, o), 1.0)
+for line in open(memory):
+    m = re.match(r"memory/(\d+): reference \S+ \S+ ([\d.]+) B heap, ([\d.]+) B RSS per session; "
+                 r"tower-sessions ([\d.]+) B heap, ([\d.]+) B RSS", line)
+    if m:
+        n, rh, rr, th, tr = m.groups()
+        row(f"memory per session at {int(n):,}, heap (ours / tower)", f"{float(rh):,.0f} B vs {float(th):,.0f} B",
+            float(rh) / float(th), 1.0, higher_better=False)
+        row(f"memory per session at {int(n):,}, RSS (ours / tower)", f"{float(rr):,.0f} B vs {float(tr):,.0f} B",
+            float(rr) / float(tr), 1.0, higher_better=False)
+s, h = med.get("serve_closes_s"), med.get("hello_closes_s")
+row("wlcs serve closes/s vs hyper hello-world, same load", f"{s:,.0f} vs {h:,.0f} closes/s (medians)" if s and h else "",
+    ratio(s, h), 0.6)
+for ours, peer, what in [("generate_and_check_fused_no_sleep", "pst_runner_replay_no_sleep", "end to end"),
+                         ("model_plus_reference_no_sleep", "pst_test_sequential_no_sleep", "checking only")]:
+    a, b = est("differential", ours), est("differential", peer)
+    row(f"differential checking vs proptest-state-machine, {what} (pst time / ours)",
+        f"{ours} vs {peer}", ratio(b, a), 1.5)
+sim = med.get("sim_steps_s")
+row("wlcs sim, 2 workers, checked steps/s (millions)", f"{sim:,.0f} steps/s (median)" if sim else "",
+    sim / 1e6 if sim else None, 2.0, unit=" M")
+w = med.get("run_wall_s")
+row("default wlcs run --seed 1, wall seconds", f"user {med.get('run_user_s', 0):.2f} s (median)", w, 1.0,
+    higher_better=False, unit=" s")
+one, eight = med.get("http_worlds_1_s"), med.get("http_worlds_8_s")
+row("1,000-case HTTP run, 8 worlds vs 1 (time of 1 / time of 8)",
+    f"{one:.2f} s vs {eight:.2f} s (medians)" if one and eight else "", ratio(one, eight), 3.0)
+same = runs.get("http_worlds_same_report", [])
+rows.append(("... the same verdict and per-rule counts on 1 and 8 worlds", f"{int(sum(same))} of {len(same)} repetitions",
+             "", "all", "met" if same and all(same) else "**missed**"))
+c1, c2 = est("close_concurrent", "reference", "1"), est("close_concurrent", "reference", "2")
+row("concurrent closes, 2 threads vs 1 (closes/s of 2 / of 1)",
+    f"{c1:,.0f} ns vs {c2:,.0f} ns per close" if c1 and c2 else "", ratio(c1, c2), 1.0)
+
+print("| target | figures (same run) | ratio | goal | |")
+print("|---|---|---:|---|---|")
+for r in rows:
+    print("| " + " | ".join(r) + " |")
+print()
+print("| whole-process figure | median | runs |")
+print("|---|---:|---|")
+for k, v in runs.items():
+    print(f"| {k} | {med[k]:,.4g} | {', '.join(f'{x:,.4g}' for x in v)} |")
+EOF
+cat "$OUT/summary.md"
