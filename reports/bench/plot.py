@@ -11,7 +11,7 @@ the plot.
 
     python3 reports/bench/plot.py [CRITERION_DIR] [--memory FILE] [--out DIR]
         CRITERION_DIR  default: $CARGO_TARGET_DIR/criterion or target/criterion
-        --out DIR      where the SVG goes, default beside this script
+        --out DIR      where the SVG goes, default reports/bench/run
 
 Standard library only.
 """
@@ -35,7 +35,7 @@ SERIES = [
 
 def arguments():
     """(criterion directory, memory file or None, output directory) from the command line."""
-    crit, memory, out = None, None, HERE
+    crit, memory, out = None, None, HERE / "run"
     args = iter(sys.argv[1:])
     for a in args:
         if a in ("--memory", "--out"):
