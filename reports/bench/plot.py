@@ -114,11 +114,13 @@ def memory_panel(figures, top, width):
             f'text-anchor="middle">{n:,} live sessions</text>'
         )
     for i, (who, kind, colour) in enumerate(bars):
-        lx = left + i * (pw / len(bars))
+        # Two legend entries per row, so long labels never overlap.
+        lx = left + (i % 2) * (pw / 2)
+        ly = top + ph + 32 + (i // 2) * 18
         label = ("reference (limit lifted)" if who == "reference" else "tower-sessions") + f", {kind}"
-        out.append(f'<rect x="{lx:.1f}" y="{top + ph + 32}" width="14" height="10" fill="{colour}"/>')
-        out.append(f'<text x="{lx + 20:.1f}" y="{top + ph + 41}">{label}</text>')
-    return out, ph + 60
+        out.append(f'<rect x="{lx:.1f}" y="{ly}" width="14" height="10" fill="{colour}"/>')
+        out.append(f'<text x="{lx + 20:.1f}" y="{ly + 9}">{label}</text>')
+    return out, ph + 78
 
 
 def estimates(root):
