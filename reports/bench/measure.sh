@@ -23,7 +23,7 @@
 #   --seeds 2000`, `wlcs serve` vs the hyper hello-world under the same `wlcs bench` load, and a
 #   1 000-case `wlcs run --target http://` against `wlcs serve --worlds 1` and `wlcs serve`
 #   (8 worlds), whose two JSON reports must agree on the verdict and every rule's counts.
-# Bounded: about 12 minutes on 2 cores after the build (the 10^6 populations take most of the
+# Bounded: about 7 minutes on 2 cores after the build (the 10^6 populations take most of the
 # criterion part). Servers bind 127.0.0.1:18280-18283 and are stopped on exit.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -47,7 +47,21 @@ RAW=$OUT/raw.txt
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
-result() { echo "$1 $2" >>"$RAW"; printf '%-28s %s\n' "$1" "$2" >&2; }
+# result NAME VALUE: an empty VALUE (a run that printed no figure) is recorded as "missing",
+# which summary.py reports as not measured.
+result() { local v=${2:-missing}; echo "$1 $v" >>"$RAW"; printf '%-28s %s\n' "$1" "$v" >&2; }
+# must NAME COMMAND...: runs a measured command that has to pass on the reference (a failing
+# run's time measures nothing): stops the script with its exit code otherwise.
+must() {
+  local name=$1 rc=0
+  shift
+  "$@" >/dev/null 2>"$WORK/$name.err" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "error: $name ($*) exited $rc; its stderr:" >&2
+    tail -20 "$WORK/$name.err" >&2
+    exit 1
+  fi
+}
 
 # 1. Criterion (into $CRITERION_HOME, this run's only).
 crit() { # crit EXE FILTER
@@ -85,7 +99,7 @@ closes() { # closes URL: closes/s under the bench load, 3 s
 seconds() { python3 -c "print(f'{($2 - $1) / 1e9:.3f}')"; }
 for rep in $(seq 1 "$REPS"); do
   echo "## repetition $rep (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-  /usr/bin/time -f '%e %U' -o "$WORK/time" "$REL/wlcs" run --seed 1 >/dev/null 2>&1 || true
+  must run /usr/bin/time -f '%e %U' -o "$WORK/time" "$REL/wlcs" run --seed 1
   read -r wall user <"$WORK/time"
   result run_wall_s "$wall"
   result run_user_s "$user"
@@ -95,8 +109,8 @@ for rep in $(seq 1 "$REPS"); do
   for w in 1 8; do
     port=$([ "$w" = 1 ] && echo 18282 || echo 18283)
     t0=$(date +%s%N)
-    "$REL/wlcs" run --target "http://127.0.0.1:$port" --seed 5 --cases 1000 \
-      --report-json "$WORK/http_$w.json" >/dev/null 2>&1 || true
+    must "http_$w" "$REL/wlcs" run --target "http://127.0.0.1:$port" --seed 5 --cases 1000 \
+      --report-json "$WORK/http_$w.json"
     t1=$(date +%s%N)
     result "http_worlds_${w}_s" "$(seconds "$t0" "$t1")"
   done

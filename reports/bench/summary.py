@@ -14,7 +14,8 @@ raw, crit, memory = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 runs = {}
 for line in open(raw):
     name, value = line.split()
-    runs.setdefault(name, []).append(float(value))
+    if value != "missing":
+        runs.setdefault(name, []).append(float(value))
 med = {k: statistics.median(v) for k, v in runs.items()}
 
 def est(group, func, param=""):
