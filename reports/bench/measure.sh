@@ -51,14 +51,15 @@ cat "$OUT/machine.txt" >&2
 # which summary.py reports as not measured.
 result() { local v=${2:-missing}; echo "$1 $v" >>"$RAW"; printf '%-28s %s\n' "$1" "$v" >&2; }
 # must NAME COMMAND...: runs a measured command that has to pass on the reference (a failing
-# run's time measures nothing): stops the script with its exit code otherwise.
+# run's time or rate measures nothing): stops the script with its exit code otherwise. Its
+# stdout and stderr are kept in $WORK/NAME.out.
 must() {
   local name=$1 rc=0
   shift
-  "$@" >/dev/null 2>"$WORK/$name.err" || rc=$?
+  "$@" >"$WORK/$name.out" 2>&1 || rc=$?
   if [ "$rc" -ne 0 ]; then
-    echo "error: $name ($*) exited $rc; its stderr:" >&2
-    tail -20 "$WORK/$name.err" >&2
+    echo "error: $name ($*) exited $rc; the end of its output:" >&2
+    tail -20 "$WORK/$name.out" >&2
     exit 1
   fi
 }
@@ -103,7 +104,8 @@ for rep in $(seq 1 "$REPS"); do
   read -r wall user <"$WORK/time"
   result run_wall_s "$wall"
   result run_user_s "$user"
-  result sim_steps_s "$("$REL/wlcs" sim --seed 1 --seeds 2000 2>&1 | sed -n 's/.*: \([0-9]*\) steps\/s.*/\1/p' | head -1)"
+  must sim "$REL/wlcs" sim --seed 1 --seeds 2000
+  result sim_steps_s "$(sed -n 's/.*: \([0-9]*\) steps\/s.*/\1/p' "$WORK/sim.out" | head -1)"
   result serve_closes_s "$(closes http://127.0.0.1:18280)"
   result hello_closes_s "$(closes http://127.0.0.1:18281)"
   for w in 1 8; do

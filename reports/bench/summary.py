@@ -50,7 +50,8 @@ def ratio(num, den):
 for n, ref in [("1000", "reference"), ("32000", "reference"), ("1000000", "reference_limit_lifted")]:
     r, t = est("close", ref, n), est("close", "tower_sessions", n)
     who = "reference (limit lifted)" if ref == "reference_limit_lifted" else "reference"
-    row(f"close at {int(n):,} live vs tower-sessions delete (tower time / ours)",
+    held = " (31,999 held: LIMIT-2)" if n == "32000" else ""
+    row(f"close at {int(n):,} live{held} vs tower-sessions delete (tower time / ours)",
         f"{who} {ns(r)} vs tower-sessions {ns(t)}" if r and t else who, ratio(t, r), 1.0)
 r, f = est("close", "reference", "1000"), est("close", "roofline", "1000")
 row("beyond: close at 1,000 within 4x the roofline (ours / roofline)",

@@ -6,6 +6,7 @@ use super::index::lru_current;
 use super::{Cause, Context, Flight, Proc, Procs, Session, Started, Who, World};
 use crate::mutants::deviation::Deviation;
 use crate::plugin::{Response, SetCookie, SutError, WireAction, WireRequest};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -363,28 +364,17 @@ impl World {
     }
 
     fn issue_cookie(&self, name: &str, value: &str, lifetime_s: u64) -> SetCookie {
-        // Built by hand: `format!` was a tenth of an open.
+        // Pushed into one buffer of the right size: `format!` of the whole header was about 8%
+        // of an open.
         const ATTRIBUTES: &str = "; Path=/; SameSite=Strict; Max-Age=";
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut left = lifetime_s;
-        loop {
-            at -= 1;
-            // `left % 10` is below 10.
-            digits[at] = b'0' + (left % 10) as u8;
-            left /= 10;
-            if left == 0 {
-                break;
-            }
-        }
-        let digits = std::str::from_utf8(&digits[at..]).unwrap_or("0");
-        let mut raw =
-            String::with_capacity(name.len() + 1 + value.len() + ATTRIBUTES.len() + digits.len());
+        // 21: the `=`, and the 20 digits of the largest `u64`.
+        let mut raw = String::with_capacity(name.len() + value.len() + ATTRIBUTES.len() + 21);
         raw.push_str(name);
         raw.push('=');
         raw.push_str(value);
         raw.push_str(ATTRIBUTES);
-        raw.push_str(digits);
+        // Writing to a `String` cannot fail.
+        let _ = write!(raw, "{lifetime_s}");
         SetCookie {
             name: name.to_string(),
             value: value.to_string(),
